@@ -1,0 +1,86 @@
+"""A public (`allUsers`, `allAuthenticatedUsers`) or outside-domain member granted on a CMEK
+key or key ring: access to the key is access to every byte it protects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import KMS_SET_IAM, PUBLIC_MEMBERS, Rule, finding, iam_delta, iam_resource, kms_parts, kms_type, matches_any
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
+    from shared.model import ActionRecord
+
+
+@dataclass(frozen=True)
+class Params:
+    # Domains whose users and groups may hold roles on keys; empty: only public members are flagged.
+    allowed_domains: tuple[str, ...] = ()
+    # Members always allowed (patterns), e.g. Google service agents.
+    allowed_members: tuple[str, ...] = ("serviceAccount:*.gserviceaccount.com", "serviceAccount:*@*.gserviceaccount.com")
+
+
+def _outside(member: str, params: Params) -> bool:
+    if member in PUBLIC_MEMBERS:
+        return True
+    if not params.allowed_domains or matches_any(member, params.allowed_members):
+        return False
+    kind, _, ident = member.partition(":")
+    if kind == "domain":
+        return ident not in params.allowed_domains
+    if kind in ("user", "group", "serviceAccount"):
+        domain = ident.rpartition("@")[2].split("?")[0]
+        return domain not in params.allowed_domains
+    return False
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    resource = iam_resource(event)
+    parts = kms_parts(resource)
+    if parts is None or parts["version"]:
+        return None
+    delta = iam_delta(event)
+    bad = sorted({(r, m) for r, m in delta.added if _outside(m, params)})
+    if not bad:
+        return None
+    observed = {"members": [{"role": r, "member": m} for r, m in bad], "from_delta": delta.from_delta}
+    return finding(
+        RULE, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
+        title=f"{RULE.title} ({kms_type(parts).split('.')[1]})",
+    )
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Remove exactly the flagged members from the key's or key ring's live policy, if the
+    same test still flags them there; keep everything else (etag-guarded).
+
+    IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
+    cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
+    """
+    from shared.kms_actions import strip_members
+
+    pairs = [(str(m["role"]), str(m["member"])) for m in finding.observed.get("members", [])]
+    return strip_members(finding, ctx, pairs=pairs, still_bad=lambda member: _outside(member, params))
+
+
+RULE = Rule(
+    id="kms_public_member",
+    title="Public or outside-domain member granted on a CMEK key",
+    severity=Severity.CRITICAL,
+    resource_type="kms.cryptoKey",
+    triggers=KMS_SET_IAM,
+    action=Action.REVERT,
+    actions=(Action.REVERT, Action.ALERT),
+    permissions={
+        "revert": (
+            "cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
+            "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy",
+        ),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 001: you control access to the CMEK key with IAM; nobody outside may hold it.",
+)

@@ -1,0 +1,50 @@
+"""A Cloud Run service without a customer-managed encryption key, or with one in another
+location: regulated data must stay under keys the team controls (seed 001), in the same region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, kms_parts, service_view
+
+
+@dataclass(frozen=True)
+class Params:
+    require_cmek: bool = True
+    require_same_location: bool = True
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None:
+        return None
+    key = view.encryption_key
+    if not key:
+        if not params.require_cmek:
+            return None
+        observed = {"encryption_key": "(none: Google default encryption)", "required": "a Cloud KMS key"}
+    else:
+        parts = kms_parts(key)
+        if not params.require_same_location or parts is None or parts["location"] == view.location:
+            return None
+        observed = {"encryption_key": key, "key_location": parts["location"], "service_location": view.location}
+    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+RULE = Rule(
+    id="run_cmek_missing",
+    title="Cloud Run service without a customer-managed encryption key in its region",
+    severity=Severity.HIGH,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.ALERT,
+    actions=(Action.ALERT, Action.QUARANTINE),
+    permissions={
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 001: data encrypted with a CMEK key whose key ring location matches the resource.",
+)

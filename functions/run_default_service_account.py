@@ -1,0 +1,46 @@
+"""A Cloud Run service running as the default compute (or App Engine) service account, or
+none set: the seed requires a dedicated, least-privilege identity per service."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+_DEFAULT_SA = re.compile(r"^(\d+-compute@developer\.gserviceaccount\.com|[^@]+@appspot\.gserviceaccount\.com)$")
+
+
+@dataclass(frozen=True)
+class Params:
+    pass
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None:
+        return None
+    sa = view.service_account
+    if sa and not _DEFAULT_SA.match(sa):
+        return None
+    observed = {"service_account": sa or "(none set: the default compute service account)", "api": view.api}
+    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+RULE = Rule(
+    id="run_default_service_account",
+    title="Cloud Run service uses the default compute service account",
+    severity=Severity.HIGH,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.QUARANTINE,
+    actions=(Action.QUARANTINE, Action.ALERT),
+    permissions={
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §3: a dedicated service account per service, never the default compute SA.",
+)

@@ -1,0 +1,44 @@
+"""Cloud Run ingress opened to the internet (`all`), where the HIPAA seed requires
+`internal-and-cloud-load-balancing`: direct public access bypasses the load balancer and Cloud Armor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+
+@dataclass(frozen=True)
+class Params:
+    # Ingress values that are compliant (v2 enum names).
+    allowed: tuple[str, ...] = ("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_NONE")
+    # What a revert sets ingress to: the seed's `--ingress=internal-and-cloud-load-balancing`.
+    revert_to: str = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None or view.ingress in params.allowed:
+        return None
+    observed = {"ingress": view.ingress, "explicit": view.ingress_explicit, "api": view.api, "required": params.revert_to}
+    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+RULE = Rule(
+    id="run_ingress_open",
+    title="Cloud Run ingress opened to all traffic",
+    severity=Severity.HIGH,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.REVERT,
+    actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
+    permissions={
+        "revert": ("run.services.get", "run.services.update", "run.operations.get"),
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+)

@@ -1,0 +1,41 @@
+"""The Cloud Run invoker IAM check turned off (`invoker-iam-disabled` / `invokerIamDisabled`):
+the service answers unauthenticated requests whatever its IAM policy says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+
+@dataclass(frozen=True)
+class Params:
+    pass
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None or not view.invoker_iam_disabled:
+        return None
+    observed = {"invoker_iam_disabled": True, "api": view.api}
+    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+RULE = Rule(
+    id="run_invoker_iam_disabled",
+    title="Cloud Run invoker IAM check disabled",
+    severity=Severity.CRITICAL,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.REVERT,
+    actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
+    permissions={
+        "revert": ("run.services.get", "run.services.update", "run.operations.get"),
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §2: --no-allow-unauthenticated; the invoker check is what enforces it.",
+)

@@ -1,0 +1,47 @@
+"""`allUsers` or `allAuthenticatedUsers` granted on a Cloud Run service: anyone on the internet
+can call it, where the HIPAA seed requires `--no-allow-unauthenticated`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import PUBLIC_MEMBERS, RUN_SET_IAM, Rule, finding, iam_delta, iam_resource, run_service_name
+
+
+@dataclass(frozen=True)
+class Params:
+    # Roles on which a public member is a violation; "*" means any role.
+    roles: tuple[str, ...] = ("*",)
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    delta = iam_delta(event)
+    any_role = "*" in params.roles
+    public = sorted({(r, m) for r, m in delta.added if m in PUBLIC_MEMBERS and (any_role or r in params.roles)})
+    if not public:
+        return None
+    name, project, location = run_service_name(event)
+    if iam_resource(event).startswith("projects/"):
+        name = iam_resource(event)
+    observed = {"public_members": [{"role": r, "member": m} for r, m in public], "from_delta": delta.from_delta}
+    return finding(RULE, event, resource=name, location=location, project=project, observed=observed)
+
+
+RULE = Rule(
+    id="run_public_invoker",
+    title="Cloud Run service made publicly invokable",
+    severity=Severity.CRITICAL,
+    resource_type="run.service",
+    triggers=RUN_SET_IAM,
+    action=Action.REVERT,
+    actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
+    permissions={
+        "revert": ("run.services.getIamPolicy", "run.services.setIamPolicy"),
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+)

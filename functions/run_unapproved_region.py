@@ -1,0 +1,44 @@
+"""A Cloud Run service deployed outside the approved regions: the HIPAA seed allows only
+the listed US regions for workloads that may hold PHI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+
+@dataclass(frozen=True)
+class Params:
+    # None: the policy's global `approved_regions`.
+    approved_regions: tuple[str, ...] | None = None
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None or not view.location:
+        return None
+    approved = params.approved_regions or ()
+    if view.location in approved:
+        return None
+    observed = {"region": view.location, "approved_regions": list(approved)}
+    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+RULE = Rule(
+    id="run_unapproved_region",
+    title="Cloud Run service deployed outside the approved regions",
+    severity=Severity.HIGH,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.QUARANTINE,
+    actions=(Action.QUARANTINE, Action.ALERT),
+    permissions={
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §1: deploy only in us-central1, us-east1, us-east4, us-west1, us-west2.",
+)

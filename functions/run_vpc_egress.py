@@ -1,0 +1,49 @@
+"""Cloud Run VPC egress not `private-ranges-only`, or no VPC access on a service that must
+reach private backends (Cloud SQL, Redis) through a connector, as the HIPAA seed deploys it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.event import AuditEvent
+from shared.model import Action, Finding, Severity
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any, service_view
+
+
+@dataclass(frozen=True)
+class Params:
+    allowed_egress: tuple[str, ...] = ("PRIVATE_RANGES_ONLY",)
+    # Service names (projects/*/locations/*/services/* patterns) that must have VPC access.
+    require_vpc_access_for: tuple[str, ...] = ()
+
+
+def evaluate(event: AuditEvent, params: Params) -> Finding | None:
+    view = service_view(event)
+    if view is None:
+        return None
+    if view.has_vpc_access:
+        if view.vpc_egress in params.allowed_egress:
+            return None
+        observed = {"vpc_egress": view.vpc_egress, "required": list(params.allowed_egress), "connector": view.vpc_connector}
+        return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    if params.require_vpc_access_for and matches_any(view.name, params.require_vpc_access_for):
+        observed = {"vpc_access": "none", "required": "a VPC connector or Direct VPC egress, private-ranges-only"}
+        return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    return None
+
+
+RULE = Rule(
+    id="run_vpc_egress",
+    title="Cloud Run VPC egress is not private-ranges-only",
+    severity=Severity.MEDIUM,
+    resource_type="run.service",
+    triggers=RUN_SERVICE_WRITES,
+    action=Action.ALERT,
+    actions=(Action.ALERT, Action.QUARANTINE),
+    permissions={
+        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+    },
+    evaluate=evaluate,
+    params=Params,
+    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+)

@@ -1,0 +1,94 @@
+"""The contract between the decision and a rule's remediation, and the error discipline.
+
+A rule module may define:
+- `remediate(finding, params, ctx) -> ActionRecord`, called in `enforce` and `dry-run` mode
+  when the chosen action is not `alert`. It re-reads live state, acts only if the resource
+  is still non-compliant, writes conditionally (etags), and returns a record whose outcome
+  says what happened. In dry-run (`ctx.dry_run`) it computes the exact `changes` and writes
+  nothing.
+- `enrich(finding, params, ctx) -> dict`, called in every mode but `off`, returning extra,
+  log-safe facts for the alert (e.g. the Cloud Run services that depend on a KMS key).
+
+Errors: raise `TransientError` (or let a retryable google.api_core exception escape) for
+what a redelivery may fix (429, 500, 503, deadlines); return a FAILED record for what it
+will not (400, 403, 404 where it matters), which is then alerted and acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.model import Action, ActionRecord, Finding, Mode, Outcome
+
+
+class TransientError(RuntimeError):
+    """A failure worth a Pub/Sub redelivery: the function returns an error for it."""
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    mode: Mode  # ENFORCE or DRY_RUN when remediate() is called
+    action: Action  # the action the policy chose for this rule (revert, quarantine, restore)
+    max_attempts: int = 3  # writes retried on an etag conflict, each after a fresh read
+    operation_timeout: float = 60.0  # seconds to await a long-running operation
+    quarantine_label: str = "rampart-quarantine"
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode is Mode.DRY_RUN
+
+
+def transient_types() -> tuple[type[BaseException], ...]:
+    """google.api_core exception types a redelivery may cure (imported on first use)."""
+    from google.api_core import exceptions as gexc
+
+    return (
+        gexc.TooManyRequests,
+        gexc.InternalServerError,
+        gexc.BadGateway,
+        gexc.ServiceUnavailable,
+        gexc.GatewayTimeout,
+        gexc.DeadlineExceeded,
+        gexc.RetryError,
+        TimeoutError,
+        ConnectionError,
+    )
+
+
+def failed(finding: Finding, ctx: ActionContext, reason: str, **extra: Any) -> ActionRecord:
+    return ActionRecord(finding=finding, mode=ctx.mode, outcome=Outcome.FAILED, reason=reason, **extra)
+
+
+def run_remediation(
+    remediate: Callable[[Finding, Any, ActionContext], ActionRecord], finding: Finding, params: Any, ctx: ActionContext
+) -> ActionRecord:
+    """Call a rule's remediate() with the error discipline applied.
+
+    Transient failures propagate as TransientError (redelivery); permanent google.api_core
+    errors become a FAILED record with a one-line reason (alerted, acknowledged).
+    """
+    from google.api_core import exceptions as gexc
+
+    start = time.perf_counter()
+    try:
+        record = remediate(finding, params, ctx)
+    except TransientError:
+        raise
+    except transient_types() as exc:
+        raise TransientError(f"{finding.rule} on {finding.resource}: {type(exc).__name__}: {_short(exc)}") from exc
+    except gexc.NotFound as exc:
+        record = ActionRecord(finding=finding, mode=ctx.mode, outcome=Outcome.NOT_FOUND, reason=_short(exc))
+    except gexc.GoogleAPICallError as exc:
+        record = failed(finding, ctx, f"{type(exc).__name__}: {_short(exc)}")
+    record.duration_ms = (time.perf_counter() - start) * 1000
+    return record
+
+
+def _short(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None) or str(exc)
+    msg = " ".join(str(msg).split())
+    return msg[:300]

@@ -1,0 +1,345 @@
+"""The security team's policy file: per-rule modes, severities, parameters and exemptions.
+
+`config/policy.yaml` by default; `RAMPART_POLICY` points elsewhere. Validated with pydantic
+(unknown keys and bad values are errors naming the file, the key path and what was
+expected). `PolicyStore.current()` re-reads the file when it changes, so a new policy takes
+effect on the next event; an invalid new file is rejected loudly and the last good one stays.
+
+pydantic and PyYAML load only when a policy is first needed: never for an irrelevant event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import threading
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+
+import functions
+from shared import log
+from shared.model import Action, Mode, Severity
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+HIPAA_REGIONS = ("us-central1", "us-east1", "us-east4", "us-west1", "us-west2")
+
+
+class ConfigError(ValueError):
+    """A policy file that cannot be used; the message lists every problem, one per line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Exemption(_Strict):
+    """A resource the rule must leave alone, until `expires`, on someone's authority."""
+
+    resources: tuple[str, ...] = ()  # shell patterns on the full resource name
+    projects: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()  # folders/NUMBER; projects under it come from `folders:` at the top
+    owner: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    expires: dt.date
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Exemption:
+        if not (self.resources or self.projects or self.folders):
+            raise ValueError("an exemption must name resources, projects or folders")
+        return self
+
+
+class RuleConfig(_Strict):
+    mode: Mode | None = None  # None: the policy's default_mode
+    severity: Severity | None = None
+    action: Action | None = None  # None: the rule's own enforce action
+    params: dict[str, Any] = Field(default_factory=dict)
+    exemptions: tuple[Exemption, ...] = ()
+
+
+class RemediationConfig(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=10)  # per write, on an etag conflict
+    operation_timeout_seconds: float = Field(default=60, gt=0, le=600)
+    quarantine_label: str = Field(default="rampart-quarantine", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+def _alerts_model() -> Any:
+    from shared.alerts.config import AlertsConfig
+
+    return AlertsConfig
+
+
+class Policy(_Strict):
+    version: Literal[1] = 1
+    default_mode: Mode = Mode.ENFORCE
+    approved_regions: tuple[str, ...] = HIPAA_REGIONS
+    ignore_principals: tuple[str, ...] = ()  # shell patterns on principalEmail
+    folders: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # folders/N → project ids
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    remediation: RemediationConfig = RemediationConfig()
+    alerts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, v: dict[str, RuleConfig]) -> dict[str, RuleConfig]:
+        unknown = sorted(set(v) - set(functions.RULE_IDS))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; expected any of: {', '.join(functions.RULE_IDS)}")
+        return v
+
+    @field_validator("folders")
+    @classmethod
+    def _folder_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        bad = [k for k in v if not k.startswith("folders/")]
+        if bad:
+            raise ValueError(f"expected keys like folders/123456789, found {bad[0]!r}")
+        return v
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSettings:
+    """A rule's effective settings under a policy: everything the decision needs."""
+
+    rule_id: str
+    mode: Mode
+    severity: Severity
+    action: Action
+    params: Any  # the rule's Params dataclass instance
+    exemptions: tuple[Exemption, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedPolicy:
+    """A validated policy with every rule's settings resolved, and where it came from."""
+
+    policy: Policy
+    source: str
+    rules: Mapping[str, RuleSettings]
+    alerts: Any  # shared.alerts.config.AlertsConfig
+    warnings: tuple[str, ...]
+
+    def settings(self, rule_id: str) -> RuleSettings:
+        return self.rules[rule_id]
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(i for i, s in self.rules.items() if s.mode is not Mode.OFF)
+
+
+# ---------------------------------------------------------------------------
+# Rule parameters: each rule's Params dataclass, validated strictly.
+
+_param_models: dict[str, type[BaseModel]] = {}
+
+
+def _params_model(rule_id: str) -> type[BaseModel]:
+    m = _param_models.get(rule_id)
+    if m is None:
+        params_cls = functions.rule(rule_id).params
+        hints = typing.get_type_hints(params_cls)
+        fields: dict[str, Any] = {}
+        for f in dataclasses.fields(params_cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            fields[f.name] = (hints[f.name], default)
+        m = create_model(f"{rule_id}.params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+        _param_models[rule_id] = m
+    return m
+
+
+def _resolve(policy: Policy, source: str) -> LoadedPolicy:
+    errors: list[str] = []
+    warnings: list[str] = []
+    today = dt.date.today()
+    rules: dict[str, RuleSettings] = {}
+    for rule_id in functions.RULE_IDS:
+        rule = functions.rule(rule_id)
+        rc = policy.rules.get(rule_id, RuleConfig())
+        try:
+            validated = _params_model(rule_id).model_validate(rc.params)
+        except ValidationError as exc:
+            errors.extend(_format_errors(exc, f"rules.{rule_id}.params"))
+            continue
+        values = dict(validated)
+        if "approved_regions" in values and values["approved_regions"] is None:
+            values["approved_regions"] = policy.approved_regions
+        action = rc.action or rule.action
+        if action not in rule.actions:
+            allowed = ", ".join(a.value for a in rule.actions)
+            errors.append(f"rules.{rule_id}.action: expected one of {allowed}; found {action.value!r}")
+            continue
+        for n, ex in enumerate(rc.exemptions):
+            if ex.expires < today:
+                warnings.append(
+                    f"rules.{rule_id}.exemptions[{n}] (owner {ex.owner}) expired on {ex.expires}: no longer applies"
+                )
+            for f in ex.folders:
+                if f not in policy.folders:
+                    errors.append(
+                        f"rules.{rule_id}.exemptions[{n}].folders: {f} is not listed under the top-level `folders:`"
+                        " (audit entries do not name a project's folder; list its projects there)"
+                    )
+        rules[rule_id] = RuleSettings(
+            rule_id=rule_id,
+            mode=rc.mode or policy.default_mode,
+            severity=rc.severity or rule.severity,
+            action=action,
+            params=rule.params(**values),
+            exemptions=rc.exemptions,
+        )
+    alerts = None
+    try:
+        alerts = _alerts_model().model_validate(policy.alerts)
+    except ValidationError as exc:
+        errors.extend(_format_errors(exc, "alerts"))
+    for p in policy.ignore_principals:
+        if "@" in p and "*" in p.split("@", 1)[1]:
+            warnings.append(
+                f"ignore_principals: {p!r} has a wildcard in the domain: pin it to Rampart's own project,"
+                " or a service account in any project with a matching name is ignored"
+            )
+    if errors:
+        raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+    return LoadedPolicy(policy=policy, source=source, rules=rules, alerts=alerts, warnings=tuple(warnings))
+
+
+def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    out = []
+    for e in exc.errors():
+        path = ".".join(str(p) for p in e["loc"])
+        path = f"{prefix}.{path}" if prefix and path else (prefix or path or "(top level)")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against the policy reference in README.md)"
+        found = e.get("input")
+        shown = repr(found)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        if e["type"] == "missing":
+            out.append(f"{path}: required, missing")
+        else:
+            out.append(f"{path}: {msg}; found {shown}")
+    return out
+
+
+def parse_policy(text: str, source: str = "<policy>") -> LoadedPolicy:
+    """Validate policy YAML text; raise ConfigError listing every problem."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, found {type(data).__name__}")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{source}: {e}" for e in _format_errors(exc))) from None
+    return _resolve(policy, source)
+
+
+def load_policy(path: str | os.PathLike[str]) -> LoadedPolicy:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: policy file not found (set RAMPART_POLICY or create config/policy.yaml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the policy file: {exc.__class__.__name__}") from None
+    return parse_policy(text, str(p))
+
+
+def policy_path() -> Path:
+    return Path(os.environ.get("RAMPART_POLICY") or DEFAULT_POLICY)
+
+
+class PolicyStore:
+    """The policy in force, re-read when its file changes; the last good one survives a bad edit."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self._path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self._current: LoadedPolicy | None = None
+        self._stamp: tuple[int, int, str] | None = None
+        self._rejected: tuple[int, int, str] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path or policy_path()
+
+    def current(self) -> LoadedPolicy:
+        """The policy in force now. Raises ConfigError only when no good policy was ever loaded."""
+        path = self.path
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, str(path))
+        except OSError:
+            stamp = (0, 0, str(path))
+        if stamp == self._stamp and self._current is not None:
+            return self._current
+        with self._lock:
+            if stamp == self._stamp and self._current is not None:
+                return self._current
+            if stamp == self._rejected and self._current is not None:
+                return self._current
+            try:
+                loaded = load_policy(path)
+            except ConfigError as exc:
+                self._rejected = stamp
+                if self._current is None:
+                    log.error("rampart.policy_invalid", reason=str(exc), action="refusing to act until fixed")
+                    raise
+                log.error(
+                    "rampart.policy_rejected",
+                    reason=str(exc),
+                    in_force=self._current.source,
+                    action="keeping the last good policy",
+                )
+                return self._current
+            for w in loaded.warnings:
+                log.warning("rampart.policy_warning", detail=w)
+            if self._current is not None:
+                log.info("rampart.policy_reloaded", source=loaded.source)
+            self._current = loaded
+            self._stamp = stamp
+            self._rejected = None
+            return loaded
+
+    def set(self, loaded: LoadedPolicy) -> None:
+        """Pin a policy (tests, replay with --policy)."""
+        with self._lock:
+            self._current = loaded
+            self._stamp = (0, 0, "<pinned>")
+            self._path = Path("/nonexistent/<pinned>")
+
+
+def exemption_for(
+    loaded: LoadedPolicy, settings: RuleSettings, resource: str, project: str, today: dt.date | None = None
+) -> tuple[Exemption | None, list[Exemption]]:
+    """The exemption that covers `resource` today, and those that would have but expired."""
+    from shared.rules import matches_any
+
+    today = today or dt.date.today()
+    live: Exemption | None = None
+    expired: list[Exemption] = []
+    for ex in settings.exemptions:
+        covers = (
+            (ex.resources and matches_any(resource, ex.resources))
+            or (project and project in ex.projects)
+            or any(project in loaded.policy.folders.get(f, ()) for f in ex.folders)
+        )
+        if not covers:
+            continue
+        if ex.expires >= today:
+            live = live or ex
+        else:
+            expired.append(ex)
+    return live, expired

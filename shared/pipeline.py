@@ -1,0 +1,189 @@
+"""One event through Rampart: triage → rules → decision → action → record → alert.
+
+Data flows one way. `triage` is config-free and cheap (a dict lookup decides that most of
+the audit stream is irrelevant). Everything after it loads lazily on the first relevant
+event: the policy (pydantic, PyYAML), the rule modules, and the Google clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import functions
+from shared.event import AuditEvent, skip_reason
+from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
+
+
+@dataclass
+class Result:
+    """What handling one event produced: a skip reason, or findings and their records."""
+
+    event_id: str
+    skipped: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    records: list[ActionRecord] = field(default_factory=list)
+    deliveries: list[Any] = field(default_factory=list)
+
+
+def triage(event: AuditEvent) -> tuple[str, ...] | str:
+    """The ids of the rules this event may concern, or the reason to skip it."""
+    rule_ids = functions.TRIGGERS.get((event.service, event.method))
+    if not rule_ids:
+        return "no_rule_for_method"
+    reason = skip_reason(event)
+    return reason if reason else rule_ids
+
+
+def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: Any) -> list[tuple[Finding, Any]]:
+    """Run the enabled rules among `rule_ids`; pure (no I/O)."""
+    out = []
+    for rid in rule_ids:
+        settings = loaded.settings(rid)
+        if settings.mode is Mode.OFF:
+            continue
+        f = functions.rule(rid).evaluate(event, settings.params)
+        if f is not None:
+            out.append((f, settings))
+    return out
+
+
+def ignored(principal: str, loaded: Any) -> bool:
+    from shared.rules import matches_any
+
+    return bool(principal) and matches_any(principal, loaded.policy.ignore_principals)
+
+
+def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord | None:
+    """The record for a finding that needs no action call (exempt, alert-only), else None.
+
+    None means: call the rule's remediate() in `settings.mode` with `settings.action`.
+    """
+    from shared.config import exemption_for
+
+    ex, expired = exemption_for(loaded, settings, finding.resource, finding.project, today)
+    note = "; ".join(f"exemption (owner {e.owner}) expired on {e.expires}: not applied" for e in expired)
+    if ex is not None:
+        return ActionRecord(
+            finding=finding,
+            mode=settings.mode,
+            outcome=Outcome.EXEMPT,
+            reason=f"exempt until {ex.expires} (owner {ex.owner}): {ex.reason}",
+            severity=settings.severity,
+        )
+    module = _module(finding.rule)
+    acts = settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) and settings.action is not Action.ALERT
+    if not acts or not hasattr(module, "remediate"):
+        why = "mode alert" if settings.mode is Mode.ALERT else "no automatic fix for this rule: a human decides"
+        return ActionRecord(
+            finding=finding,
+            mode=settings.mode,
+            outcome=Outcome.ALERTED,
+            reason="; ".join(x for x in (why, note) if x),
+            severity=settings.severity,
+        )
+    return None
+
+
+def _module(rule_id: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"functions.{rule_id}")
+
+
+def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord:
+    """Decide, then remediate against live state where the policy allows it."""
+    from shared.actions import ActionContext, run_remediation
+
+    record = decide(finding, settings, loaded, today)
+    module = _module(finding.rule)
+    ctx = ActionContext(
+        mode=settings.mode if settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) else Mode.ALERT,
+        action=settings.action,
+        max_attempts=loaded.policy.remediation.max_attempts,
+        operation_timeout=loaded.policy.remediation.operation_timeout_seconds,
+        quarantine_label=loaded.policy.remediation.quarantine_label,
+    )
+    if record is None:
+        record = run_remediation(module.remediate, finding, settings.params, ctx)
+        record.severity = record.severity or settings.severity
+    if record.outcome is not Outcome.EXEMPT and hasattr(module, "enrich"):
+        extra = _enrich(module, finding, settings, ctx)
+        if extra:
+            record.after = {**record.after, **{"context": extra}} if record.after else {"context": extra}
+    if settings.severity is not finding.severity and record.severity is None:
+        record.severity = settings.severity
+    return record
+
+
+def _enrich(module: Any, finding: Finding, settings: Any, ctx: Any) -> dict[str, Any]:
+    from shared import log
+
+    try:
+        return dict(module.enrich(finding, settings.params, ctx) or {})
+    except Exception as exc:  # noqa: BLE001 — enrichment is best effort; the alert must still go out
+        log.warning("rampart.enrich_failed", rule=finding.rule, resource=finding.resource, error=type(exc).__name__)
+        return {"enrich_error": type(exc).__name__}
+
+
+class Pipeline:
+    """Handles events with one policy store, one dedupe store, and the alert channels."""
+
+    def __init__(self, store: Any | None = None, *, alert: bool = True, dedupe: Any | None = None) -> None:
+        from shared.config import PolicyStore
+
+        self.store = store or PolicyStore()
+        self.alert = alert
+        self._dedupe = dedupe
+        self.stats: Counter[str] = Counter()
+
+    def handle(self, event: AuditEvent, *, only: str | None = None, act_on: bool = True) -> Result:
+        """Handle one event; `only` restricts it to one rule (the per-rule entry points)."""
+        result = Result(event_id=event.event_id)
+        t = triage(event)
+        if only is not None and not isinstance(t, str):
+            t = (only,) if only in t else "no_rule_for_method"
+        if isinstance(t, str):
+            result.skipped = t
+            self.stats[f"skipped:{t}"] += 1
+            return result
+        loaded = self.store.current()
+        if ignored(event.principal, loaded):
+            result.skipped = "ignored_principal"
+            self.stats["skipped:ignored_principal"] += 1
+            return result
+        found = evaluate(event, t, loaded)
+        if not found:
+            result.skipped = "compliant"
+            self.stats["skipped:compliant"] += 1
+            return result
+        for finding, settings in found:
+            result.findings.append(finding)
+            if not act_on:
+                continue
+            record = act(finding, settings, loaded)
+            result.records.append(record)
+            self.stats[f"outcome:{record.outcome.value}"] += 1
+            self._record(record, loaded, result)
+        return result
+
+    def _record(self, record: ActionRecord, loaded: Any, result: Result) -> None:
+        from shared.alerts import deliver, log_record
+
+        log_record(record)
+        if self.alert and loaded.alerts is not None:
+            result.deliveries.append(deliver(record, loaded.alerts, store=self._dedupe_store(loaded)))
+
+    def _dedupe_store(self, loaded: Any) -> Any:
+        if self._dedupe is None:
+            from shared.alerts.dedupe import store_for
+
+            self._dedupe = store_for(loaded.alerts)
+        return self._dedupe
+
+
+def severity_at_least(record_or_finding: Any, threshold: Severity) -> bool:
+    sev = getattr(record_or_finding, "effective_severity", None) or record_or_finding.severity
+    return sev.rank >= threshold.rank
