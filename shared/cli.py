@@ -49,6 +49,9 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(rows, out, indent=2)
         out.write("\n")
         return EXIT_OK
+    if args.markdown:
+        out.write(rules_markdown(rows))
+        return EXIT_OK
     for row in rows:
         out.write(f"{row['id']}  [{row['severity']}]  mode={row['mode']}  action={row['action']}\n")
         out.write(f"    {row['title']}\n")
@@ -56,6 +59,21 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"    triggers: {row['triggers'][0]['serviceName']} {', '.join(methods)}\n")
         out.write(f"    permissions: {', '.join(row['permissions']) or '(none: alert only)'}\n")
     return EXIT_OK
+
+
+def rules_markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's rule table (README.md is checked against this by a test)."""
+    lines = [
+        "| rule | severity | default mode → action | detects | triggers (methodName) | why (seed) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        methods = sorted({t["methodName"].replace("google.cloud.run.", "run.") for t in r["triggers"]})
+        lines.append(
+            f"| `{r['id']}` | {r['severity']} | {r['mode']} → {r['action']} | {r['title']} "
+            f"| {', '.join(f'`{m}`' for m in methods)} | {r['why']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def permissions_for(rule: Any, action: Action) -> list[str]:
@@ -308,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("rules", help="list every rule with its mode, severity, triggers and permissions")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--markdown", action="store_true", help="the README's rule table")
     s.add_argument("--policy", help="policy file (default: $RAMPART_POLICY or config/policy.yaml)")
     s.set_defaults(func=cmd_rules)
 
