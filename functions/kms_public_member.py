@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS_SET_IAM, PUBLIC_MEMBERS, Rule, finding, iam_delta, iam_resource, kms_parts, kms_type, matches_any
+from shared.rules import (
+    KMS_SET_IAM,
+    PUBLIC_MEMBERS,
+    Rule,
+    finding,
+    iam_delta,
+    iam_resource,
+    kms_parts,
+    kms_type,
+    matches_any,
+)
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext

@@ -27,9 +27,8 @@ class Params:
 
 
 def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    if event.method == "UpdateCryptoKeyVersion":
-        if pick(event.request, "cryptoKeyVersion", "state") not in _DANGEROUS:
-            return None
+    if event.method == "UpdateCryptoKeyVersion" and pick(event.request, "cryptoKeyVersion", "state") not in _DANGEROUS:
+        return None
     name = pick_str(event.request, "name") or pick_str(event.request, "cryptoKeyVersion", "name") or event.resource_name
     parts = kms_parts(name)
     if parts is None or not parts["version"]:

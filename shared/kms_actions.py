@@ -1,0 +1,527 @@
+"""Cloud KMS remediation: put back key versions and IAM members, strip public members.
+
+Every action re-reads live state first, writes only while the resource is still
+non-compliant, and is idempotent: a duplicate event finds the work done and writes
+nothing. KMS key versions have no etag, so a version write follows a fresh read and is
+only made when that read says it is needed; IAM policies are written with the etag they
+were read with, and a conflict (409) means read, re-plan and try again, up to
+`ctx.max_attempts`, then `TransientError`. Transient API errors propagate (the caller,
+`run_remediation`, turns them into a redelivery); 403/400 become FAILED records and 404
+NOT_FOUND there too.
+
+Calls go out with no client-side retry and a bounded timeout: the Pub/Sub redelivery is
+the retry, so a handler never spends a minute inside the client's default backoff.
+
+google libraries are imported on first use (cold-start budget).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.actions import ActionContext, TransientError
+from shared.model import ActionRecord, Change, Finding, Outcome
+from shared.rules import kms_parts
+
+ENABLED = "ENABLED"
+DISABLED = "DISABLED"
+DESTROY_SCHEDULED = "DESTROY_SCHEDULED"
+DESTROYED = "DESTROYED"
+
+# Written into every undo: without an exemption Rampart sees the undo as a new violation.
+_EXEMPT_FIRST = "add an exemption for this resource to the policy first, or Rampart reverts the undo"
+
+
+def _timeout(ctx: ActionContext) -> float:
+    return min(30.0, ctx.operation_timeout)
+
+
+def _kms() -> Any:
+    from shared import clients
+
+    return clients.kms()
+
+
+def _record(finding: Finding, ctx: ActionContext, outcome: Outcome, **kw: Any) -> ActionRecord:
+    return ActionRecord(finding=finding, mode=ctx.mode, outcome=outcome, **kw)
+
+
+# ---------------------------------------------------------------------------
+# Key versions.
+
+
+def _version_view(v: Any) -> dict[str, Any]:
+    """Log-safe facts about a CryptoKeyVersion."""
+    out: dict[str, Any] = {"name": v.name, "state": v.state.name}
+    if v.destroy_time is not None:
+        out["destroy_time"] = _iso(v.destroy_time)
+    if v.destroy_event_time is not None:
+        out["destroy_event_time"] = _iso(v.destroy_event_time)
+    return out
+
+
+def _get_version(name: str, ctx: ActionContext) -> Any:
+    return _kms().get_crypto_key_version(name=name, retry=None, timeout=_timeout(ctx))
+
+
+def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
+    from google.cloud import kms_v1
+    from google.protobuf import field_mask_pb2
+
+    version = kms_v1.CryptoKeyVersion(name=name, state=kms_v1.CryptoKeyVersion.CryptoKeyVersionState[state])
+    return _kms().update_crypto_key_version(
+        crypto_key_version=version,
+        update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+        retry=None,
+        timeout=_timeout(ctx),
+    )
+
+
+def version_undo(name: str, *verbs: str) -> str:
+    """gcloud commands that apply `verbs` (disable, destroy, ...) to version `name`, in order."""
+    p = kms_parts(name) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
+    flags = f"--key={p['key']} --keyring={p['ring']} --location={p['location']} --project={p['project']}"
+    cmds = " && ".join(f"gcloud kms keys versions {verb} {p['version']} {flags}" for verb in verbs)
+    return f"{cmds}  # {_EXEMPT_FIRST}"
+
+
+def reenable_version(finding: Finding, ctx: ActionContext) -> ActionRecord:
+    """Set a DISABLED key version back to ENABLED.
+
+    IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.update.
+    """
+    from google.api_core import exceptions as gexc
+
+    name = finding.resource
+    live = _get_version(name, ctx)
+    before = _version_view(live)
+    state = before["state"]
+    if state == ENABLED:
+        return _record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, reason="version is ENABLED")
+    if state != DISABLED:
+        why = "restoring it is kms_version_destroy_scheduled's job" if state in (DESTROY_SCHEDULED, DESTROYED) else ""
+        return _record(
+            finding, ctx, Outcome.FAILED, before=before,
+            reason=f"expected version {name} DISABLED or ENABLED, found {state}" + (f": {why}" if why else ""),
+        )
+    changes = [Change("state", DISABLED, ENABLED)]
+    if ctx.dry_run:
+        return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before)
+    try:
+        after = _set_state(name, ENABLED, ctx)
+    except gexc.BadRequest as exc:  # FAILED_PRECONDITION arrives as 400 over REST
+        # The state moved between our read and our write (destroy scheduled meanwhile).
+        seen = _version_view(_get_version(name, ctx))
+        return _record(
+            finding, ctx, Outcome.FAILED, before=before, after=seen, attempts=1,
+            reason=f"enabling version {name} was refused ({_msg(exc)}); it is now {seen['state']}",
+        )
+    return _record(
+        finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=_version_view(after), attempts=1,
+        undo=version_undo(name, "disable"),
+    )
+
+
+def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> ActionRecord:
+    """Cancel a scheduled destruction (→ DISABLED), then enable the version again if `reenable`.
+
+    The audit entry does not say what state the version had before its destruction was
+    scheduled, so `reenable` (the rule's `reenable_after_restore`) stands in for "it was
+    enabled before"; the record's reason says so.
+
+    IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.restore,
+    cloudkms.cryptoKeyVersions.update (for the re-enable).
+    """
+    from google.api_core import exceptions as gexc
+
+    name = finding.resource
+    live = _get_version(name, ctx)
+    before = _version_view(live)
+    state = before["state"]
+    now = ctx.clock()
+    if live.destroy_time is not None:
+        before.update(_time_left(live.destroy_time.timestamp(), now))
+    why_enable = (
+        "re-enabled after restore because reenable_after_restore is true (the audit entry does not record "
+        "the state before destruction was scheduled)"
+        if reenable
+        else "left DISABLED after restore (reenable_after_restore is false)"
+    )
+
+    if state == DESTROYED or (state == DESTROY_SCHEDULED and live.destroy_time and live.destroy_time.timestamp() <= now):
+        when = before.get("destroy_event_time") or before.get("destroy_time") or "an unknown time"
+        return _record(
+            finding, ctx, Outcome.FAILED, before=before,
+            reason=f"version {name} was destroyed at {when}; nothing can be restored",
+        )
+    if state == ENABLED or (state == DISABLED and not reenable):
+        return _record(
+            finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before,
+            reason=f"version is {state}: not scheduled for destruction",
+        )
+    if state not in (DESTROY_SCHEDULED, DISABLED):
+        return _record(
+            finding, ctx, Outcome.FAILED, before=before,
+            reason=f"expected version {name} DESTROY_SCHEDULED, found {state}",
+        )
+
+    changes: list[Change] = []
+    if state == DESTROY_SCHEDULED:
+        changes.append(Change("state", DESTROY_SCHEDULED, DISABLED))
+    if reenable:
+        # From DISABLED this is a redelivery finishing a restore whose re-enable failed.
+        changes.append(Change("state", DISABLED, ENABLED))
+    if ctx.dry_run:
+        return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, reason=why_enable)
+
+    attempts = 0
+    current = live
+    try:
+        if state == DESTROY_SCHEDULED:
+            attempts += 1
+            current = _kms().restore_crypto_key_version(name=name, retry=None, timeout=_timeout(ctx))
+        if reenable:
+            attempts += 1
+            current = _set_state(name, ENABLED, ctx)
+    except gexc.BadRequest as exc:  # FAILED_PRECONDITION arrives as 400 over REST
+        seen = _version_view(_get_version(name, ctx))
+        if seen["state"] == DESTROYED:
+            when = seen.get("destroy_event_time") or seen.get("destroy_time") or before.get("destroy_time")
+            msg = f"version {name} was destroyed at {when}; nothing can be restored"
+        else:
+            msg = f"restoring version {name} was refused ({_msg(exc)}); it is now {seen['state']}"
+        # A restore that went through before the re-enable was refused is still a change we made.
+        done = [c for c in changes if c.after == DISABLED] if seen["state"] == DISABLED else []
+        return _record(
+            finding, ctx, Outcome.FAILED, changes=done, before=before, after=seen, attempts=attempts, reason=msg,
+            undo=version_undo(name, "destroy") if done else "",
+        )
+    verbs = ("disable", "destroy") if reenable else ("destroy",)
+    return _record(
+        finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=_version_view(current),
+        attempts=attempts, reason=why_enable, undo=version_undo(name, *verbs),
+    )
+
+
+# ---------------------------------------------------------------------------
+# IAM policies on keys and key rings.
+
+Policy = dict[str, Any]  # google.iam.v1.Policy as JSON (camelCase keys, etag base64)
+Grant = tuple[str, str, dict[str, Any] | None]  # (role, member, condition or None)
+# A plan turns the live policy into (policy to write, changes, grants added or removed);
+# no changes means the live policy is already compliant.
+Plan = Callable[[Policy], tuple[Policy, list[Change], list[Grant]]]
+
+
+def _get_policy(resource: str, ctx: ActionContext) -> Policy:
+    from google.protobuf import json_format
+
+    pol = _kms().get_iam_policy(
+        request={"resource": resource, "options": {"requested_policy_version": 3}},
+        retry=None,
+        timeout=_timeout(ctx),
+    )
+    return json_format.MessageToDict(pol)
+
+
+def _set_policy(resource: str, policy: Policy, ctx: ActionContext) -> Policy:
+    from google.iam.v1 import policy_pb2
+    from google.protobuf import json_format
+
+    msg = json_format.ParseDict(policy, policy_pb2.Policy())
+    written = _kms().set_iam_policy(request={"resource": resource, "policy": msg}, retry=None, timeout=_timeout(ctx))
+    return json_format.MessageToDict(written)
+
+
+def policy_view(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """Log-safe summary of a policy: version and bindings (no etag)."""
+    out: dict[str, Any] = {"version": policy.get("version", 0), "bindings": []}
+    for b in policy.get("bindings", []):
+        item: dict[str, Any] = {"role": b.get("role", ""), "members": sorted(b.get("members", []))}
+        if b.get("condition"):
+            item["condition"] = dict(b["condition"])
+        out["bindings"].append(item)
+    return out
+
+
+def _binding_field(binding: Mapping[str, Any]) -> str:
+    cond = binding.get("condition") or {}
+    label = cond.get("title") or cond.get("expression") or ""
+    return f"bindings[{binding.get('role', '')}" + (f" if {label}]" if cond else "]") + ".members"
+
+
+def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: str) -> ActionRecord:
+    """Read-modify-write of `finding.resource`'s IAM policy with its etag, re-planned on conflict.
+
+    `undo_verb` (add or remove) is the gcloud verb that reverses the plan's grants.
+    """
+    from google.api_core import exceptions as gexc
+
+    resource = finding.resource
+    conflicts = 0
+    for attempt in range(1, ctx.max_attempts + 1):
+        live = _get_policy(resource, ctx)
+        new, changes, grants = plan(live)
+        before = policy_view(live)
+        if not changes:
+            reason = "live policy already compliant" + (f" after {conflicts} conflicting write(s)" if conflicts else "")
+            return _record(
+                finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1, reason=reason
+            )
+        if ctx.dry_run:
+            return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
+        try:
+            written = _set_policy(resource, new, ctx)
+        except gexc.Conflict:  # 409 ABORTED: someone wrote the policy since we read it
+            conflicts += 1
+            continue
+        return _record(
+            finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=policy_view(written),
+            attempts=attempt, undo=iam_undo(resource, undo_verb, grants),
+            reason=f"re-planned after {conflicts} conflicting write(s)" if conflicts else "",
+        )
+    raise TransientError(
+        f"{finding.rule} on {resource}: IAM policy changed under us {conflicts} time(s) in {ctx.max_attempts} attempt(s)"
+    )
+
+
+def plan_add_members(role: str, members: list[str]) -> Plan:
+    """Add `members` to `role`'s unconditional binding (creating it if needed); touch nothing else.
+    A conditional grant of the role does not count: the service agent needs it unconditionally."""
+
+    def plan(live: Policy) -> tuple[Policy, list[Change], list[Grant]]:
+        new = _copy(live)
+        bindings = new.setdefault("bindings", [])
+        target = next((b for b in bindings if b.get("role") == role and not b.get("condition")), None)
+        have = set(target.get("members", [])) if target else set()
+        missing = [m for m in dict.fromkeys(members) if m not in have]
+        if not missing:
+            return new, [], []
+        if target is None:
+            target = {"role": role, "members": []}
+            bindings.append(target)
+        before = sorted(target["members"])
+        target["members"] = target["members"] + missing
+        return new, [Change(_binding_field(target), before, sorted(target["members"]))], [(role, m, None) for m in missing]
+
+    return plan
+
+
+def plan_remove_members(pairs: list[tuple[str, str]], still_bad: Callable[[str], bool]) -> Plan:
+    """Remove each (role, member) in `pairs` that the live policy still grants and `still_bad`
+    still flags, from every binding of that role (a conditional grant is still a grant); drop
+    bindings left empty, as IAM does."""
+
+    def plan(live: Policy) -> tuple[Policy, list[Change], list[Grant]]:
+        new = _copy(live)
+        changes: list[Change] = []
+        grants: list[Grant] = []
+        kept = []
+        for b in new.get("bindings", []):
+            role = b.get("role", "")
+            drop = {m for r, m in pairs if r == role and m in b.get("members", []) and still_bad(m)}
+            if drop:
+                before = sorted(b["members"])
+                b["members"] = [m for m in b["members"] if m not in drop]
+                changes.append(Change(_binding_field(b), before, sorted(b["members"])))
+                grants += [(role, m, b.get("condition") or None) for m in sorted(drop)]
+            if b.get("members"):
+                kept.append(b)
+        if "bindings" in new:
+            new["bindings"] = kept
+        return new, changes, grants
+
+    return plan
+
+
+def iam_undo(resource: str, verb: str, grants: list[Grant]) -> str:
+    """gcloud commands that `verb` (add or remove) each grant on a key or key ring, non-interactively
+    (`--condition=None` for an unconditional grant, the exact condition otherwise)."""
+    if not grants:
+        return ""
+    p = kms_parts(resource) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
+    if p["key"]:
+        head = f"gcloud kms keys {verb}-iam-policy-binding {p['key']} --keyring={p['ring']}"
+    else:
+        head = f"gcloud kms keyrings {verb}-iam-policy-binding {p['ring']}"
+    head += f" --location={p['location']} --project={p['project']}"
+    cmds = []
+    for role, member, cond in grants:
+        cmds.append(f"{head} --member={shlex.quote(member)} --role={role} --condition={shlex.quote(_condition_arg(cond))}")
+    return " && ".join(cmds) + f"  # {_EXEMPT_FIRST}"
+
+
+def _condition_arg(cond: Mapping[str, Any] | None) -> str:
+    if not cond:
+        return "None"
+    items = [(k, str(cond[k])) for k in ("expression", "title", "description") if cond.get(k)]
+    if any("," in v for _, v in items):  # gcloud's alternate-delimiter syntax (`gcloud topic escaping`)
+        return "^;^" + ";".join(f"{k}={v}" for k, v in items)
+    return ",".join(f"{k}={v}" for k, v in items)
+
+
+def restore_members(finding: Finding, ctx: ActionContext, *, role: str, members: list[str]) -> ActionRecord:
+    """Give `members` `role` again on a key or key ring, keeping every other binding,
+    condition and the policy version.
+
+    IAM permissions: cloudkms.cryptoKeys.getIamPolicy and .setIamPolicy (on a key), or
+    cloudkms.keyRings.getIamPolicy and .setIamPolicy (on a key ring).
+    """
+    return modify_policy(finding, ctx, plan_add_members(role, members), "remove")
+
+
+def strip_members(
+    finding: Finding, ctx: ActionContext, *, pairs: list[tuple[str, str]], still_bad: Callable[[str], bool]
+) -> ActionRecord:
+    """Remove exactly the (role, member) grants in `pairs` that the live policy still has and
+    `still_bad` still flags; keep everything else.
+
+    IAM permissions: as `restore_members`.
+    """
+    return modify_policy(finding, ctx, plan_remove_members(pairs, still_bad), "add")
+
+
+# ---------------------------------------------------------------------------
+# Facts for alerts (enrich): never fatal, failures reported in the facts.
+
+
+def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool, max_services: int) -> dict[str, Any]:
+    """Which key and version, its state now, when it will be (or was) destroyed and how long
+    is left, and the Cloud Run services that use the key (in the key's project and location).
+
+    IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
+    """
+    from google.api_core import exceptions as gexc
+
+    name = finding.resource
+    key = name.rsplit("/cryptoKeyVersions/", 1)[0]
+    facts: dict[str, Any] = {"key": key, "version": name.rsplit("/", 1)[-1]}
+    now = ctx.clock()
+    scheduled = finding.observed.get("destroy_time")
+    try:
+        live = _get_version(name, ctx)
+    except gexc.GoogleAPICallError as exc:
+        live = None
+        facts["state_error"] = f"{type(exc).__name__}: {_msg(exc)}"
+    if live is not None:
+        facts["state_now"] = live.state.name
+        if live.state.name == DESTROY_SCHEDULED and live.destroy_time is not None:
+            scheduled = _iso(live.destroy_time)
+        elif live.state.name == DESTROYED:
+            when = live.destroy_event_time or live.destroy_time
+            facts["destroyed_at"] = _iso(when) if when is not None else "unknown"
+        elif scheduled:
+            facts["destroy_time_in_event"] = scheduled
+            scheduled = None  # restored since: no window is running
+    if isinstance(scheduled, str) and scheduled:
+        facts["destroy_time"] = scheduled
+        ts = _parse_time(scheduled)
+        if ts is not None:
+            facts.update(_time_left(ts, now))
+    if find_dependents:
+        facts.update(dependents(key, finding.project, finding.location, ctx, max_services=max_services))
+    return facts
+
+
+def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max_services: int) -> dict[str, Any]:
+    """Cloud Run services in projects/`project`/locations/`location` whose template's
+    encryption key is `key` (or one of its versions), scanning at most `max_services`."""
+    from google.api_core import exceptions as gexc
+
+    from shared import clients
+
+    parent = f"projects/{project}/locations/{location}"
+    found: list[dict[str, Any]] = []
+    scanned = 0
+    truncated = False
+    out: dict[str, Any] = {"dependents_searched": parent}
+    try:
+        pager = clients.run_services().list_services(
+            request={"parent": parent, "page_size": min(max_services, 100)}, retry=None, timeout=_timeout(ctx)
+        )
+        for svc in pager:
+            if scanned >= max_services:
+                truncated = True
+                break
+            scanned += 1
+            ek = svc.template.encryption_key
+            if ek == key or ek.startswith(key + "/cryptoKeyVersions/"):
+                item: dict[str, Any] = {"service": svc.name}
+                action = svc.template.encryption_key_revocation_action
+                if action:
+                    item["revocation_action"] = action.name
+                found.append(item)
+    except (gexc.GoogleAPICallError, gexc.RetryError, TimeoutError, ConnectionError) as exc:
+        out["dependents_error"] = f"{type(exc).__name__}: {_msg(exc)}"
+    out.update({"dependents": found, "services_scanned": scanned})
+    if truncated:
+        out["dependents_truncated"] = f"stopped after {max_services} services"
+    return out
+
+
+def key_rotation_facts(key: str, ctx: ActionContext) -> dict[str, Any]:
+    """The key's live rotation period and next rotation time.
+
+    IAM permissions: cloudkms.cryptoKeys.get.
+    """
+    from google.api_core import exceptions as gexc
+
+    try:
+        k = _kms().get_crypto_key(name=key, retry=None, timeout=_timeout(ctx))
+    except gexc.GoogleAPICallError as exc:
+        return {"key_error": f"{type(exc).__name__}: {_msg(exc)}"}
+    period = k.rotation_period
+    return {
+        "rotation_period_days_now": round(period.total_seconds() / 86400, 1) if period else None,
+        "next_rotation_time": _iso(k.next_rotation_time) if k.next_rotation_time is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Small helpers.
+
+
+def _copy(policy: Policy) -> Policy:
+    import copy
+
+    return copy.deepcopy(policy)
+
+
+def _iso(t: dt.datetime) -> str:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: str) -> float | None:
+    try:
+        t = dt.datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp()
+
+
+def _time_left(destroy_ts: float, now: float) -> dict[str, Any]:
+    left = int(destroy_ts - now)
+    if left <= 0:
+        return {"seconds_left": 0, "time_left": f"window closed {_span(-left)} ago"}
+    return {"seconds_left": left, "time_left": _span(left)}
+
+
+def _span(seconds: int) -> str:
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m = rem // 60
+    parts = [f"{d}d"] if d else []
+    parts += [f"{h}h", f"{m}m"]
+    return " ".join(parts)
+
+
+def _msg(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(msg).split())[:300]
