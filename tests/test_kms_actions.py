@@ -761,3 +761,11 @@ def test_pipeline_act_remediates_then_enriches_the_alert(standin: Any) -> None:
     assert rec.after["context"]["state_now"] == "ENABLED"
     assert rec.after["context"]["dependents"] == [{"service": f"projects/{PROJECT}/locations/us-central1/services/claims"}]
     assert rec.to_dict()["undo"].startswith("gcloud kms keys versions disable 1 --key=test-key")
+
+
+def test_granting_the_agent_is_not_a_finding() -> None:
+    # The real corpus grant of a Google service agent: neither IAM rule fires, so nothing is remediated.
+    event = parse(load_json(DATA / "key_setiam_gcs_agent.json"))
+    for rule_id, params in (("kms_agent_binding_removed", {}), ("kms_public_member", {"allowed_domains": ("lotr.com",)})):
+        mod = rule_module(rule_id)
+        assert mod.evaluate(event, mod.Params(**params)) is None, rule_id
