@@ -44,9 +44,15 @@ class ActionContext:
 
 def transient_types() -> tuple[type[BaseException], ...]:
     """google.api_core exception types a redelivery may cure (imported on first use)."""
+    import requests
     from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
 
+    # Over REST, timeouts and dropped connections surface as `requests` exceptions, and token
+    # refresh failures as google.auth TransportError: all worth a redelivery.
     return (
+        requests.exceptions.RequestException,
+        auth_exc.TransportError,
         gexc.TooManyRequests,
         gexc.InternalServerError,
         gexc.BadGateway,

@@ -4,8 +4,9 @@ The client libraries cost about 0.5 s each to import, so they are imported insid
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
 path. `RAMPART_RUN_ENDPOINT` / `RAMPART_KMS_ENDPOINT` point a client elsewhere (the stand-in at
-http://127.0.0.1:PORT, or an https:// endpoint); with an override the client uses
-AnonymousCredentials, without one Application Default Credentials.
+http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
+one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
+default one, uses Application Default Credentials.
 
 What callers must know about these clients over REST (checked against the stand-in):
   * errors map by HTTP status only: 400 BadRequest (never FailedPrecondition), 403 Forbidden
@@ -67,13 +68,13 @@ def _options(env: str) -> dict[str, Any]:
     if endpoint is None:
         return {"transport": "rest"}
     from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
 
-    return {
-        "transport": "rest",
-        "credentials": AnonymousCredentials(),
-        "client_options": ClientOptions(api_endpoint=endpoint),
-    }
+    options: dict[str, Any] = {"transport": "rest", "client_options": ClientOptions(api_endpoint=endpoint)}
+    if endpoint.startswith("http://"):  # the local stand-in: no credentials to present
+        from google.auth.credentials import AnonymousCredentials
+
+        options["credentials"] = AnonymousCredentials()
+    return options
 
 
 def run_services() -> ServicesClient:

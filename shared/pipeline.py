@@ -112,7 +112,7 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
     if record.outcome is not Outcome.EXEMPT and hasattr(module, "enrich"):
         extra = _enrich(module, finding, settings, ctx)
         if extra:
-            record.after = {**record.after, **{"context": extra}} if record.after else {"context": extra}
+            record.after = {**record.after, "context": extra} if record.after else {"context": extra}
     if settings.severity is not finding.severity and record.severity is None:
         record.severity = settings.severity
     return record

@@ -58,9 +58,9 @@ def test_invalid_policies_name_file_path_and_expectation(yaml_text: str, expecte
 
 
 def test_exemptions_apply_until_they_expire(tmp_path) -> None:
-    from tests.helpers import RULE_FIXTURES, load_json
     from shared.event import parse
     from shared.pipeline import evaluate, triage
+    from tests.helpers import RULE_FIXTURES, load_json
 
     text = """
 rules:
@@ -164,5 +164,5 @@ def test_missing_policy_file_says_how_to_fix(tmp_path) -> None:
 def test_example_policies_are_valid() -> None:
     from shared.config import load_policy
 
-    for p in list((ROOT / "examples").glob("*.yaml")) + [ROOT / "config" / "policy.yaml"]:
+    for p in [*(ROOT / "examples").glob("*.yaml"), ROOT / "config" / "policy.yaml"]:
         load_policy(p)

@@ -41,7 +41,7 @@ def main() -> int:
         sys.stderr.write("The local stack is incomplete:\n  - " + "\n  - ".join(found) + "\n" + INSTALL + "\n")
         return 1
     try:
-        subprocess.run(["gcloud", "--version"], check=True, capture_output=True, timeout=60)  # noqa: S603,S607
+        subprocess.run(["gcloud", "--version"], check=True, capture_output=True, timeout=60)
     except (subprocess.SubprocessError, OSError) as exc:
         sys.stderr.write(f"`gcloud --version` failed ({type(exc).__name__}).\n{INSTALL}\n")
         return 1

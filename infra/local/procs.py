@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,7 +33,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
     if not url.startswith(f"http://{LOOPBACK}:"):
         raise ValueError(f"expected a loopback URL http://{LOOPBACK}:PORT/..., found {url!r}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError):
         return False
@@ -75,7 +76,7 @@ class Proc:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         out = self._log if self._log else subprocess.DEVNULL
-        self.popen = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
+        self.popen = subprocess.Popen(
             self.cmd,
             env=self.env,
             cwd=self.cwd,
@@ -146,7 +147,7 @@ class Proc:
         lines = self.log_path.read_text(errors="replace").splitlines()[-n:]
         return "\n--- last lines of " + str(self.log_path) + " ---\n" + "\n".join(lines)
 
-    def __enter__(self) -> Proc:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
