@@ -33,6 +33,7 @@ class Params:
         "serviceAccount:service-*@gcp-sa-*.iam.gserviceaccount.com",
         "serviceAccount:service-*@compute-system.iam.gserviceaccount.com",
         "serviceAccount:service-*@gs-project-accounts.iam.gserviceaccount.com",
+        "serviceAccount:service-*@serverless-robot-prod.iam.gserviceaccount.com",  # Cloud Run's agent
     )
     # Key or key ring name pattern → members that must always hold the role there. Checked
     # against the new policy when the entry carries no policyDelta.
@@ -58,7 +59,7 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
     rule = RULE
     return finding(
         rule, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
-        title=f"{rule.title} ({kms_type(parts).split('.')[1]})",
+        title=f"{rule.title} ({kms_type(parts).split('.')[1]})", resource_type=kms_type(parts),
     )
 
 

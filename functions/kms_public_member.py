@@ -59,7 +59,7 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
     observed = {"members": [{"role": r, "member": m} for r, m in bad], "from_delta": delta.from_delta}
     return finding(
         RULE, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
-        title=f"{RULE.title} ({kms_type(parts).split('.')[1]})",
+        title=f"{RULE.title} ({kms_type(parts).split('.')[1]})", resource_type=kms_type(parts),
     )
 
 

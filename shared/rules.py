@@ -65,6 +65,7 @@ def finding(
     title: str | None = None,
     action: Action | None = None,
     project: str | None = None,
+    resource_type: str | None = None,
 ) -> Finding:
     """Build a Finding for `rule` from `event`, with the rule's defaults filled in."""
     return Finding(
@@ -72,7 +73,7 @@ def finding(
         severity=rule.severity,
         title=title or rule.title,
         resource=resource,
-        resource_type=rule.resource_type,
+        resource_type=resource_type or rule.resource_type,
         project=project or event.project,
         location=location,
         principal=event.principal,
@@ -196,7 +197,7 @@ def service_view(event: AuditEvent) -> ServiceView | None:
         return None
     name, project, location = run_service_name(event, body)
     is_create = event.method.endswith("CreateService")
-    if "spec" in body or "metadata" in body and "template" not in body:
+    if "spec" in body or ("metadata" in body and "template" not in body):
         return _view_v1(event, body, name, project, location, is_create)
     return _view_v2(body, name, project, location, is_create)
 
