@@ -67,12 +67,15 @@ Admin API (JSON; not logged, not subject to faults):
                                          "count": N (null = unlimited), "skip": N, "status": 503,
                                          "rpc_status": "UNAVAILABLE", "message": str, "delay_ms": 0,
                                          "move_etag": false, "drop": false, "probability": 1.0,
-                                         "seed": int (reseeds the fault RNG)}
+                                         "pending_polls": 0, "seed": int (reseeds the fault RNG)}
                                         The next `count` matching API requests (after `skip`) are
                                         delayed, have their resource's etag moved as if someone else
                                         wrote first (Run services and IAM policies; KMS keys and
                                         versions have no etag), have the connection dropped, and/or
-                                        fail with `status` in google.rpc shape.
+                                        fail with `status` in google.rpc shape. `pending_polls: N`
+                                        makes a Run write answer a long-running operation that is
+                                        not done: GET .../operations/O reads `done: false` N more
+                                        times, then the result (the write itself applies at once).
   GET|DELETE /_standin/faults
   POST /_standin/mutate                 a concurrent writer: {"resource": name, "actor": email,
                                          "patch": JSON merge patch, "iam_add": {"role", "member",
@@ -483,13 +486,14 @@ class Fault:
     move_etag: bool = False
     drop: bool = False
     probability: float = 1.0
+    pending_polls: int = 0
     hits: int = 0
     regex: re.Pattern[str] = field(default=re.compile(".*"), repr=False)
 
     FIELDS = ("method", "path", "count", "skip", "status", "rpc_status", "message", "delay_ms",
-              "move_etag", "drop", "probability", "seed")
+              "move_etag", "drop", "probability", "pending_polls", "seed")
     SHOWN = ("id", "method", "path", "count", "skip", "status", "rpc_status", "message", "delay_ms",
-             "move_etag", "drop", "probability", "hits")
+             "move_etag", "drop", "probability", "pending_polls", "hits")
 
     def to_json(self) -> Json:
         return {k: getattr(self, k) for k in self.SHOWN}
@@ -806,6 +810,7 @@ class App:
         self.rng = random.Random(fault_seed)
         self.log: collections.deque[Json] = collections.deque(maxlen=log_size)
         self.log_lock = threading.Lock()  # readers copy the deque while handler threads append
+        self.pending_ops: dict[str, int] = {}  # operation name -> polls left before it reads done
         self.routes = self._routes()
         if seed:
             self.seed(_clone(seed))
@@ -822,9 +827,11 @@ class App:
         arrived, started = time.time(), time.perf_counter()
         fired: list[int] = []
         resp: Response | None = None
+        pending = 0
         try:
             for fault in self._matching_faults(method, path):
                 fired.append(fault.id)
+                pending = max(pending, fault.pending_polls)
                 if fault.delay_ms:
                     time.sleep(fault.delay_ms / 1000)
                 if fault.move_etag:
@@ -837,6 +844,8 @@ class App:
                     resp = _json_response(fault.status, err.payload())
             if resp is None:
                 resp = self.api(method, path, query, body)
+                if pending and resp.status == 200:
+                    resp = self._pend(resp, pending)
         except ApiError as e:
             resp = _json_response(e.code, e.payload())
         entry: Json = {
@@ -1016,7 +1025,21 @@ class App:
         op = self.store.operations.get(path["name"])
         if op is None:
             _not_found(path["name"])
+        left = self.pending_ops.get(path["name"], 0)
+        if left > 0:
+            self.pending_ops[path["name"]] = left - 1
+            return _json_response(200, {"name": op["name"], "metadata": op["metadata"], "done": False})
         return _json_response(200, op)
+
+    def _pend(self, resp: Response, polls: int) -> Response:
+        """A `pending_polls` fault: answer a Run write's operation as not done yet."""
+        op = json.loads(resp.body)
+        name = op.get("name", "") if isinstance(op, dict) else ""
+        with self.store.lock:
+            if "/operations/" not in name or name not in self.store.operations:
+                return resp  # not a recorded long-running operation (validateOnly, KMS): unchanged
+            self.pending_ops[name] = polls
+        return _json_response(200, {"name": name, "metadata": op["metadata"], "done": False})
 
     def op_delete(self, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
         if self.store.operations.pop(path["name"], None) is None:
@@ -1323,7 +1346,7 @@ class App:
             "method": (str,), "path": (str,), "count": (int, type(None)), "skip": (int,),
             "status": (int, type(None)), "rpc_status": (str, type(None)), "message": (str, type(None)),
             "delay_ms": (int, float), "move_etag": (bool,), "drop": (bool,), "probability": (int, float),
-            "seed": (int,),
+            "pending_polls": (int,), "seed": (int,),
         }
         for k, v in spec.items():
             if not isinstance(v, expected[k]) or (isinstance(v, bool) and bool not in expected[k]):
@@ -1338,10 +1361,12 @@ class App:
             _bad(f"fault.status: expected an HTTP error status 400-599, found {fault.status!r}")
         if not 0.0 <= fault.probability <= 1.0:
             _bad(f"fault.probability: expected 0..1, found {fault.probability!r}")
-        if fault.skip < 0 or fault.delay_ms < 0 or (fault.count is not None and fault.count < 1):
-            _bad("fault: expected skip >= 0, delay_ms >= 0 and count >= 1 (or null for unlimited)")
-        if not (fault.status or fault.delay_ms or fault.move_etag or fault.drop):
-            _bad("fault: expected at least one effect: status, delay_ms, move_etag or drop")
+        if (fault.skip < 0 or fault.delay_ms < 0 or fault.pending_polls < 0
+                or (fault.count is not None and fault.count < 1)):
+            _bad("fault: expected skip >= 0, delay_ms >= 0, pending_polls >= 0 and count >= 1 "
+                 "(or null for unlimited)")
+        if not (fault.status or fault.delay_ms or fault.move_etag or fault.drop or fault.pending_polls):
+            _bad("fault: expected at least one effect: status, delay_ms, move_etag, drop or pending_polls")
         with self.fault_lock:
             if "seed" in spec:
                 self.rng.seed(spec["seed"])
@@ -1405,6 +1430,8 @@ class App:
                 self.seed(_clone(self.baseline))
         with self.log_lock:
             self.log.clear()
+        with self.store.lock:
+            self.pending_ops.clear()
 
     def state(self) -> Json:
         s = self.store
@@ -1805,10 +1832,12 @@ class StandinAdmin:
     def fault(self, method: str = "*", path: str = ".*", *, count: int | None = 1, skip: int = 0,
               status: int | None = None, rpc_status: str | None = None, message: str | None = None,
               delay_ms: int = 0, move_etag: bool = False, drop: bool = False,
-              probability: float = 1.0, seed: int | None = None) -> Json:
+              probability: float = 1.0, seed: int | None = None, pending_polls: int = 0) -> Json:
         spec: Json = {"method": method, "path": path, "count": count, "skip": skip, "status": status,
                       "delay_ms": delay_ms, "move_etag": move_etag, "drop": drop,
                       "probability": probability}
+        if pending_polls:
+            spec["pending_polls"] = pending_polls
         if rpc_status is not None:
             spec["rpc_status"] = rpc_status
         if message is not None:
