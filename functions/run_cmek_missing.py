@@ -4,10 +4,14 @@ location: regulated data must stay under keys the team controls (seed 001), in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, kms_parts, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,19 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
             return None
         observed = {"encryption_key": key, "key_location": parts["location"], "service_location": view.location}
     return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Quarantine the service if the live one still lacks a CMEK key in its region.
+
+    Only quarantine is offered (when the team chooses it): there is no safe automatic revert.
+
+    IAM permissions: run.services.get, run.services.update, run.operations.get,
+    run.services.getIamPolicy, run.services.setIamPolicy.
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
 
 
 RULE = Rule(

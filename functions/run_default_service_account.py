@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 _DEFAULT_SA = re.compile(r"^(\d+-compute@developer\.gserviceaccount\.com|[^@]+@appspot\.gserviceaccount\.com)$")
 
@@ -27,6 +31,17 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     observed = {"service_account": sa or "(none set: the default compute service account)", "api": view.api}
     return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Quarantine the service if the live one still runs as a default service account.
+
+    IAM permissions: run.services.get, run.services.update, run.operations.get,
+    run.services.getIamPolicy, run.services.setIamPolicy.
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
 
 
 RULE = Rule(

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,20 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     observed = {"ingress": view.ingress, "explicit": view.ingress_explicit, "api": view.api, "required": params.revert_to}
     return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Revert live ingress to `params.revert_to`, or quarantine the service.
+
+    IAM permissions: RULE.permissions[ctx.action] (revert: run.services.get, run.services.update,
+    run.operations.get; quarantine adds run.services.getIamPolicy, run.services.setIamPolicy).
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(
+        finding, ctx, violates=run_actions.still_fails(evaluate, params),
+        revert=lambda: run_actions.revert_ingress(finding, ctx, allowed=params.allowed, target=params.revert_to),
+    )
 
 
 RULE = Rule(

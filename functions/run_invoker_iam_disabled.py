@@ -4,10 +4,14 @@ the service answers unauthenticated requests whatever its IAM policy says."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,20 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     observed = {"invoker_iam_disabled": True, "api": view.api}
     return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Turn the live invoker IAM check back on, or quarantine the service.
+
+    IAM permissions: RULE.permissions[ctx.action] (revert: run.services.get, run.services.update,
+    run.operations.get; quarantine adds run.services.getIamPolicy, run.services.setIamPolicy).
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(
+        finding, ctx, violates=run_actions.still_fails(evaluate, params),
+        revert=lambda: run_actions.revert_invoker_check(finding, ctx),
+    )
 
 
 RULE = Rule(

@@ -4,10 +4,22 @@ can call it, where the HIPAA seed requires `--no-allow-unauthenticated`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
-from shared.rules import PUBLIC_MEMBERS, RUN_SET_IAM, Rule, finding, iam_delta, iam_resource, run_service_name
+from shared.model import Action, ActionRecord, Finding, Severity
+from shared.rules import (
+    PUBLIC_MEMBERS,
+    RUN_SET_IAM,
+    Rule,
+    finding,
+    iam_delta,
+    iam_resource,
+    run_service_name,
+)
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,21 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         name = iam_resource(event)
     observed = {"public_members": [{"role": r, "member": m} for r, m in public], "from_delta": delta.from_delta}
     return finding(RULE, event, resource=name, location=location, project=project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Remove exactly the public grants on `params.roles` from the live policy, or quarantine.
+
+    IAM permissions: RULE.permissions[ctx.action] (revert: run.services.getIamPolicy,
+    run.services.setIamPolicy; quarantine adds run.services.get, run.services.update,
+    run.operations.get).
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(
+        finding, ctx, violates=lambda live: bool(run_actions.public_grants_in(live.public, params.roles)),
+        revert=lambda: run_actions.revert_public_invoker(finding, ctx, roles=params.roles),
+    )
 
 
 RULE = Rule(

@@ -4,10 +4,14 @@ the listed US regions for workloads that may hold PHI."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,17 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     observed = {"region": view.location, "approved_regions": list(approved)}
     return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Quarantine the service if the live one is outside the approved regions.
+
+    IAM permissions: run.services.get, run.services.update, run.operations.get,
+    run.services.getIamPolicy, run.services.setIamPolicy.
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
 
 
 RULE = Rule(

@@ -4,10 +4,14 @@ reach private backends (Cloud SQL, Redis) through a connector, as the HIPAA seed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
-from shared.model import Action, Finding, Severity
+from shared.model import Action, ActionRecord, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any, service_view
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,19 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         observed = {"vpc_access": "none", "required": "a VPC connector or Direct VPC egress, private-ranges-only"}
         return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
     return None
+
+
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Quarantine the service if the live one still has non-private VPC egress.
+
+    Only quarantine is offered (when the team chooses it): there is no safe automatic revert.
+
+    IAM permissions: run.services.get, run.services.update, run.operations.get,
+    run.services.getIamPolicy, run.services.setIamPolicy.
+    """
+    from shared import run_actions
+
+    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
 
 
 RULE = Rule(
