@@ -1,0 +1,359 @@
+"""The whole local pipeline on loopback, as the demo, the end-to-end tests and the benchmarks use it.
+
+    Pub/Sub emulator topic ──push subscription──▶ functions-framework server(s) running main.py
+        ──real google-cloud clients──▶ Cloud Run / KMS stand-in
+        ──alerts──▶ Slack-webhook receiver, SMTP receiver, Pub/Sub alert topic; dedupe in Firestore
+
+Everything binds 127.0.0.1 on free ports, and `stop()` stops every process it started by PID
+group, also after a failure (use it as a context manager).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+from infra.local.procs import LOOPBACK, Proc, free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "infra" / "local" / "seed.example.json"
+PROJECT = "demo-project"
+AUDIT_TOPIC = "rampart-audit-logs"
+ALERT_TOPIC = "rampart-alerts"
+DLQ_TOPIC = "rampart-audit-logs-dlq"
+REMEDIATOR = "rampart-remediator@demo-project.iam.gserviceaccount.com"
+
+
+def _bin(name: str) -> str:
+    """A console script of the running virtualenv (functions-framework)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"`{name}` is not installed in this environment: run `make venv` first")
+    return found
+
+
+class LocalStack:
+    """Start the local pipeline; `publish()` audit entries into it; inspect live state and alerts."""
+
+    def __init__(
+        self,
+        workdir: str | Path | None = None,
+        *,
+        functions: int = 1,
+        firestore: bool = True,
+        alerts: bool = True,
+        policy_overrides: dict[str, Any] | None = None,
+        ack_deadline: int = 20,
+        min_backoff: int = 1,
+        max_backoff: int = 5,
+        max_delivery_attempts: int = 10,
+        threads: int | None = None,
+    ) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.n_functions = functions
+        self.use_firestore = firestore
+        self.use_alerts = alerts
+        self.policy_overrides = policy_overrides or {}
+        self.ack_deadline = ack_deadline
+        self.min_backoff, self.max_backoff = min_backoff, max_backoff
+        self.max_delivery_attempts = max_delivery_attempts
+        self.threads = threads
+        self.pubsub: Any = None
+        self.firestore: Any = None
+        self.standin: Proc | None = None
+        self.standin_url = ""
+        self.admin: Any = None
+        self.slack: Any = None
+        self.smtp: Any = None
+        self.functions: list[Proc] = []
+        self.function_ports: list[int] = []
+        self.alert_subscription = ""
+        self.policy_path = self.workdir / "policy.yaml"
+        self._publisher: Any = None
+        self._started: list[Callable[[], None]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from infra.local.emulators import FirestoreEmulator, PubSubEmulator, create_pull_subscription, create_topic
+        from infra.local.standin import StandinAdmin
+
+        self.pubsub = PubSubEmulator(PROJECT, log_path=self.workdir / "pubsub-emulator.log").start()
+        self._started.append(self.pubsub.stop)
+        if self.use_firestore:
+            self.firestore = FirestoreEmulator(log_path=self.workdir / "firestore-emulator.log").start()
+            self._started.append(self.firestore.stop)
+
+        port = free_port()
+        self.standin = Proc(
+            "stand-in",
+            [sys.executable, "-m", "infra.local.standin", "--port", str(port), "--seed", str(SEED)],
+            cwd=ROOT,
+            log_path=self.workdir / "standin.log",
+        ).start(ready=lambda: port_open(port), timeout=30)
+        self._started.append(self.standin.stop)
+        self.standin_url = f"http://{LOOPBACK}:{port}"
+        self.admin = StandinAdmin(self.standin_url)
+
+        if self.use_alerts:
+            from infra.local.receivers import SlackReceiver, SmtpReceiver
+
+            self.slack = SlackReceiver().start()
+            self._started.append(self.slack.stop)
+            self.smtp = SmtpReceiver().start()
+            self._started.append(self.smtp.stop)
+            create_topic(self.pubsub.host, PROJECT, ALERT_TOPIC)
+            self.alert_subscription = create_pull_subscription(self.pubsub.host, PROJECT, "rampart-alerts-pull", ALERT_TOPIC)
+
+        self._write_policy()
+        create_topic(self.pubsub.host, PROJECT, AUDIT_TOPIC)
+        create_topic(self.pubsub.host, PROJECT, DLQ_TOPIC)
+        create_pull_subscription(self.pubsub.host, PROJECT, "rampart-dlq-pull", DLQ_TOPIC)
+        for i in range(self.n_functions):
+            self.start_function(i)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        from infra.local.emulators import create_push_subscription
+
+        # One subscription shared by every function instance would need a load balancer in front;
+        # the emulator pushes to one endpoint, so with several instances each gets its own
+        # subscription on the same topic: every message reaches every instance, the harshest
+        # duplicate delivery there is.
+        for i, port in enumerate(self.function_ports):
+            create_push_subscription(
+                self.pubsub.host,
+                PROJECT,
+                f"rampart-push-{i}",
+                AUDIT_TOPIC,
+                f"http://{LOOPBACK}:{port}/projects/{PROJECT}/topics/{AUDIT_TOPIC}",
+                ack_deadline=self.ack_deadline,
+                min_backoff_seconds=self.min_backoff,
+                max_backoff_seconds=self.max_backoff,
+                dead_letter_topic=DLQ_TOPIC,
+                max_delivery_attempts=self.max_delivery_attempts,
+            )
+
+    def function_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAMPART_", "PUBSUB_", "FIRESTORE_"))}
+        env.update(
+            {
+                "RAMPART_POLICY": str(self.policy_path),
+                "RAMPART_RUN_ENDPOINT": self.standin_url,
+                "RAMPART_KMS_ENDPOINT": self.standin_url,
+                "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+                "GOOGLE_CLOUD_PROJECT": PROJECT,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        if self.firestore is not None:
+            env["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
+        if self.threads:
+            env["THREADS"] = str(self.threads)
+        return env
+
+    def start_function(self, i: int) -> Proc:
+        """Start (or restart) function instance `i` on its port."""
+        if i < len(self.function_ports):
+            port = self.function_ports[i]
+        else:
+            port = free_port()
+            self.function_ports.append(port)
+        proc = Proc(
+            f"function-{i}",
+            [_bin("functions-framework"), "--target", "rampart", "--source", str(ROOT / "main.py"),
+             "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
+            env=self.function_env(),
+            cwd=ROOT,
+            log_path=self.function_log(i),
+        ).start(ready=lambda: port_open(port), timeout=60)
+        if i < len(self.functions):
+            self.functions[i] = proc
+        else:
+            self.functions.append(proc)
+        return proc
+
+    def function_log(self, i: int = 0) -> Path:
+        return self.workdir / f"function-{i}.log"
+
+    def kill_function(self, i: int = 0) -> None:
+        """SIGKILL function instance `i`, as a crash would."""
+        self.functions[i].kill()
+
+    def stop(self) -> None:
+        for proc in self.functions:
+            proc.stop()
+        self.functions = []
+        while self._started:
+            stop = self._started.pop()
+            try:
+                stop()
+            except Exception as exc:  # noqa: BLE001 — keep stopping the rest; report what failed
+                sys.stderr.write(f"local stack: stopping {stop!r} failed: {exc}\n")
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- policy -------------------------------------------------------------------------------
+
+    def _write_policy(self) -> None:
+        import yaml
+
+        policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
+        policy["ignore_principals"] = [REMEDIATOR]
+        if self.use_alerts:
+            secrets = self.workdir / "secrets"
+            secrets.mkdir(exist_ok=True)
+            webhook = secrets / "slack-webhook"
+            webhook.write_text(self.slack.url + "\n")
+            webhook.chmod(0o600)
+            policy["alerts"] = {
+                "slack": {"webhook_url_file": str(webhook)},
+                "email": {
+                    "host": LOOPBACK,
+                    "port": self.smtp.port,
+                    "security": "none",
+                    "sender": "rampart@demo-project.example",
+                    "recipients": ["oncall@demo-project.example"],
+                },
+                "pubsub": {"topic": f"projects/{PROJECT}/topics/{ALERT_TOPIC}"},
+                "retry": {"retries": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+                "dedupe": {"store": "firestore" if self.firestore is not None else "memory"},
+            }
+        _merge(policy, self.policy_overrides)
+        self.write_policy(policy)
+
+    def write_policy(self, policy: dict[str, Any] | str) -> None:
+        """Replace the function's policy file (it takes effect on the next event)."""
+        import yaml
+
+        text = policy if isinstance(policy, str) else yaml.safe_dump(policy, sort_keys=False)
+        tmp = self.policy_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.policy_path)
+
+    # -- traffic ------------------------------------------------------------------------------
+
+    def publish(self, entry: dict[str, Any] | bytes, *, attributes: dict[str, str] | None = None) -> str:
+        """Publish a LogEntry to the audit topic the way a log sink does; returns the message id."""
+        if self._publisher is None:
+            from infra.local.emulators import publisher
+
+            self._publisher = publisher(self.pubsub.host)
+        data = entry if isinstance(entry, bytes) else json.dumps(entry, separators=(",", ":")).encode()
+        attrs = attributes or {"logging.googleapis.com/timestamp": _now()}
+        future = self._publisher.publish(f"projects/{PROJECT}/topics/{AUDIT_TOPIC}", data, **attrs)
+        return str(future.result(timeout=30))
+
+    # -- live state and what came out ---------------------------------------------------------
+
+    def get(self, name: str) -> dict[str, Any]:
+        """A resource's live state from the stand-in (GET through its REST surface)."""
+        version = "v1" if "/keyRings/" in name else "v2"
+        return self._get(f"/{version}/{name}")
+
+    def iam(self, name: str) -> dict[str, Any]:
+        version = "v1" if "/keyRings/" in name else "v2"
+        return self._get(f"/{version}/{name}:getIamPolicy?options.requestedPolicyVersion=3")
+
+    def _get(self, path: str) -> dict[str, Any]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(self.standin_url + path, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def records(self, i: int | None = None) -> list[dict[str, Any]]:
+        """Remediation records the function(s) logged (the `rampart` payload of each)."""
+        out = []
+        logs = [self.function_log(i)] if i is not None else [self.function_log(n) for n in range(self.n_functions)]
+        for path in logs:
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if '"rampart.remediation"' not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                out.append(entry.get("rampart", entry))
+        return out
+
+    def log_lines(self, message: str) -> list[dict[str, Any]]:
+        out = []
+        for n in range(self.n_functions):
+            path = self.function_log(n)
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if f'"{message}"' in line:
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+        return out
+
+    def alert_messages(self, timeout: float = 2.0) -> list[dict[str, Any]]:
+        from infra.local.emulators import pull
+
+        return [json.loads(m.data) for m in pull(self.pubsub.host, self.alert_subscription, max_messages=100, timeout=timeout)]
+
+
+def wait_until(cond: Callable[[], Any], timeout: float, interval: float = 0.01, what: str = "condition") -> Any:
+    """Poll `cond` until it is truthy; return its value, or raise TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = cond()
+        except (urllib.error.URLError, OSError, KeyError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:.1f}s")
+        time.sleep(interval)
+
+
+def b64_entry(entry: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(entry).encode()).decode()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1_000_000:06d}Z"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
