@@ -1,0 +1,312 @@
+"""Claims that make an alert go out once per event, and group repeats per resource.
+
+Two documents per alert, both written in one atomic step (`Store.begin`):
+
+- the *event claim* `evt-<sha256(rule, event_id)>`: who holds it (owner + lease),
+  the decision (alert / escalate / suppress), the record as first seen (later
+  redeliveries send that, not a re-evaluation), which channels already have it,
+  and `done`. A redelivery of a done claim is a duplicate; a claim whose holder
+  died (lease expired, not done) is taken over and resumes with the channels that
+  are still missing; a claim with a live lease is busy, so a racing instance
+  never sends.
+- the *resource window* `res-<sha256(rule, resource)>`: when the window started,
+  how many times the rule fired on it since, and whether the escalation went out.
+
+The transitions are pure functions over plain dicts; `MemoryStore` applies them
+under a lock (unit tests, offline replay), `FirestoreStore` in a transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from shared.alerts.config import AlertsConfig
+
+ClaimStatus = Literal["new", "resumed", "duplicate", "busy"]
+Decision = Literal["alert", "escalate", "suppress"]
+
+
+class LeaseLost(Exception):
+    """Another instance took over this claim (our lease expired); stop sending."""
+
+
+class StoreUnavailable(Exception):
+    """The dedupe store could not be reached or answered with an error."""
+
+
+def event_key(rule: str, event_id: str) -> str:
+    """Document id of the claim for one event under one rule."""
+    return "evt-" + hashlib.sha256(f"{rule}\0{event_id}".encode()).hexdigest()
+
+
+def resource_key(rule: str, resource: str) -> str:
+    """Document id of the repeat window for one rule on one resource."""
+    return "res-" + hashlib.sha256(f"{rule}\0{resource}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class BeginRequest:
+    """Everything `Store.begin` needs to claim one event."""
+
+    event_key: str
+    resource_key: str
+    owner: str
+    payload: str  # the record as JSON, stored so a redelivery sends what was first seen
+    now: float
+    lease_seconds: float
+    window_seconds: float
+    escalate_after: int | None
+    labels: dict[str, str] = field(default_factory=dict)  # rule, event_id, resource: for people reading the store
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of `Store.begin`: whether this caller may send, and what."""
+
+    status: ClaimStatus
+    decision: Decision
+    payload: str
+    delivered: frozenset[str] = frozenset()
+    occurrences: int = 1  # times the rule fired on this resource in the window, this event included
+    attempt: int = 1
+
+
+def begin_transition(
+    ev: dict[str, Any] | None, res: dict[str, Any] | None, req: BeginRequest
+) -> tuple[Claim, dict[str, Any] | None, dict[str, Any] | None]:
+    """Decide a claim from the stored docs; returns the claim and the docs to write (None: unchanged)."""
+    if ev is not None:
+        prior = Claim(
+            status="duplicate",
+            decision=ev["decision"],
+            payload=ev["payload"],
+            delivered=frozenset(ev.get("delivered", ())),
+            occurrences=int(ev.get("occurrences", 1)),
+            attempt=int(ev.get("attempt", 1)),
+        )
+        if ev.get("done"):
+            return prior, None, None
+        if ev.get("owner") and float(ev.get("lease_until", 0)) > req.now:
+            return replace(prior, status="busy"), None, None
+        attempt = prior.attempt + 1
+        new_ev = {**ev, "owner": req.owner, "lease_until": req.now + req.lease_seconds, "attempt": attempt}
+        return replace(prior, status="resumed", attempt=attempt), new_ev, None
+
+    if res is None or req.now - float(res["window_start"]) >= req.window_seconds:
+        new_res = {"window_start": req.now, "count": 1, "escalated": False, **req.labels}
+        decision: Decision = "alert"
+    else:
+        new_res = {**res, "count": int(res["count"]) + 1}
+        repeats = new_res["count"] - 1
+        if req.escalate_after is not None and not res.get("escalated") and repeats >= req.escalate_after:
+            new_res["escalated"] = True
+            decision = "escalate"
+        else:
+            decision = "suppress"
+    new_ev = {
+        "decision": decision,
+        "payload": req.payload,
+        "delivered": [],
+        "occurrences": new_res["count"],
+        "attempt": 1,
+        "owner": None if decision == "suppress" else req.owner,
+        "lease_until": 0.0 if decision == "suppress" else req.now + req.lease_seconds,
+        "done": decision == "suppress",
+        "created_at": req.now,
+        "resource_key": req.resource_key,
+        **req.labels,
+    }
+    claim = Claim(status="new", decision=decision, payload=req.payload, occurrences=new_res["count"])
+    return claim, new_ev, new_res
+
+
+def progress_transition(
+    ev: dict[str, Any] | None, owner: str, channel: str | None, now: float, lease_seconds: float
+) -> dict[str, Any]:
+    """Record that `channel` has the alert (if given) and renew the lease; LeaseLost if it is not ours."""
+    _check_owner(ev, owner)
+    assert ev is not None
+    delivered = list(ev.get("delivered", []))
+    if channel is not None and channel not in delivered:
+        delivered.append(channel)
+    return {**ev, "delivered": delivered, "lease_until": now + lease_seconds}
+
+
+def finish_transition(ev: dict[str, Any] | None, owner: str) -> dict[str, Any]:
+    """Mark the claim done: every later redelivery is a duplicate."""
+    _check_owner(ev, owner)
+    assert ev is not None
+    return {**ev, "done": True, "owner": None, "lease_until": 0.0}
+
+
+def release_transition(ev: dict[str, Any] | None, owner: str) -> dict[str, Any]:
+    """Give the claim back undone, so the next redelivery retries at once instead of after the lease."""
+    _check_owner(ev, owner)
+    assert ev is not None
+    return {**ev, "owner": None, "lease_until": 0.0}
+
+
+def _check_owner(ev: dict[str, Any] | None, owner: str) -> None:
+    if ev is None or ev.get("owner") != owner:
+        holder = "nobody" if ev is None or not ev.get("owner") else "another instance"
+        raise LeaseLost(f"expected this call to hold the alert claim; found it held by {holder}")
+
+
+class Store(Protocol):
+    """Atomic read-modify-write of claim and window documents."""
+
+    def begin(self, req: BeginRequest) -> Claim: ...
+
+    def progress(self, key: str, owner: str, channel: str | None, now: float, lease_seconds: float) -> None: ...
+
+    def finish(self, key: str, owner: str) -> None: ...
+
+    def release(self, key: str, owner: str) -> None: ...
+
+
+class MemoryStore:
+    """Claims in a dict behind a lock: one process only (unit tests, offline replay, no Firestore)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, req: BeginRequest) -> Claim:
+        with self._lock:
+            claim, ev, res = begin_transition(self.docs.get(req.event_key), self.docs.get(req.resource_key), req)
+            if ev is not None:
+                self.docs[req.event_key] = ev
+            if res is not None:
+                self.docs[req.resource_key] = res
+            return claim
+
+    def progress(self, key: str, owner: str, channel: str | None, now: float, lease_seconds: float) -> None:
+        with self._lock:
+            self.docs[key] = progress_transition(self.docs.get(key), owner, channel, now, lease_seconds)
+
+    def finish(self, key: str, owner: str) -> None:
+        with self._lock:
+            self.docs[key] = finish_transition(self.docs.get(key), owner)
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            self.docs[key] = release_transition(self.docs.get(key), owner)
+
+
+class FirestoreStore:
+    """Claims in a Firestore collection, shared by every instance (honours FIRESTORE_EMULATOR_HOST).
+
+    Each step reads the documents, applies a transition and writes them in one atomic
+    batch guarded by preconditions (`create` when a document was absent, otherwise its
+    update time as read), so two instances can never both win; the loser re-reads.
+    IAM: roles/datastore.user. Set a TTL policy on `expire_at` so old claims are deleted.
+    """
+
+    def __init__(
+        self,
+        collection: str = "rampart_alerts",
+        *,
+        project: str | None = None,
+        database: str = "(default)",
+        retention_seconds: float = 8 * 86400,
+        timeout: float = 10.0,
+        client: Any = None,
+    ) -> None:
+        self.collection = collection
+        self.project = project
+        self.database = database
+        self.retention_seconds = retention_seconds
+        self.timeout = timeout
+        self._client = client
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        """The Firestore client, created on first use."""
+        with self._lock:
+            if self._client is None:
+                from google.cloud import firestore
+
+                self._client = firestore.Client(project=self.project, database=self.database)
+            return self._client
+
+    def begin(self, req: BeginRequest) -> Claim:
+        def step(ev: dict[str, Any] | None, res: dict[str, Any] | None) -> tuple[Claim, Any, Any]:
+            return begin_transition(ev, res, req)
+
+        return self._apply(req.event_key, req.resource_key, step, req.now)
+
+    def progress(self, key: str, owner: str, channel: str | None, now: float, lease_seconds: float) -> None:
+        self._apply(key, None, lambda ev, _: (None, progress_transition(ev, owner, channel, now, lease_seconds), None))
+
+    def finish(self, key: str, owner: str) -> None:
+        self._apply(key, None, lambda ev, _: (None, finish_transition(ev, owner), None))
+
+    def release(self, key: str, owner: str) -> None:
+        self._apply(key, None, lambda ev, _: (None, release_transition(ev, owner), None))
+
+    def _apply(self, ev_key: str, res_key: str | None, step: Any, now: float | None = None) -> Any:
+        """Read, transition, write atomically with preconditions; re-read on a lost race."""
+        import random
+        import time
+
+        from google.api_core import exceptions as gexc
+        from google.api_core.retry import Retry
+
+        client = self.client()
+        col = client.collection(self.collection)
+        retry = Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout)
+        call = {"retry": retry, "timeout": self.timeout}
+        refs = [col.document(ev_key)] + ([col.document(res_key)] if res_key else [])
+        try:
+            for _ in range(8):
+                snaps = [ref.get(**call) for ref in refs]
+                docs = [snap.to_dict() if snap.exists else None for snap in snaps]
+                result, new_ev, new_res = step(docs[0], docs[1] if res_key else None)
+                batch = client.batch()
+                for ref, snap, new in zip(refs, snaps, (new_ev, new_res), strict=False):
+                    if new is None:
+                        continue
+                    if now is not None:
+                        new = self._expiring(new, now)
+                    if snap.exists:
+                        batch.update(ref, new, option=client.write_option(last_update_time=snap.update_time))
+                    else:
+                        batch.create(ref, new)
+                if len(batch) == 0:
+                    return result
+                try:
+                    batch.commit(**call)
+                    return result
+                except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Aborted):
+                    # Another instance wrote first: read its state and decide again.
+                    time.sleep(random.uniform(0.005, 0.05))
+            raise StoreUnavailable(f"Firestore {self.collection}: still contended after 8 attempts")
+        except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}: {e}") from None
+
+    def _expiring(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
+        return {**doc, "expire_at": datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.retention_seconds)}
+
+
+_stores: dict[tuple[Any, ...], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(cfg: AlertsConfig) -> Store:
+    """The process-wide store for `cfg.dedupe`: one Firestore client, or one in-memory dict."""
+    d = cfg.dedupe
+    key = (d.store, d.project, d.database, d.collection, d.retention_seconds)
+    with _stores_lock:
+        if key not in _stores:
+            if d.store == "firestore":
+                _stores[key] = FirestoreStore(
+                    d.collection, project=d.project, database=d.database, retention_seconds=d.retention_seconds
+                )
+            else:
+                _stores[key] = MemoryStore()
+        return _stores[key]

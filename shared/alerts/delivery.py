@@ -1,0 +1,277 @@
+"""Deliver one alert per action record: dedupe, route, send with retries, report.
+
+The pipeline calls `deliver(record, cfg)` after each action. It claims the event
+in the dedupe store, decides alert / escalate / suppress, sends on the routed
+channels (each retried with backoff on transient failures), notes a failed
+channel on the others, and raises `AlertDeliveryError` when no channel has the
+alert, so the function fails and Pub/Sub redelivers; the claim then resumes with
+the channels still missing and the record as first seen.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared import log
+from shared.alerts import channels
+from shared.alerts import format as fmt
+from shared.alerts.dedupe import (
+    BeginRequest,
+    Claim,
+    LeaseLost,
+    Store,
+    StoreUnavailable,
+    event_key,
+    resource_key,
+    store_for,
+)
+from shared.model import ActionRecord, Severity
+
+if TYPE_CHECKING:
+    from shared.alerts.config import AlertsConfig
+
+
+class AlertDeliveryError(Exception):
+    """No channel delivered the alert: let the function fail so Pub/Sub redelivers."""
+
+    def __init__(self, message: str, report: DeliveryReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class AlertClaimBusy(AlertDeliveryError):
+    """Another instance is delivering this alert right now: fail so Pub/Sub redelivers later."""
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What `deliver` did with one record."""
+
+    alert_id: str
+    kind: fmt.AlertKind | None = None  # None when nothing was sent (duplicate or suppressed)
+    severity: str = ""
+    routed: tuple[str, ...] = ()
+    delivered: list[str] = field(default_factory=list)  # by this call
+    already_delivered: list[str] = field(default_factory=list)  # by an earlier delivery of the same event
+    failed: dict[str, str] = field(default_factory=dict)  # channel -> reason (no secrets)
+    attempts: dict[str, int] = field(default_factory=dict)
+    duplicate: bool = False
+    suppressed: bool = False  # counted as a repeat on the same resource within the window
+    escalated: bool = False
+    occurrences: int = 1
+    dedupe_unavailable: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "routed": list(self.routed),
+            "delivered": self.delivered,
+            "already_delivered": self.already_delivered,
+            "failed": self.failed,
+            "attempts": self.attempts,
+            "duplicate": self.duplicate,
+            "suppressed": self.suppressed,
+            "escalated": self.escalated,
+            "occurrences": self.occurrences,
+            "dedupe_unavailable": self.dedupe_unavailable,
+        }
+
+
+def _send_slack(cfg: AlertsConfig, alert: fmt.Alert) -> None:
+    assert cfg.slack is not None
+    channels.send_slack(cfg.slack, fmt.slack_message(alert))
+
+
+def _send_email(cfg: AlertsConfig, alert: fmt.Alert) -> None:
+    assert cfg.email is not None
+    channels.send_email(cfg.email, channels.build_email(cfg.email, alert))
+
+
+def _send_pubsub(cfg: AlertsConfig, alert: fmt.Alert) -> None:
+    assert cfg.pubsub is not None
+    data, attributes = fmt.pubsub_message(alert)
+    channels.send_pubsub(cfg.pubsub, data, attributes)
+
+
+_SENDERS: dict[str, Callable[[AlertsConfig, fmt.Alert], None]] = {
+    "slack": _send_slack,
+    "email": _send_email,
+    "pubsub": _send_pubsub,
+}
+
+
+def deliver(
+    record: ActionRecord,
+    cfg: AlertsConfig,
+    store: Store | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryReport:
+    """Alert on `record` once per event, on the channels routed for its rule and severity."""
+    rec = fmt.record_fields(record)
+    d = cfg.dedupe
+    ekey = event_key(rec["rule"], rec["event_id"])
+    report = DeliveryReport(alert_id=ekey[4:28])
+    ctx = {"alert_id": report.alert_id, "rule": rec["rule"], "event_id": rec["event_id"]}
+    owner = uuid.uuid4().hex
+    active: Store | None = store if store is not None else store_for(cfg)
+    req = BeginRequest(
+        event_key=ekey,
+        resource_key=resource_key(rec["rule"], rec["resource"]),
+        owner=owner,
+        payload=json.dumps(rec, sort_keys=True, default=str),
+        now=clock(),
+        lease_seconds=d.lease_seconds,
+        window_seconds=d.window_seconds,
+        escalate_after=d.escalate_after,
+        labels={"rule": rec["rule"], "event_id": rec["event_id"], "resource": rec["resource"]},
+    )
+    try:
+        claim = active.begin(req)
+    except StoreUnavailable as e:
+        # Fail open: a possible duplicate alert beats a silent violation.
+        log.error("rampart.alert.dedupe_unavailable", **ctx, error=str(e))
+        claim, active, report.dedupe_unavailable = Claim(status="new", decision="alert", payload=req.payload), None, True
+
+    report.occurrences = claim.occurrences
+    if claim.status == "duplicate":
+        report.duplicate = True
+        report.already_delivered = sorted(claim.delivered)
+        log.info("rampart.alert.duplicate", **ctx, already_delivered=report.already_delivered)
+        return report
+    if claim.status == "busy":
+        log.warning("rampart.alert.claim_busy", **ctx)
+        raise AlertClaimBusy(f"alert {report.alert_id} is being delivered by another instance", report)
+    if claim.decision == "suppress":
+        report.suppressed = True
+        log.info("rampart.alert.suppressed", **ctx, resource=rec["resource"], occurrences=claim.occurrences)
+        return report
+
+    first = json.loads(claim.payload)  # the record as first seen: a redelivery re-sends that, not a re-check
+    base = Severity.parse(first["severity"])
+    report.escalated = claim.decision == "escalate"
+    severity = fmt.raise_severity(base) if report.escalated else base
+    report.kind = "escalation" if report.escalated else "incident"
+    report.severity = severity.value
+    report.routed = cfg.channels_for(first["rule"], severity)
+    report.already_delivered = [c for c in report.routed if c in claim.delivered]
+    notes: list[str] = []  # shown on every channel sent after they were known
+    failures: list[str] = []
+    if claim.attempt > 1:
+        notes.append(f"Delivered late (attempt {claim.attempt}): an earlier attempt failed or was interrupted.")
+
+    def make_alert() -> fmt.Alert:
+        return fmt.Alert(
+            alert_id=report.alert_id,
+            kind=report.kind or "incident",
+            record=first,
+            severity=severity,
+            occurrences=claim.occurrences,
+            window_seconds=d.window_seconds,
+            notes=tuple(notes),
+        )
+
+    def progress(channel: str | None) -> Callable[[Store], None]:
+        return lambda s: s.progress(ekey, owner, channel, clock(), d.lease_seconds)
+
+    try:
+        failures_seen: dict[str, int] = {}  # channel -> how many failures its message could mention
+        for ch in report.routed:
+            if ch in claim.delivered:
+                continue
+            error, tries = _send_with_retry(ch, cfg, make_alert(), sleep, ctx)
+            report.attempts[ch] = tries
+            if error is None:
+                report.delivered.append(ch)
+                failures_seen[ch] = len(report.failed)
+            else:
+                report.failed[ch] = error
+                failures.append(f"{fmt.channel_label(ch)} delivery failed after {tries} attempt(s): {error}")
+                notes.append(failures[-1])
+                log.error("rampart.alert.channel_failed", **ctx, channel=ch, attempts=tries, error=error)
+            active = _store_call(active, ctx, progress(ch if error is None else None))
+        for ch, seen in failures_seen.items():
+            if seen < len(failures):
+                _follow_up(cfg, ch, make_alert(), " ".join(failures[seen:]), ctx)
+        if report.routed and not report.delivered and not report.already_delivered:
+            _store_call(active, ctx, lambda s: s.release(ekey, owner))
+            log.error("rampart.alert.undelivered", **ctx, failed=report.failed)
+            raise AlertDeliveryError(
+                f"alert {report.alert_id} reached no channel: "
+                + "; ".join(f"{c}: {e}" for c, e in report.failed.items()),
+                report,
+            )
+        _store_call(active, ctx, lambda s: s.finish(ekey, owner))
+    except LeaseLost as e:
+        log.warning("rampart.alert.lease_lost", **ctx, error=str(e))
+        raise AlertClaimBusy(f"alert {report.alert_id}: {e}", report) from None
+
+    log.emit(
+        "WARNING" if report.failed else "INFO",
+        "rampart.alert",
+        **ctx,
+        kind=report.kind,
+        severity_level=report.severity,
+        resource=first["resource"],
+        headline=fmt.headline(make_alert()),
+        routed=list(report.routed),
+        delivered=report.delivered,
+        already_delivered=report.already_delivered,
+        failed=report.failed,
+        occurrences=report.occurrences,
+    )
+    return report
+
+
+def _follow_up(cfg: AlertsConfig, channel: str, alert: fmt.Alert, note: str, ctx: dict[str, Any]) -> None:
+    """Tell a channel that already had the alert that a later channel failed (one try, people only)."""
+    try:
+        if channel == "slack" and cfg.slack is not None:
+            channels.send_slack(cfg.slack, fmt.slack_notice(alert, note))
+        elif channel == "email" and cfg.email is not None:
+            channels.send_email(cfg.email, channels.build_notice_email(cfg.email, alert, note))
+    except channels.ChannelError as e:
+        log.warning("rampart.alert.follow_up_failed", **ctx, channel=channel, error=str(e))
+
+
+def _send_with_retry(
+    channel: str, cfg: AlertsConfig, alert: fmt.Alert, sleep: Callable[[float], None], ctx: dict[str, Any]
+) -> tuple[str | None, int]:
+    """Send on one channel, retrying transient failures; returns (error or None, attempts)."""
+    r = cfg.retry
+    for attempt in range(1, r.retries + 2):
+        try:
+            _SENDERS[channel](cfg, alert)
+            return None, attempt
+        except channels.ChannelError as e:
+            if not e.transient or attempt > r.retries:
+                return str(e), attempt
+            delay = min(r.backoff_seconds * 2 ** (attempt - 1), r.max_backoff_seconds)
+            log.warning("rampart.alert.retry", **ctx, channel=channel, attempt=attempt, error=str(e), retry_in_s=delay)
+            sleep(delay * random.uniform(0.5, 1.0))
+        except Exception as e:  # noqa: BLE001
+            # One broken channel must not keep the alert from the others. Only the type is kept:
+            # an unexpected error's text may carry a secret (a webhook URL, a password).
+            return f"unexpected {type(e).__name__}", attempt
+    raise AssertionError("unreachable")
+
+
+def _store_call(store: Store | None, ctx: dict[str, Any], op: Callable[[Store], None]) -> Store | None:
+    """Run a claim update; if the store is down, log and go on without it (LeaseLost propagates)."""
+    if store is None:
+        return None
+    try:
+        op(store)
+        return store
+    except StoreUnavailable as e:
+        log.error("rampart.alert.dedupe_unavailable", **ctx, error=str(e))
+        return None
