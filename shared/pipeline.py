@@ -151,8 +151,13 @@ class Pipeline:
             return result
         loaded = self.store.current()
         if ignored(event.principal, loaded):
+            from shared import log
+
             result.skipped = "ignored_principal"
             self.stats["skipped:ignored_principal"] += 1
+            # Rampart's own changes come back as audit entries: say so once, then leave them be.
+            log.info("rampart.ignored", event_id=event.event_id, method=event.method, resource=event.resource_name,
+                     principal=event.principal, reason="ignored principal")
             return result
         found = evaluate(event, t, loaded)
         if not found:
