@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
+from shared.permissions import KMS_IAM
 from shared.rules import (
     ENCRYPTER_DECRYPTER,
     KMS_SET_IAM,
@@ -85,10 +86,7 @@ RULE = Rule(
     action=Action.RESTORE,
     actions=(Action.RESTORE, Action.ALERT),
     permissions={
-        "restore": (
-            "cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
-            "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy",
-        ),
+        "restore": KMS_IAM,
     },
     evaluate=evaluate,
     params=Params,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
+from shared.permissions import KMS_IAM
 from shared.rules import (
     KMS_SET_IAM,
     PUBLIC_MEMBERS,
@@ -85,10 +86,7 @@ RULE = Rule(
     action=Action.REVERT,
     actions=(Action.REVERT, Action.ALERT),
     permissions={
-        "revert": (
-            "cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
-            "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy",
-        ),
+        "revert": KMS_IAM,
     },
     evaluate=evaluate,
     params=Params,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
+from shared.permissions import RUN_QUARANTINE, RUN_UPDATE
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
     """Turn the live invoker IAM check back on, or quarantine the service.
 
-    IAM permissions: RULE.permissions[ctx.action] (revert: run.services.get, run.services.update,
-    run.operations.get; quarantine adds run.services.getIamPolicy, run.services.setIamPolicy).
+    IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_UPDATE, i.e.
+    run.services.get/update, run.operations.get, iam.serviceAccounts.actAs; quarantine adds RUN_IAM).
     """
     from shared import run_actions
 
@@ -50,8 +51,8 @@ RULE = Rule(
     action=Action.REVERT,
     actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
     permissions={
-        "revert": ("run.services.get", "run.services.update", "run.operations.get"),
-        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+        "revert": RUN_UPDATE,
+        "quarantine": RUN_QUARANTINE,
     },
     evaluate=evaluate,
     params=Params,

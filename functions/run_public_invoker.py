@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
+from shared.permissions import RUN_IAM, RUN_QUARANTINE
 from shared.rules import (
     PUBLIC_MEMBERS,
     RUN_SET_IAM,
@@ -44,9 +45,9 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
     """Remove exactly the public grants on `params.roles` from the live policy, or quarantine.
 
-    IAM permissions: RULE.permissions[ctx.action] (revert: run.services.getIamPolicy,
-    run.services.setIamPolicy; quarantine adds run.services.get, run.services.update,
-    run.operations.get).
+    IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_IAM;
+    quarantine: RUN_QUARANTINE, which adds run.services.get/update, run.operations.get and
+    iam.serviceAccounts.actAs).
     """
     from shared import run_actions
 
@@ -65,8 +66,8 @@ RULE = Rule(
     action=Action.REVERT,
     actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
     permissions={
-        "revert": ("run.services.getIamPolicy", "run.services.setIamPolicy"),
-        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+        "revert": RUN_IAM,
+        "quarantine": RUN_QUARANTINE,
     },
     evaluate=evaluate,
     params=Params,

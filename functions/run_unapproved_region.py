@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
+from shared.permissions import RUN_QUARANTINE
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
     """Quarantine the service if the live one is outside the approved regions.
 
-    IAM permissions: run.services.get, run.services.update, run.operations.get,
-    run.services.getIamPolicy, run.services.setIamPolicy.
+    IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
+    setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
     from shared import run_actions
 
@@ -51,7 +52,7 @@ RULE = Rule(
     action=Action.QUARANTINE,
     actions=(Action.QUARANTINE, Action.ALERT),
     permissions={
-        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+        "quarantine": RUN_QUARANTINE,
     },
     evaluate=evaluate,
     params=Params,

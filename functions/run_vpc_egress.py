@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
+from shared.permissions import RUN_QUARANTINE
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any, service_view
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     Only quarantine is offered (when the team chooses it): there is no safe automatic revert.
 
-    IAM permissions: run.services.get, run.services.update, run.operations.get,
-    run.services.getIamPolicy, run.services.setIamPolicy.
+    IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
+    setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
     from shared import run_actions
 
@@ -58,7 +59,7 @@ RULE = Rule(
     action=Action.ALERT,
     actions=(Action.ALERT, Action.QUARANTINE),
     permissions={
-        "quarantine": ("run.services.get", "run.services.update", "run.services.getIamPolicy", "run.services.setIamPolicy", "run.operations.get"),
+        "quarantine": RUN_QUARANTINE,
     },
     evaluate=evaluate,
     params=Params,

@@ -270,6 +270,14 @@ def iam_permissions(rule_ids: Sequence[str], loaded: Any) -> list[str]:
     return sorted(perms)
 
 
+def _role_description(ids: Sequence[str]) -> str:
+    """IAM caps a role description at 256 bytes: name the rules while they fit, else count them."""
+    text = f"Exactly what Rampart's enabled rules need: {', '.join(ids)}"
+    if len(text.encode()) <= 256:
+        return text
+    return f"Exactly what Rampart's {len(ids)} enabled rules need (python main.py iam-role --format list)"
+
+
 def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
     ids = args.rules or list(functions.RULE_IDS)
     perms = iam_permissions(ids, _policy(args.policy))
@@ -278,7 +286,7 @@ def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     role = {
         "title": "Rampart remediation",
-        "description": f"Exactly what Rampart's enabled rules need: {', '.join(ids)}",
+        "description": _role_description(ids),
         "stage": "GA",
         "includedPermissions": perms,
     }

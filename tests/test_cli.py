@@ -88,3 +88,11 @@ def test_iam_role_is_the_union_of_enabled_actions() -> None:
     assert not any(x.endswith(".delete") for x in perms)
     only = run("iam-role", "kms_rotation", "--format", "list").stdout.split()
     assert only == []  # alert-only rule: no permissions at all
+
+
+def test_iam_role_fits_iam_limits_and_includes_act_as() -> None:
+    role = json.loads(run("iam-role", "--format", "json").stdout)
+    assert len(role["description"].encode()) <= 256  # IAM rejects longer descriptions
+    assert len(role["title"]) <= 100
+    # Updating a Cloud Run service re-attaches its service identity: actAs is required.
+    assert "iam.serviceAccounts.actAs" in role["includedPermissions"]
