@@ -99,6 +99,20 @@ def kms() -> KeyManagementServiceClient:
     return _cached("kms", build)
 
 
+_LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions")}
+
+
+def preload(*products: str) -> None:
+    """Import the client libraries of `products` ("run", "kms") now, e.g. from a warm-up thread,
+    so the first remediation does not wait ~0.5 s for each. Builds no client."""
+    import importlib
+
+    for product in products:
+        for module in _LIBRARIES[product]:
+            importlib.import_module(module)
+    importlib.import_module("shared.actions").transient_types()  # requests, google.auth, api_core exceptions
+
+
 def reset() -> None:
     """Forget every cached client (tests change the endpoint environment between cases)."""
     with _lock:

@@ -17,8 +17,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Container, Iterator, Mapping
+from typing import Any, NamedTuple, overload
 
 # A LogEntry is at most 256 KiB; base64 adds a third. Anything far past that is not ours.
 MAX_ENTRY_BYTES = 512 * 1024
@@ -98,7 +98,8 @@ def pick(obj: Any, *path: str, default: Any = None) -> Any:
     """
     cur = obj
     for key in path:
-        if not isinstance(cur, Mapping):
+        # `type(...) is dict` first: json.loads gives plain dicts, and an ABC check costs ~10x more.
+        if type(cur) is not dict and not isinstance(cur, Mapping):
             return default
         if key in cur:
             cur = cur[key]
@@ -113,7 +114,7 @@ def pick(obj: Any, *path: str, default: Any = None) -> Any:
 
 def pick_dict(obj: Any, *path: str) -> Mapping[str, Any]:
     v = pick(obj, *path)
-    return v if isinstance(v, Mapping) else {}
+    return v if type(v) is dict or isinstance(v, Mapping) else {}
 
 
 def pick_list(obj: Any, *path: str) -> list[Any]:
@@ -157,7 +158,7 @@ def unwrap(doc: Any, *, ce_type: str = "", depth: int = 0) -> Mapping[str, Any]:
     """Strip delivery envelopes from `doc` and return the LogEntry dict inside."""
     if depth > 4:
         raise BadInput("envelope nested more than 4 levels deep")
-    if not isinstance(doc, Mapping):
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         raise BadInput(f"expected a JSON object (LogEntry or envelope), found {type(doc).__name__}")
     if "protoPayload" in doc or "protopayload" in doc:
         return doc
@@ -170,7 +171,7 @@ def unwrap(doc: Any, *, ce_type: str = "", depth: int = 0) -> Mapping[str, Any]:
             data = _b64_json(doc["data_base64"], "CloudEvent data_base64")
         return unwrap(data, ce_type=t if isinstance(t, str) else "", depth=depth + 1)
     msg = doc.get("message")
-    if isinstance(msg, Mapping) and "data" in msg:  # push body / messagePublished data
+    if (type(msg) is dict or isinstance(msg, Mapping)) and "data" in msg:  # push body / messagePublished data
         return unwrap(_b64_json(msg["data"], "message.data"), depth=depth + 1)
     if isinstance(doc.get("data"), str) and ("attributes" in doc or "@type" in doc):  # gen1 PubsubMessage
         return unwrap(_b64_json(doc["data"], "PubsubMessage.data"), depth=depth + 1)
@@ -191,6 +192,8 @@ _LOCATION_RE = re.compile(r"/locations/([^/]+)")
 
 def _str(entry: Mapping[str, Any], key: str, where: str, *, strict: bool = False) -> str:
     v = entry.get(key)
+    if type(v) is str:
+        return v
     if v is None:
         return ""
     if isinstance(v, str):
@@ -202,6 +205,8 @@ def _str(entry: Mapping[str, Any], key: str, where: str, *, strict: bool = False
 
 def _dict(entry: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     v = entry.get(key)
+    if type(v) is dict:
+        return v
     if v is None:
         return {}
     if not isinstance(v, Mapping):
@@ -211,10 +216,16 @@ def _dict(entry: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 
 def from_entry(entry: Mapping[str, Any]) -> AuditEvent:
     """Build an `AuditEvent` from a LogEntry dict (raw, Eventarc, or Panther-normalized keys)."""
-    if not isinstance(entry, Mapping):
+    return _from_entry(entry, None)  # type: ignore[return-value]  # None only for a `wanted` set
+
+
+def _from_entry(entry: Mapping[str, Any], wanted: Container[tuple[str, str]] | None) -> AuditEvent | None:
+    """Validate every field; build the event only if `wanted` is None or holds its (serviceName,
+    methodName). Malformed input raises BadInput whether or not it is wanted."""
+    if type(entry) is not dict and not isinstance(entry, Mapping):
         raise BadInput(f"expected a LogEntry object, found {type(entry).__name__}")
     pp = entry.get("protoPayload", entry.get("protopayload"))
-    if not isinstance(pp, Mapping):
+    if type(pp) is not dict and not isinstance(pp, Mapping):
         raise BadInput(f"protoPayload: expected an object, found {type(pp).__name__}")
     p = "protoPayload."
     service = _str(pp, "serviceName", p, strict=True)
@@ -236,11 +247,20 @@ def from_entry(entry: Mapping[str, Any]) -> AuditEvent:
     resource = _dict(entry, "resource", "")
     labels = _dict(resource, "labels", "resource.")
     log_name = _str(entry, "logName", "") or _str(entry, "logname", "")
-    m = _LOG_KIND_RE.search(log_name)
-    log_kind = m.group(1) if m else ""
     op = _dict(entry, "operation", "")
     req_meta = _dict(pp, "requestMetadata", p)
-
+    request = _dict(pp, "request", p)
+    ts = entry.get("timestamp") or pp.get("timestamp") or ""
+    service_data = _dict(pp, "serviceData", p) or _dict(pp, "metadata", p)
+    insert_id = _str(entry, "insertId", "") or _str(entry, "insertid", "")
+    resource_type = _str(resource, "type", "resource.")
+    operation_id = _str(op, "id", "operation.")
+    user_agent = _str(req_meta, "callerSuppliedUserAgent", "requestMetadata.")
+    response = _dict(pp, "response", p)
+    if wanted is not None and (service, method) not in wanted:
+        return None  # valid, and no rule wants it: the derived fields below are not worth their ~5 µs
+    m = _LOG_KIND_RE.search(log_name)
+    log_kind = m.group(1) if m else ""
     project = ""
     m = _PROJECT_RE.match(resource_name)
     if m:
@@ -252,7 +272,6 @@ def from_entry(entry: Mapping[str, Any]) -> AuditEvent:
         m = _PROJECT_RE.match(log_name)
         project = m.group(1) if m else ""
 
-    request = _dict(pp, "request", p)
     location = ""
     m = _LOCATION_RE.search(resource_name)
     if m:
@@ -264,30 +283,32 @@ def from_entry(entry: Mapping[str, Any]) -> AuditEvent:
             loc = cur[0] if cur else ""
         location = loc if isinstance(loc, str) else ""
 
-    ts = entry.get("timestamp") or pp.get("timestamp") or ""
-    service_data = _dict(pp, "serviceData", p) or _dict(pp, "metadata", p)
-    return AuditEvent(
-        service=service,
-        method=method,
-        resource_name=resource_name,
-        project=project,
-        location=location,
-        principal=principal,
-        insert_id=_str(entry, "insertId", "") or _str(entry, "insertid", ""),
-        timestamp=ts if isinstance(ts, str) else str(ts),
-        log_kind=log_kind,
-        status_code=code,
-        status_message=msg if isinstance(msg, str) else "",
-        resource_type=_str(resource, "type", "resource."),
-        operation_id=_str(op, "id", "operation."),
-        operation_first=op.get("first") is True,
-        operation_last=op.get("last") is True,
-        user_agent=_str(req_meta, "callerSuppliedUserAgent", "requestMetadata."),
-        request=request,
-        response=_dict(pp, "response", p),
-        service_data=service_data,
-        resource_labels=labels,
-    )
+    # Positionally, in field order: a NamedTuple built by keyword costs 2 µs more, on every event.
+    return _new_event((
+        service,  # service
+        method,  # method
+        resource_name,  # resource_name
+        project,  # project
+        location,  # location
+        principal,  # principal
+        insert_id,  # insert_id
+        ts if isinstance(ts, str) else str(ts),  # timestamp
+        log_kind,  # log_kind
+        code,  # status_code
+        msg if isinstance(msg, str) else "",  # status_message
+        resource_type,  # resource_type
+        operation_id,  # operation_id
+        op.get("first") is True,  # operation_first
+        op.get("last") is True,  # operation_last
+        user_agent,  # user_agent
+        request,  # request
+        response,  # response
+        service_data,  # service_data
+        labels,  # resource_labels
+    ))
+
+
+_new_event = AuditEvent._make
 
 
 def parse(doc: Any, *, ce_type: str = "") -> AuditEvent:
@@ -302,11 +323,21 @@ def parse_bytes(raw: bytes | str) -> AuditEvent:
     return parse(_loads(raw, "body"))
 
 
-def from_cloudevent(ce: Any) -> AuditEvent:
+@overload
+def from_cloudevent(ce: Any) -> AuditEvent: ...
+
+
+@overload
+def from_cloudevent(ce: Any, *, wanted: Container[tuple[str, str]]) -> AuditEvent | None: ...
+
+
+def from_cloudevent(ce: Any, *, wanted: Container[tuple[str, str]] | None = None) -> AuditEvent | None:
     """Parse a `cloudevents` CloudEvent as functions-framework hands it to a function.
 
     Binary-mode Eventarc deliveries put attributes in headers and the LogEntry in the body;
-    functions-framework gives us both through the same object.
+    functions-framework gives us both through the same object. With `wanted` (the
+    (serviceName, methodName) pairs some rule triggers on), an entry that is valid but not
+    wanted returns None without building the event: most of the audit stream, at half the cost.
     """
     try:
         ce_type = ce["type"]
@@ -319,7 +350,7 @@ def from_cloudevent(ce: Any) -> AuditEvent:
         data = _loads(data, "CloudEvent data")
     if data is None:
         raise BadInput(f"CloudEvent {ce_type or '(no type)'} has no data")
-    return parse(data, ce_type=ce_type if isinstance(ce_type, str) else "")
+    return _from_entry(unwrap(data, ce_type=ce_type if isinstance(ce_type, str) else ""), wanted)
 
 
 # ---------------------------------------------------------------------------

@@ -175,6 +175,23 @@ class Pipeline:
             self._record(record, loaded, result)
         return result
 
+    def warm_up(self) -> None:
+        """Load what the first relevant event would otherwise load while it waits: the policy (and
+        with it every rule module), the client libraries of the products with an enabled rule, and
+        the libraries of the configured alert channels and dedupe store. Imports only: clients and
+        connections are still made on first use, so this needs no credentials and no network."""
+        from shared import clients
+
+        loaded = self.store.current()
+        products = {rule_id.split("_", 1)[0] for rule_id in loaded.enabled()}  # "run", "kms"
+        if "kms" in products:
+            products.add("run")  # a KMS finding's enrichment lists the Cloud Run services using the key
+        clients.preload(*sorted(products))
+        if self.alert and loaded.alerts is not None:
+            from shared.alerts.delivery import preload
+
+            preload(loaded.alerts)
+
     def _record(self, record: ActionRecord, loaded: Any, result: Result) -> None:
         from shared.alerts import deliver, log_record
 

@@ -188,8 +188,27 @@ def run_service_name(event: AuditEvent, service_body: Mapping[str, Any] | None =
     return event.resource_name, event.project, location
 
 
+_last_view: tuple[AuditEvent, ServiceView | None] | None = None
+
+
 def service_view(event: AuditEvent) -> ServiceView | None:
-    """The Cloud Run service a Create/Replace/Update request writes, or None if it has none."""
+    """The Cloud Run service a Create/Replace/Update request writes, or None if it has none.
+
+    Remembered for the last event (by identity): the seven Run rules triggered by one write
+    read the same view, and building it was most of the cost of a relevant event. The view is
+    immutable and a pure function of the event; a thread interleaving another event only
+    makes the next call build it again.
+    """
+    global _last_view
+    last = _last_view
+    if last is not None and last[0] is event:
+        return last[1]
+    view = _read_service_view(event)
+    _last_view = (event, view)
+    return view
+
+
+def _read_service_view(event: AuditEvent) -> ServiceView | None:
     body = pick_dict(event.request, "service")
     if not body:
         body = event.response if pick(event.response, "metadata") or pick(event.response, "template") else {}

@@ -232,6 +232,20 @@ def deliver(
     return report
 
 
+def preload(cfg: AlertsConfig) -> None:
+    """Import the libraries of the configured channels and dedupe store now (a warm-up thread),
+    so the first alert does not wait for them (~0.1 s each). Builds no client."""
+    import importlib
+
+    names = ["slack_sdk.webhook"] if cfg.slack is not None else []
+    if cfg.pubsub is not None:
+        names.append("google.cloud.pubsub_v1")
+    if cfg.dedupe.store == "firestore":
+        names.append("google.cloud.firestore")
+    for name in names:
+        importlib.import_module(name)
+
+
 def _follow_up(cfg: AlertsConfig, channel: str, alert: fmt.Alert, note: str, ctx: dict[str, Any]) -> None:
     """Tell a channel that already had the alert that a later channel failed (one try, people only)."""
     try:
