@@ -22,14 +22,18 @@ class Params:
 def _mask(event: AuditEvent) -> set[str]:
     mask = pick(event.request, "updateMask")
     if isinstance(mask, dict):
-        mask = ",".join(p for p in mask.get("paths", []) if isinstance(p, str))
+        paths = mask.get("paths")
+        mask = ",".join(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ""
     return {m.strip() for m in mask.split(",")} if isinstance(mask, str) and mask else set()
 
 
 def evaluate(event: AuditEvent, params: Params) -> Finding | None:
     key = pick_dict(event.request, "cryptoKey")
     if event.method == "CreateCryptoKey":
-        if pick_str(key, "purpose") not in ("", "ENCRYPT_DECRYPT", "1"):
+        purpose = pick(key, "purpose")
+        if isinstance(purpose, int) and not isinstance(purpose, bool):  # the enum as a number
+            purpose = "ENCRYPT_DECRYPT" if purpose == 1 else "other"
+        if isinstance(purpose, str) and purpose not in ("", "ENCRYPT_DECRYPT", "1"):
             return None  # only symmetric keys rotate automatically
         name = f"{pick_str(event.request, 'parent')}/cryptoKeys/{pick_str(event.request, 'cryptoKeyId')}"
     else:

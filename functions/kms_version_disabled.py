@@ -33,7 +33,8 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     mask = pick(event.request, "updateMask")
     if isinstance(mask, dict):
-        mask = ",".join(p for p in mask.get("paths", []) if isinstance(p, str))
+        paths = mask.get("paths")
+        mask = ",".join(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ""
     if isinstance(mask, str) and mask and "state" not in mask.split(","):
         return None  # state in the body but not in the mask: nothing changed it
     name = pick_str(event.request, "cryptoKeyVersion", "name") or event.resource_name

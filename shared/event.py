@@ -150,8 +150,24 @@ def _loads(raw: str | bytes, where: str) -> Any:
         raise BadInput(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise BadInput(f"{where}: not JSON ({exc.msg} at position {exc.pos})") from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4300); json.loads says so with a plain ValueError.
+        raise BadInput(f"{where}: a JSON number with too many digits to read") from None
     except RecursionError:
         raise BadInput(f"{where}: JSON nested too deeply") from None
+
+
+_GOOGLE_EVENT_TYPE = re.compile(r"google(?:\.[A-Za-z0-9]+){2,10}")
+
+
+def _type_name(ce_type: Any) -> str:
+    """A CloudEvent type for a reason: quoted if it is a Google event type name, else only its
+    size, since a structured event's `type` is payload (a reason never echoes payload)."""
+    if isinstance(ce_type, str) and len(ce_type) <= 100 and _GOOGLE_EVENT_TYPE.fullmatch(ce_type):
+        return repr(ce_type)
+    if isinstance(ce_type, str):
+        return f"(a {len(ce_type)}-character non-Google name)" if ce_type else "(empty)"
+    return f"(a {type(ce_type).__name__})"
 
 
 def unwrap(doc: Any, *, ce_type: str = "", depth: int = 0) -> Mapping[str, Any]:
@@ -176,7 +192,7 @@ def unwrap(doc: Any, *, ce_type: str = "", depth: int = 0) -> Mapping[str, Any]:
     if isinstance(doc.get("data"), str) and ("attributes" in doc or "@type" in doc):  # gen1 PubsubMessage
         return unwrap(_b64_json(doc["data"], "PubsubMessage.data"), depth=depth + 1)
     if ce_type and ce_type not in (AUDIT_WRITTEN, PUBSUB_PUBLISHED):
-        raise BadInput(f"CloudEvent type {ce_type!r} is not an audit-log delivery")
+        raise BadInput(f"CloudEvent type {_type_name(ce_type)} is not an audit-log delivery")
     if isinstance(msg, Mapping):
         raise BadInput("Pub/Sub message without data")
     raise BadInput("no protoPayload: not a Cloud Audit Log entry")
@@ -235,7 +251,9 @@ def _from_entry(entry: Mapping[str, Any], wanted: Container[tuple[str, str]] | N
     resource_name = _str(pp, "resourceName", p, strict=True)
     status = _dict(pp, "status", p)
     code = status.get("code", 0)
-    if isinstance(code, str) and code.isdigit():  # gcloud YAML exports quote numbers
+    # gcloud YAML exports quote numbers. Only ASCII digits: "²".isdigit() is True but int("²")
+    # raises, and so does int() of more than 4300 digits.
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) <= 18:
         code = int(code)
     if not isinstance(code, int) or isinstance(code, bool):
         raise BadInput(f"protoPayload.status.code: expected an integer, found {type(code).__name__}")
@@ -251,6 +269,9 @@ def _from_entry(entry: Mapping[str, Any], wanted: Container[tuple[str, str]] | N
     req_meta = _dict(pp, "requestMetadata", p)
     request = _dict(pp, "request", p)
     ts = entry.get("timestamp") or pp.get("timestamp") or ""
+    if not isinstance(ts, str | int | float) or isinstance(ts, bool):
+        # str() of an object would make it (at any size or depth) the Finding's timestamp and event id.
+        raise BadInput(f"timestamp: expected a string, found {type(ts).__name__}")
     service_data = _dict(pp, "serviceData", p) or _dict(pp, "metadata", p)
     insert_id = _str(entry, "insertId", "") or _str(entry, "insertid", "")
     resource_type = _str(resource, "type", "resource.")
@@ -349,7 +370,7 @@ def from_cloudevent(ce: Any, *, wanted: Container[tuple[str, str]] | None = None
             raise BadInput(f"CloudEvent data of {len(data)} bytes is over the limit")
         data = _loads(data, "CloudEvent data")
     if data is None:
-        raise BadInput(f"CloudEvent {ce_type or '(no type)'} has no data")
+        raise BadInput(f"CloudEvent {_type_name(ce_type) if ce_type else '(no type)'} has no data")
     return _from_entry(unwrap(data, ce_type=ce_type if isinstance(ce_type, str) else ""), wanted)
 
 
@@ -390,18 +411,19 @@ def iter_documents(text: str) -> Iterator[Any | BadInput]:
         return
     try:
         whole = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
+        # Not one document (or one we cannot read): read it line by line, so one bad line
+        # (too deep, a 5000-digit number) is reported with its number and the rest still count.
         whole = None
-    except RecursionError:
-        yield BadInput("input: JSON nested too deeply")
-        return
     if whole is not None:
         if isinstance(whole, list):
             yield from whole
         else:
             yield whole
         return
-    for n, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a line: str.splitlines() also splits on U+2028, U+2029 and U+0085, which
+    # JSON allows raw inside strings.
+    for n, line in enumerate(text.split("\n"), 1):
         line = line.strip()
         if not line:
             continue

@@ -129,7 +129,8 @@ def _enum(value: Any, by_int: Mapping[int, str], by_v1: Mapping[str, str]) -> st
     if isinstance(value, str):
         if value in by_v1:
             return by_v1[value]
-        if value.isdigit():
+        # ASCII only, and short: "²".isdigit() is True but int("²") raises, as does int() of 4300+ digits.
+        if value.isascii() and value.isdigit() and len(value) <= 18:
             return by_int.get(int(value), f"UNKNOWN_{value}")
         return value
     return ""
@@ -254,14 +255,24 @@ def _view_v1(
         is_create=is_create,
         ingress=_enum(raw_ingress, INGRESS_INT, INGRESS_V1) or "INGRESS_TRAFFIC_ALL",
         ingress_explicit=explicit,
-        invoker_iam_disabled=str(ann.get(_A_INVOKER_OFF, "")).lower() == "true",
+        invoker_iam_disabled=_is_true(ann.get(_A_INVOKER_OFF)),
         service_account=pick_str(tspec, "serviceAccountName"),
         vpc_connector=connector if isinstance(connector, str) else "",
         vpc_egress=egress,
         has_vpc_access=has_vpc,
-        encryption_key=str(tmpl_ann.get(_A_CMEK) or ann.get(_A_CMEK) or ""),
+        encryption_key=_text(tmpl_ann.get(_A_CMEK)) or _text(ann.get(_A_CMEK)),
         env=tuple(env),
     )
+
+
+def _is_true(value: Any) -> bool:
+    """An annotation switched on: the string "true" (any case), or a JSON true."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _text(value: Any) -> str:
+    # Never str() a payload value: a nested one costs its size again, or RecursionError if deep.
+    return value if isinstance(value, str) else ""
 
 
 def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str, is_create: bool) -> ServiceView:
@@ -331,6 +342,17 @@ def _bindings(policy: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_DELTA_ACTIONS = {1: "ADD", 2: "REMOVE"}  # google.iam.v1.BindingDelta.Action, when serialized as numbers
+
+
+def _delta_action(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _DELTA_ACTIONS.get(value, "")
+    return ""
+
+
 def iam_delta(event: AuditEvent) -> IamDelta:
     policy = pick(event.request, "policy")
     if not isinstance(policy, Mapping):
@@ -341,7 +363,7 @@ def iam_delta(event: AuditEvent) -> IamDelta:
         added: list[tuple[str, str]] = []
         removed: list[tuple[str, str]] = []
         for d in deltas:
-            role, member, act = pick_str(d, "role"), pick_str(d, "member"), pick_str(d, "action")
+            role, member, act = pick_str(d, "role"), pick_str(d, "member"), _delta_action(pick(d, "action"))
             (added if act == "ADD" else removed if act == "REMOVE" else []).append((role, member))
         return IamDelta(tuple(added), tuple(removed), bindings, True)
     return IamDelta(bindings, (), bindings, False)
@@ -376,17 +398,24 @@ def kms_type(parts: Mapping[str, str]) -> str:
     return "kms.keyRing"
 
 
+# A protobuf Duration spans ±315,576,000,000 s (10,000 years); anything past it is not one.
+MAX_DURATION_SECONDS = 315_576_000_000
+
+
 def duration_seconds(value: Any) -> int | None:
-    """Seconds in a protobuf Duration as JSON ("7776000s", "1.5s") or a {seconds: N} dict."""
+    """Seconds in a protobuf Duration as JSON ("7776000s", "1.5s") or a {seconds: N} dict;
+    None when absent or not a Duration (out of range, infinite, not a number)."""
     if isinstance(value, Mapping):
         s = value.get("seconds")
         try:
-            return int(s) if s is not None else None
-        except (TypeError, ValueError):
+            seconds = int(s) if s is not None else None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             return None
-    if isinstance(value, str) and value.endswith("s"):
+    elif isinstance(value, str) and value.endswith("s"):
         try:
-            return int(float(value[:-1]))
-        except ValueError:
+            seconds = int(float(value[:-1]))
+        except (ValueError, OverflowError):  # "1e400s" is float inf
             return None
-    return None
+    else:
+        return None
+    return seconds if seconds is not None and abs(seconds) <= MAX_DURATION_SECONDS else None

@@ -1,0 +1,1 @@
+"""Reliability tests: hostile input, bounded time and memory, fault and load scenarios."""
