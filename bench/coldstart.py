@@ -1,0 +1,283 @@
+"""Cold start, whole processes: what a new function instance pays before and at its first events.
+
+Every figure is a fresh `python` process, median of `runs` runs after one warm-up run, timed
+from the parent (spawn to exit), with the peak RSS (VmHWM) each process reports as it exits:
+
+  interpreter   python -c pass
+  ff            python -c "import functions_framework"
+  main          python -c "import main"                  (main's own cost = main - ff)
+  main, no .pyc the same with PYTHONDONTWRITEBYTECODE=1 and an empty cache: every start compiles
+                Rampart's own modules (what a read-only or never-run image pays)
+
+and, inside a fresh process (`--child`), timed with perf_counter around each call:
+
+  on demand     import main; one irrelevant event; then one event whose remediation really writes
+                to the stand-in (Cloud Run ingress reverted): the client libraries load on first use
+  warmed        the same, but the first event goes through the `rampart` entry point, which starts
+                the background warm-up; the violation comes once the warm-up is done. Also: how
+                long the warm-up took, and what irrelevant events cost while it ran
+  run_v2 import `google.cloud.run_v2` vs `google.cloud.run_v2.services.services` after `import main`
+                (the option of importing only the Services client)
+
+Children get a fresh bytecode cache directory (PYTHONPYCACHEPREFIX) that the warm-up run fills,
+so the repository stays clean. The stand-in (infra/local/standin.py) is started by the bench on
+loopback and stopped by PID; the policy is config/policy.yaml (no alert channels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Target, median
+
+MAIN_OVER_FF_TARGET_MS = 60.0
+FIRST_IRRELEVANT_TARGET_MS = 5.0
+
+
+# Printed by each child as it exits: its own peak RSS. (wait4's ru_maxrss would count the pages
+# the child shared with this process between fork and exec.)
+HWM = "\nimport sys as _s\n_s.stderr.write([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB) of one process, which writes its VmHWM line to stderr last."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall = time.perf_counter() - start
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: {err[-800:]}")
+    hwm = [line for line in err.splitlines() if line.startswith("VmHWM:")]
+    return wall, int(hwm[-1].split()[1]) if hwm else 0
+
+
+def _child_env(cache: Path, *, bytecode: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAMPART_", "PUBSUB_", "FIRESTORE_", "PYTHON"))}
+    env["PYTHONPATH"] = str(ROOT)
+    if bytecode:
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+    else:  # installed packages keep their own __pycache__; Rampart's modules compile on every start
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def _violation(admin: Any) -> dict[str, Any]:
+    """Open the door for real (ingress to all on patient-api) and return the audit entry it makes."""
+    from infra.local import scenario
+
+    admin.mutate(f"{scenario.SVC}/patient-api", patch={"ingress": "INGRESS_TRAFFIC_ALL"}, actor=scenario.DEVELOPER)
+    return scenario.replace_service_v1("patient-api", ingress="all")
+
+
+def measure(runs: int = 5) -> dict[str, Any]:
+    from infra.local.procs import LOOPBACK, Proc, free_port, port_open
+    from infra.local.stack import SEED
+    from infra.local.standin import StandinAdmin
+
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="rampart-bench-cold-") as tmp:
+        cache = Path(tmp) / "pycache"
+        irrelevant = Path(tmp) / "irrelevant.json"
+        from bench.corpus import load_mix
+
+        mix = load_mix()
+        irrelevant.write_text(json.dumps(mix.irrelevant[:40]))
+        port = free_port()
+        standin = Proc("stand-in", [py, "-m", "infra.local.standin", "--port", str(port), "--seed", str(SEED)],
+                       cwd=ROOT, log_path=Path(tmp) / "standin.log")
+        standin.start(ready=lambda: port_open(port), timeout=30)
+        try:
+            url = f"http://{LOOPBACK}:{port}"
+            admin = StandinAdmin(url)
+            rampart_env = {"RAMPART_RUN_ENDPOINT": url, "RAMPART_KMS_ENDPOINT": url,
+                           "RAMPART_POLICY": str(ROOT / "config" / "policy.yaml")}
+            procs: dict[str, tuple[list[str], dict[str, str]]] = {
+                "interpreter": ([py, "-c", "pass" + HWM], _child_env(cache)),
+                "ff": ([py, "-c", "import functions_framework" + HWM], _child_env(cache)),
+                "main": ([py, "-c", "import main" + HWM], _child_env(cache)),
+                "main_no_pyc": ([py, "-c", "import main" + HWM], _child_env(cache, bytecode=False)),
+            }
+            walls: dict[str, list[float]] = {k: [] for k in procs}
+            rss: dict[str, list[int]] = {k: [] for k in procs}
+            children: dict[str, list[dict[str, Any]]] = {
+                "on_demand": [], "warmed": [], "run_v2": [], "services_only": [], "main_only": []}
+            for i in range(runs + 1):  # run 0 is the warm-up: fills the bytecode cache and the page cache
+                for name, (argv, env) in procs.items():
+                    wall, peak = _spawn(argv, env)
+                    if i:
+                        walls[name].append(wall * 1000)
+                        rss[name].append(peak)
+                for mode in children:
+                    out = Path(tmp) / f"{mode}-{i}.json"
+                    violation = Path(tmp) / "violation.json"
+                    violation.write_text(json.dumps(_violation(admin)))
+                    argv = [py, "-m", "bench.coldstart", "--child", mode, "--out", str(out),
+                            "--irrelevant", str(irrelevant), "--violation", str(violation)]
+                    wall, peak = _spawn(argv, _child_env(cache, extra=rampart_env))
+                    result = json.loads(out.read_text())
+                    result["wall_ms"] = wall * 1000
+                    result["peak_rss_mib"] = round(peak / 1024, 1)
+                    if i:
+                        children[mode].append(result)
+        finally:
+            standin.stop()
+
+    def med(rows: list[dict[str, Any]], key: str) -> float:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return round(median(vals), 2) if vals else float("nan")
+
+    process = {name: {"median_ms": round(median(walls[name]), 1), "runs_ms": [round(x, 1) for x in walls[name]],
+                      "peak_rss_mib": round(median(rss[name]) / 1024, 1)} for name in procs}
+    # Each round runs ff and main back to back: the median of the paired differences cancels drift.
+    main_over_ff = median([m - f for m, f in zip(walls["main"], walls["ff"], strict=True)])
+    no_pyc_over_ff = median([m - f for m, f in zip(walls["main_no_pyc"], walls["ff"], strict=True)])
+    on_demand, warmed = children["on_demand"], children["warmed"]
+    result = {
+        "runs": runs,
+        "process": process,
+        "main_over_ff_ms": round(main_over_ff, 1),
+        "main_over_ff_no_pyc_ms": round(no_pyc_over_ff, 1),
+        "import_main_after_ff_in_process_ms": med(children["main_only"], "import_ms"),
+        "on_demand": {
+            "import_main_ms": med(on_demand, "import_main_ms"),
+            "first_irrelevant_ms": med(on_demand, "first_irrelevant_ms"),
+            "second_irrelevant_ms": med(on_demand, "second_irrelevant_ms"),
+            "first_remediation_ms": med(on_demand, "first_remediation_ms"),
+            "outcomes": sorted({r["outcome"] for r in on_demand}),
+            "peak_rss_mib": med(on_demand, "peak_rss_mib"),
+            "libraries_after_run_remediation": on_demand[-1]["libraries"] if on_demand else [],
+        },
+        "warmed": {
+            "first_irrelevant_ms": med(warmed, "first_irrelevant_ms"),
+            "warm_up_ms": med(warmed, "warm_up_ms"),
+            "irrelevant_during_warm_up_ms": med(warmed, "irrelevant_during_warm_up_ms"),
+            "irrelevant_during_warm_up_max_ms": med(warmed, "irrelevant_during_warm_up_max_ms"),
+            "first_remediation_ms": med(warmed, "first_remediation_ms"),
+            "outcomes": sorted({r["outcome"] for r in warmed}),
+            "peak_rss_mib": med(warmed, "peak_rss_mib"),
+        },
+        "run_v2_import_ms": med(children["run_v2"], "import_ms"),
+        "run_v2_services_only_import_ms": med(children["services_only"], "import_ms"),
+    }
+    result["targets"] = [
+        Target("main over functions-framework", main_over_ff, MAIN_OVER_FF_TARGET_MS, "ms",
+               note=f"process {process['main']['median_ms']:.0f} vs {process['ff']['median_ms']:.0f} ms; in process "
+                    f"{result['import_main_after_ff_in_process_ms']:.1f} ms; no .pyc +{result['main_over_ff_no_pyc_ms']:.0f} ms").to_dict(),
+        Target("first irrelevant event after import", result["on_demand"]["first_irrelevant_ms"], FIRST_IRRELEVANT_TARGET_MS,
+               "ms", op="<").to_dict(),
+    ]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The child process: one fresh interpreter per run.
+
+
+def _ce(entry: dict[str, Any], n: int) -> Any:
+    from bench.corpus import cloud_event, push_body
+
+    return cloud_event(push_body(entry, f"cold-{n}"))
+
+
+def _libraries() -> list[str]:
+    libs = ("google.cloud.run_v2", "google.cloud.kms_v1", "google.cloud.pubsub_v1", "google.cloud.firestore", "slack_sdk")
+    return [lib for lib in libs if lib in sys.modules]
+
+
+def _child(mode: str, irrelevant_path: str, violation_path: str) -> dict[str, Any]:
+    from shared import log
+
+    log.set_stream(open(os.devnull, "w"))  # noqa: SIM115 — the child's whole life
+    if mode == "main_only":
+        import functions_framework  # noqa: F401 — loaded first, so only main's own modules are timed
+
+        t = time.perf_counter()
+        import main
+
+        return {"import_ms": (time.perf_counter() - t) * 1000}
+    if mode in ("run_v2", "services_only"):
+        import main  # measured after it, as in a function instance
+
+        t = time.perf_counter()
+        if mode == "run_v2":
+            import google.cloud.run_v2
+        else:
+            import google.cloud.run_v2.services.services  # noqa: F401
+        return {"import_ms": (time.perf_counter() - t) * 1000}
+
+    t = time.perf_counter()
+    import main
+
+    import_ms = (time.perf_counter() - t) * 1000
+    irrelevant = [_ce(e, n) for n, e in enumerate(json.loads(Path(irrelevant_path).read_text()))]
+    violation = _ce(json.loads(Path(violation_path).read_text()), 999)
+    out: dict[str, Any] = {"import_main_ms": import_ms}
+
+    t = time.perf_counter()
+    if mode == "warmed":
+        main.rampart(irrelevant[0])  # the entry point: handles the event, then starts the warm-up
+    else:
+        main.handle_cloud_event(irrelevant[0])
+    warm_started = time.perf_counter()
+    out["first_irrelevant_ms"] = (warm_started - t) * 1000
+    t = time.perf_counter()
+    main.handle_cloud_event(irrelevant[1])
+    out["second_irrelevant_ms"] = (time.perf_counter() - t) * 1000
+
+    if mode == "warmed":
+        warm = [th for th in threading.enumerate() if th.name == "rampart-warm-up"]
+        during = []
+        for ce in irrelevant[2:]:
+            if not any(th.is_alive() for th in warm):
+                break
+            t = time.perf_counter()
+            main.handle_cloud_event(ce)
+            during.append((time.perf_counter() - t) * 1000)
+            time.sleep(0.01)
+        for th in warm:
+            th.join(timeout=60)
+        out["warm_up_ms"] = (time.perf_counter() - warm_started) * 1000 if warm else None
+        out["irrelevant_during_warm_up_ms"] = sum(during) / len(during) if during else None
+        out["irrelevant_during_warm_up_max_ms"] = max(during) if during else None
+
+    t = time.perf_counter()
+    result = main.handle_cloud_event(violation)
+    out["first_remediation_ms"] = (time.perf_counter() - t) * 1000
+    out["outcome"] = ",".join(r.outcome.value for r in result.records) if result is not None else "(skipped)"
+    out["libraries"] = _libraries()
+    return out
+
+
+def _vmhwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _child_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.coldstart")
+    p.add_argument("--child", required=True, choices=["on_demand", "warmed", "run_v2", "services_only", "main_only"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--irrelevant", required=True)
+    p.add_argument("--violation", required=True)
+    a = p.parse_args(argv)
+    Path(a.out).write_text(json.dumps(_child(a.child, a.irrelevant, a.violation)))
+    sys.stderr.write(f"VmHWM: {_vmhwm_kib()} kB\n")
+    return 0
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        sys.exit(_child_main(sys.argv[1:]))
+    print(json.dumps(measure(runs=int(os.environ.get("BENCH_RUNS", "5"))), indent=2))
