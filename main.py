@@ -93,11 +93,12 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Any:
     except Exception as exc:
         log.error(
             "rampart.event_failed",
-            event_id=event.event_id,
-            method=event.method,
-            resource=event.resource_name,
+            event_id=event.event_id[:200],
+            method=event.method[:200],
+            resource=event.resource_name[:300],
             error=type(exc).__name__,
-            reason=str(exc)[:300],
+            # The exception's own words, not the payload's: our errors name fields, never values.
+            reason=" ".join(str(exc).split())[:300],
             action="returning an error so Pub/Sub redelivers",
         )
         raise
@@ -108,7 +109,7 @@ def _attr(ce: Any, key: str) -> str:
         v = ce[key]
     except (KeyError, TypeError):
         return ""
-    return v if isinstance(v, str) else ""
+    return v[:200] if isinstance(v, str) else ""  # attributes are caller-controlled: bounded in logs
 
 
 @functions_framework.cloud_event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ import functions
 from shared.model import Action, Mode, Severity
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _policy(path: str | None) -> Any:
@@ -118,7 +120,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"{exc}\n")
         return EXIT_ERROR
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8", errors="replace")
+        # Bytes, decoded leniently: exported logs with a stray invalid byte still replay line by line.
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        text = raw.decode("utf-8", errors="replace")
     except OSError as exc:
         sys.stderr.write(f"replay: cannot read {args.file}: {exc.strerror}\n")
         return EXIT_ERROR
@@ -214,7 +218,7 @@ def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
     for r in rows:
         cells = []
         for key, _, w in cols:
-            v = str(r.get(key, ""))
+            v = _CONTROL.sub("?", str(r.get(key, "")))  # names come from the event: no terminal escapes
             cells.append((v if len(v) <= w else v[: w - 1] + "…").ljust(w))
         out.write("  ".join(cells).rstrip() + "\n")
 
