@@ -35,9 +35,9 @@ def _mem_total_mib() -> int:
     return 0
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -58,7 +58,8 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "os": f"{platform.system()} {platform.release()}",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 

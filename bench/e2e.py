@@ -3,21 +3,25 @@
 Everything runs on loopback through `infra.local.stack.LocalStack` (alerts on: Slack and SMTP
 receivers, the Pub/Sub alert topic, dedupe in the Firestore emulator), one function instance:
 
+  fresh stack the first 3 violations right after the stack is up (the function's warm-up and
+              both emulators' JVMs still cold), then `warm_violations` more, not measured
   baseline    a no-op function (bench/noop_function.py) behind its own push subscription on the same
               emulator: publish → handler latency one message at a time, how many pushes the
               emulator keeps in flight, and how many messages/s it delivers at the offered rate
-  latency     `n` violations one at a time, each a real change first (`stack.admin.mutate`: Cloud
-              Run ingress opened on one of RUN_SERVICES seeded services, or a KMS key version
-              disabled, 1 in KMS_EVERY), then its audit entry published; time from publish to the
+  latency     `violations` violations one at a time, each a real change first (`stack.admin.mutate`:
+              Cloud Run ingress opened on one of RUN_SERVICES seeded services, or, 1 in KMS_EVERY, a
+              KMS key version disabled), then its audit entry published; time from publish to the
               live state read back compliant (polling the stand-in every POLL_S)
-  restart     the first violation right after the function instance (re)starts, and 3 s later
-  sustained   `rate` events/s for `seconds` (1 in VIOLATION_EVERY a violation, the rest corpus noise),
-              once published to the emulator and once pushed straight at the function by the bench
-              (the push body the emulator sends, up to SENDERS in flight): every violation must be
-              remediated, with one record each, and nothing dead-lettered or failed
-  memory      VmHWM of the functions-framework arbiter and its worker after all of the above
+  restart     the first violation right after the function instance restarts, and 3 s later
+  sustained   `rate` events/s (1 in VIOLATION_EVERY a violation, the rest corpus noise), pushed
+              straight at the function by the bench for `seconds` (the push body the emulator sends,
+              up to SENDERS in flight), then published to the emulator for `emulator_seconds`: every
+              violation must be remediated, with one record each, and nothing dead-lettered or failed
+  memory      VmHWM of the functions-framework arbiter and its worker, before the restarts and after
 
-`publish` uses a PublisherClient that sends each message at once (no 10 ms batching window).
+The emulator pushes on a timer of about 100 ms, so a loop that publishes right after the last
+delivery would always hit the same phase of it: each one-at-a-time publish waits 0-JITTER_S at
+random first. `publish` uses a PublisherClient that sends each message at once (no batching window).
 """
 
 from __future__ import annotations
@@ -536,7 +540,7 @@ def _dlq_count(stack: Any) -> int:
             return total
 
 
-def measure(*, violations: int = 500, rate: float = 200, seconds: float = 30, emulator_seconds: float = 15,
+def measure(*, violations: int = 500, rate: float = 200, seconds: float = 30, emulator_seconds: float = 30,
             baseline_sequential: int = 100, baseline_seconds: float = 5, warm_violations: int = 20,
             restarts: bool = True, mix: Any = None) -> dict[str, Any]:
     from bench.corpus import load_mix

@@ -65,7 +65,7 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"Rampart benchmarks — {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), "
         f"{m['memory_mib'] / 1024:.1f} GiB, Python {m['python']}, {m['os']}",
-        f"  {m['date']}, commit {m['git_commit']}, load average {m['load_average_at_start']} at start, "
+        f"  {m['date']}, commit {m['git_commit']}{' + uncommitted changes' if m.get('uncommitted_changes') else ''}, load average {m['load_average_at_start']} at start, "
         f"{m.get('load_average_at_end')} at end; {results.get('duration_s', 0):.0f} s" + (" (--quick)" if results.get("quick") else ""),
         "",
     ]
