@@ -63,8 +63,9 @@ def start_warm_up() -> None:
 def _warm_up() -> None:
     from shared.config import ConfigError
 
+    target = os.environ.get("FUNCTION_TARGET", "")  # set by functions-framework: a per-rule function warms its rule only
     try:
-        _get_pipeline().warm_up()
+        _get_pipeline().warm_up(only=target if target in functions.RULE_IDS else None)
     except ConfigError:
         return  # the policy store has logged why; the first relevant event reports it again
     except Exception as exc:  # noqa: BLE001 — a failed warm-up only means the first relevant event loads it

@@ -175,15 +175,17 @@ class Pipeline:
             self._record(record, loaded, result)
         return result
 
-    def warm_up(self) -> None:
+    def warm_up(self, only: str | None = None) -> None:
         """Load what the first relevant event would otherwise load while it waits: the policy (and
-        with it every rule module), the client libraries of the products with an enabled rule, and
-        the libraries of the configured alert channels and dedupe store. Imports only: clients and
-        connections are still made on first use, so this needs no credentials and no network."""
+        with it every rule module), the client libraries of the products with an enabled rule (or
+        of rule `only`, for a per-rule function), and the libraries of the configured alert
+        channels and dedupe store. Imports only: clients and connections are still made on first
+        use, so this needs no credentials and no network."""
         from shared import clients
 
         loaded = self.store.current()
-        products = {rule_id.split("_", 1)[0] for rule_id in loaded.enabled()}  # "run", "kms"
+        enabled = [r for r in loaded.enabled() if only is None or r == only]
+        products = {rule_id.split("_", 1)[0] for rule_id in enabled}  # "run", "kms"
         if "kms" in products:
             products.add("run")  # a KMS finding's enrichment lists the Cloud Run services using the key
         clients.preload(*sorted(products))
