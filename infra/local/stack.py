@@ -57,8 +57,8 @@ class LocalStack:
         alerts: bool = True,
         policy_overrides: dict[str, Any] | None = None,
         ack_deadline: int = 20,
-        min_backoff: int = 1,
-        max_backoff: int = 5,
+        min_backoff: int | None = None,
+        max_backoff: int | None = None,
         max_delivery_attempts: int = 10,
         threads: int | None = None,
     ) -> None:
@@ -139,6 +139,10 @@ class LocalStack:
     def _subscribe(self) -> None:
         from infra.local.emulators import create_push_subscription
 
+        # No retry policy unless asked for: the emulator (0.8.20) given one stops redelivering a
+        # nacked message after 2-3 attempts whenever another message of the subscription is also
+        # waiting for a retry (neither delivered nor dead-lettered: lost). Without one it
+        # redelivers about every second, and the dead-letter policy still bounds the attempts.
         # One subscription shared by every function instance would need a load balancer in front;
         # the emulator pushes to one endpoint, so with several instances each gets its own
         # subscription on the same topic: every message reaches every instance, the harshest
