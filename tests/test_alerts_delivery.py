@@ -350,25 +350,36 @@ def test_failed_channel_is_retried_then_reported_on_the_others(
     captured_log: io.StringIO,
 ) -> None:
     slack_receiver.fail_next(3, 500)
-    report = deliver(
-        make_record(), make_config(tmp_path, slack=slack_receiver, smtp=smtp_receiver, topic=topic), MemoryStore()
-    )
+    cfg = make_config(tmp_path, slack=slack_receiver, smtp=smtp_receiver, topic=topic)
+    store, record = MemoryStore(), make_record()
+    with pytest.raises(AlertDeliveryError, match="still missing on slack") as e:  # so Pub/Sub redelivers
+        deliver(record, cfg, store)
+    report = e.value.report
     assert report.delivered == ["email", "pubsub"]
     assert report.failed == {"slack": "Slack answered HTTP 500 'internal_error'"}
     assert report.attempts["slack"] == 3 and slack_receiver.attempts == 3
-    note = "Slack delivery failed after 3 attempt(s): Slack answered HTTP 500 'internal_error'"
+    note = "Slack delivery failed after 3 attempt(s): Slack answered HTTP 500 'internal_error'; Rampart keeps trying"
     text, html = email_parts(smtp_receiver.wait_for(1)[0])
     assert note in text and html_escape(note) in html
     assert json.loads(topic.messages(1)[0].data)["delivery_notes"] == [note]
     (failed,) = [e for e in log_entries(captured_log) if e["message"] == "rampart.alert.channel_failed"]
     assert failed["severity"] == "ERROR" and failed["channel"] == "slack" and failed["attempts"] == 3
 
+    # The redelivery, once Slack is back: Slack gets the alert, the others do not get it twice.
+    again = deliver(record, cfg, store)
+    assert again.delivered == ["slack"] and again.already_delivered == ["email", "pubsub"]
+    assert "Delivered late (attempt 2)" in json.dumps(slack_receiver.wait_for(1)[0].body)
+    assert len(smtp_receiver.mails) == 1 and len(topic.messages(2, timeout=1)) == 0
+    assert deliver(record, cfg, store).duplicate
+
 
 def test_a_channel_failing_after_others_sent_gets_a_follow_up(
     tmp_path: Path, slack_receiver: SlackReceiver, smtp_receiver: SmtpReceiver
 ) -> None:
     smtp_receiver.reject_next(3)
-    report = deliver(make_record(), make_config(tmp_path, slack=slack_receiver, smtp=smtp_receiver), MemoryStore())
+    with pytest.raises(AlertDeliveryError) as e:  # e-mail failed transiently: redelivered later
+        deliver(make_record(), make_config(tmp_path, slack=slack_receiver, smtp=smtp_receiver), MemoryStore())
+    report = e.value.report
     assert report.delivered == ["slack"] and set(report.failed) == {"email"}
     alert, notice = slack_receiver.wait_for(2)
     assert alert.body["blocks"][0]["type"] == "header"
@@ -384,7 +395,9 @@ def test_permanent_failure_is_not_retried_and_the_webhook_url_never_leaks(
     r1 = deliver(make_record(event_id="p1"), cfg, MemoryStore())
     assert r1.attempts["slack"] == 1 and "HTTP 404" in r1.failed["slack"]
     slack_receiver.set_down(True)
-    r2 = deliver(make_record(event_id="p2"), cfg, MemoryStore())
+    with pytest.raises(AlertDeliveryError) as e:  # unreachable is transient: redelivered later
+        deliver(make_record(event_id="p2"), cfg, MemoryStore())
+    r2 = e.value.report
     assert r2.attempts["slack"] == 3 and "unreachable" in r2.failed["slack"]
     token = slack_receiver.token_path.rsplit("/", 1)[1]
     mails = smtp_receiver.wait_for(2)

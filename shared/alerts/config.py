@@ -115,6 +115,9 @@ class DedupeConfig(_Section):
     window_seconds: int = Field(3600, gt=0, le=7 * 86400)
     escalate_after: int | None = Field(5, ge=1, le=10_000)  # None: never escalate
     lease_seconds: float = Field(120.0, gt=0, le=3600)
+    # How long an alert whose record only found the work done (a duplicate delivery racing the
+    # one that did it) waits for the record of the work; 0 sends it at once.
+    settle_seconds: float = Field(5.0, ge=0, le=600)
     retention_seconds: int = Field(8 * 86400, gt=0, le=31 * 86400)
 
     @model_validator(mode="after")

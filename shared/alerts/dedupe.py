@@ -9,6 +9,12 @@ Two documents per alert, both written in one atomic step (`Store.begin`):
   died (lease expired, not done) is taken over and resumes with the channels that
   are still missing; a claim with a live lease is busy, so a racing instance
   never sends.
+  A *tentative* record (one that only found the work already done, e.g. a
+  duplicate delivery that read the live state right after another instance
+  fixed it) does not get to speak first: it opens the claim unowned and
+  `deferred` for `settle_seconds`, during which the record of the delivery that
+  did the work replaces it; after that it is sent as it is (the instance that
+  did the work may have died before alerting).
 - the *resource window* `res-<sha256(rule, resource)>`: when the window started,
   how many times the rule fired on it since, and whether the escalation went out.
 
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from shared.alerts.config import AlertsConfig
 
-ClaimStatus = Literal["new", "resumed", "duplicate", "busy"]
+ClaimStatus = Literal["new", "resumed", "duplicate", "busy", "deferred"]
 Decision = Literal["alert", "escalate", "suppress"]
 
 
@@ -62,6 +68,8 @@ class BeginRequest:
     window_seconds: float
     escalate_after: int | None
     labels: dict[str, str] = field(default_factory=dict)  # rule, event_id, resource: for people reading the store
+    tentative: bool = False  # the payload only found the work done: a record of the work itself wins
+    settle_seconds: float = 0.0  # how long a tentative claim waits for that record
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,15 @@ def begin_transition(
             return prior, None, None
         if ev.get("owner") and float(ev.get("lease_until", 0)) > req.now:
             return replace(prior, status="busy"), None, None
+        if ev.get("tentative"):
+            if req.tentative and float(ev.get("settle_until", 0)) > req.now:
+                return replace(prior, status="deferred"), None, None
+            # Nothing was sent yet: a record of the work replaces one that found it done; once
+            # the settle time is over, the tentative record goes out as it is.
+            payload = ev["payload"] if req.tentative else req.payload
+            new_ev = {**ev, "payload": payload, "tentative": False, "owner": req.owner,
+                      "lease_until": req.now + req.lease_seconds, "attempt": 1}
+            return replace(prior, status="new", payload=payload, attempt=1), new_ev, None
         attempt = prior.attempt + 1
         new_ev = {**ev, "owner": req.owner, "lease_until": req.now + req.lease_seconds, "attempt": attempt}
         return replace(prior, status="resumed", attempt=attempt), new_ev, None
@@ -108,20 +125,25 @@ def begin_transition(
             decision = "escalate"
         else:
             decision = "suppress"
+    tentative = req.tentative and req.settle_seconds > 0 and decision != "suppress"
+    idle = decision == "suppress" or tentative
     new_ev = {
         "decision": decision,
         "payload": req.payload,
         "delivered": [],
         "occurrences": new_res["count"],
         "attempt": 1,
-        "owner": None if decision == "suppress" else req.owner,
-        "lease_until": 0.0 if decision == "suppress" else req.now + req.lease_seconds,
+        "owner": None if idle else req.owner,
+        "lease_until": 0.0 if idle else req.now + req.lease_seconds,
         "done": decision == "suppress",
+        "tentative": tentative,
+        "settle_until": req.now + req.settle_seconds if tentative else 0.0,
         "created_at": req.now,
         "resource_key": req.resource_key,
         **req.labels,
     }
-    claim = Claim(status="new", decision=decision, payload=req.payload, occurrences=new_res["count"])
+    status: ClaimStatus = "deferred" if tentative else "new"
+    claim = Claim(status=status, decision=decision, payload=req.payload, occurrences=new_res["count"])
     return claim, new_ev, new_res
 
 

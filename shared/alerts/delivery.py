@@ -4,8 +4,10 @@ The pipeline calls `deliver(record, cfg)` after each action. It claims the event
 in the dedupe store, decides alert / escalate / suppress, sends on the routed
 channels (each retried with backoff on transient failures), notes a failed
 channel on the others, and raises `AlertDeliveryError` when no channel has the
-alert, so the function fails and Pub/Sub redelivers; the claim then resumes with
-the channels still missing and the record as first seen.
+alert, or when a channel failed transiently (down for a while), so the function
+fails and Pub/Sub redelivers; the claim then resumes with the channels still
+missing and the record as first seen. A permanent failure (a dead webhook, a
+refused recipient) is reported and not retried.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from shared.alerts.dedupe import (
     resource_key,
     store_for,
 )
-from shared.model import ActionRecord, Severity
+from shared.model import ActionRecord, Outcome, Severity
 
 if TYPE_CHECKING:
     from shared.alerts.config import AlertsConfig
@@ -47,6 +49,11 @@ class AlertDeliveryError(Exception):
 
 class AlertClaimBusy(AlertDeliveryError):
     """Another instance is delivering this alert right now: fail so Pub/Sub redelivers later."""
+
+
+class AlertDeferred(AlertClaimBusy):
+    """The record only found the work done; the record of the work may still come from the
+    delivery that did it. Fail so Pub/Sub redelivers after `dedupe.settle_seconds`."""
 
 
 @dataclass(slots=True)
@@ -134,6 +141,10 @@ def deliver(
         window_seconds=d.window_seconds,
         escalate_after=d.escalate_after,
         labels={"rule": rec["rule"], "event_id": rec["event_id"], "resource": rec["resource"]},
+        # A duplicate delivery that read the live state just after another one fixed it must
+        # not tell on-call "nothing to do" about a change Rampart reverted.
+        tentative=rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0,
+        settle_seconds=d.settle_seconds,
     )
     try:
         claim = active.begin(req)
@@ -151,6 +162,13 @@ def deliver(
     if claim.status == "busy":
         log.warning("rampart.alert.claim_busy", **ctx)
         raise AlertClaimBusy(f"alert {report.alert_id} is being delivered by another instance", report)
+    if claim.status == "deferred":
+        log.info("rampart.alert.deferred", **ctx, settle_seconds=d.settle_seconds)
+        raise AlertDeferred(
+            f"alert {report.alert_id} waits up to {d.settle_seconds:g}s for the record of the delivery that "
+            "did the work (this one found it done)",
+            report,
+        )
     if claim.decision == "suppress":
         report.suppressed = True
         log.info("rampart.alert.suppressed", **ctx, resource=rec["resource"], occurrences=claim.occurrences)
@@ -185,19 +203,23 @@ def deliver(
 
     try:
         failures_seen: dict[str, int] = {}  # channel -> how many failures its message could mention
+        retry_later: list[str] = []  # channels that failed transiently: a redelivery tries them again
         for ch in report.routed:
             if ch in claim.delivered:
                 continue
-            error, tries = _send_with_retry(ch, cfg, make_alert(), sleep, ctx)
+            error, tries, transient = _send_with_retry(ch, cfg, make_alert(), sleep, ctx)
             report.attempts[ch] = tries
             if error is None:
                 report.delivered.append(ch)
                 failures_seen[ch] = len(report.failed)
             else:
                 report.failed[ch] = error
-                failures.append(f"{fmt.channel_label(ch)} delivery failed after {tries} attempt(s): {error}")
+                again = "; Rampart keeps trying" if transient else ""
+                failures.append(f"{fmt.channel_label(ch)} delivery failed after {tries} attempt(s): {error}{again}")
                 notes.append(failures[-1])
-                log.error("rampart.alert.channel_failed", **ctx, channel=ch, attempts=tries, error=error)
+                log.error("rampart.alert.channel_failed", **ctx, channel=ch, attempts=tries, error=error, transient=transient)
+                if transient:
+                    retry_later.append(ch)
             active = _store_call(active, ctx, progress(ch if error is None else None))
         for ch, seen in failures_seen.items():
             if seen < len(failures):
@@ -208,6 +230,18 @@ def deliver(
             raise AlertDeliveryError(
                 f"alert {report.alert_id} reached no channel: "
                 + "; ".join(f"{c}: {e}" for c, e in report.failed.items()),
+                report,
+            )
+        if retry_later:
+            # A channel that is down for a while must still get the alert once it is back: leave
+            # the claim open (the channels that have it are noted in it, so they never get it
+            # twice) and fail, so Pub/Sub redelivers and the next attempt sends only what is missing.
+            _store_call(active, ctx, lambda s: s.release(ekey, owner))
+            log.warning("rampart.alert.partly_delivered", **ctx, delivered=report.delivered,
+                        already_delivered=report.already_delivered, retry=retry_later)
+            raise AlertDeliveryError(
+                f"alert {report.alert_id} still missing on {', '.join(retry_later)}: "
+                + "; ".join(f"{c}: {report.failed[c]}" for c in retry_later),
                 report,
             )
         _store_call(active, ctx, lambda s: s.finish(ekey, owner))
@@ -259,23 +293,23 @@ def _follow_up(cfg: AlertsConfig, channel: str, alert: fmt.Alert, note: str, ctx
 
 def _send_with_retry(
     channel: str, cfg: AlertsConfig, alert: fmt.Alert, sleep: Callable[[float], None], ctx: dict[str, Any]
-) -> tuple[str | None, int]:
-    """Send on one channel, retrying transient failures; returns (error or None, attempts)."""
+) -> tuple[str | None, int, bool]:
+    """Send on one channel, retrying transient failures; returns (error or None, attempts, transient)."""
     r = cfg.retry
     for attempt in range(1, r.retries + 2):
         try:
             _SENDERS[channel](cfg, alert)
-            return None, attempt
+            return None, attempt, False
         except channels.ChannelError as e:
             if not e.transient or attempt > r.retries:
-                return str(e), attempt
+                return str(e), attempt, e.transient
             delay = min(r.backoff_seconds * 2 ** (attempt - 1), r.max_backoff_seconds)
             log.warning("rampart.alert.retry", **ctx, channel=channel, attempt=attempt, error=str(e), retry_in_s=delay)
             sleep(delay * random.uniform(0.5, 1.0))
         except Exception as e:  # noqa: BLE001
             # One broken channel must not keep the alert from the others. Only the type is kept:
             # an unexpected error's text may carry a secret (a webhook URL, a password).
-            return f"unexpected {type(e).__name__}", attempt
+            return f"unexpected {type(e).__name__}", attempt, False
     raise AssertionError("unreachable")
 
 
