@@ -150,10 +150,16 @@ def _params_model(rule_id: str) -> type[BaseModel]:
     return m
 
 
+def date_today() -> dt.date:
+    """The date exemptions are judged against, at each decision (so one expires at midnight with no
+    reload). One place, so tests can move it."""
+    return dt.date.today()
+
+
 def _resolve(policy: Policy, source: str) -> LoadedPolicy:
     errors: list[str] = []
     warnings: list[str] = []
-    today = dt.date.today()
+    today = date_today()
     rules: dict[str, RuleSettings] = {}
     for rule_id in functions.RULE_IDS:
         rule = functions.rule(rule_id)
@@ -327,7 +333,7 @@ def exemption_for(
     """The exemption that covers `resource` today, and those that would have but expired."""
     from shared.rules import matches_any
 
-    today = today or dt.date.today()
+    today = today or date_today()
     live: Exemption | None = None
     expired: list[Exemption] = []
     for ex in settings.exemptions:

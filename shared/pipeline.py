@@ -64,7 +64,7 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
     from shared.config import exemption_for
 
     ex, expired = exemption_for(loaded, settings, finding.resource, finding.project, today)
-    note = "; ".join(f"exemption (owner {e.owner}) expired on {e.expires}: not applied" for e in expired)
+    note = _expired_note(expired)
     if ex is not None:
         return ActionRecord(
             finding=finding,
@@ -87,6 +87,10 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
     return None
 
 
+def _expired_note(expired: list[Any]) -> str:
+    return "; ".join(f"exemption (owner {e.owner}) expired on {e.expires}: not applied" for e in expired)
+
+
 def _module(rule_id: str) -> Any:
     import importlib
 
@@ -107,8 +111,13 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
         quarantine_label=loaded.policy.remediation.quarantine_label,
     )
     if record is None:
+        from shared.config import exemption_for
+
         record = run_remediation(module.remediate, finding, settings.params, ctx)
         record.severity = record.severity or settings.severity
+        # An exemption that lapsed is why Rampart acted: say so on the record, as for alert mode.
+        note = _expired_note(exemption_for(loaded, settings, finding.resource, finding.project, today)[1])
+        record.reason = "; ".join(x for x in (record.reason, note) if x)
     if record.outcome is not Outcome.EXEMPT and hasattr(module, "enrich"):
         extra = _enrich(module, finding, settings, ctx)
         if extra:
@@ -165,14 +174,28 @@ class Pipeline:
             result.skipped = "compliant"
             self.stats["skipped:compliant"] += 1
             return result
+        errors: list[Exception] = []
         for finding, settings in found:
             result.findings.append(finding)
             if not act_on:
                 continue
-            record = act(finding, settings, loaded)
-            result.records.append(record)
-            self.stats[f"outcome:{record.outcome.value}"] += 1
-            self._record(record, loaded, result)
+            # One event may carry several findings (a SetIamPolicy that removes the service agent
+            # and grants allUsers): a transient failure of one, or its alert channel being down,
+            # must not hold back the others until the redelivery. Raised once all had their turn.
+            try:
+                record = act(finding, settings, loaded)
+                result.records.append(record)
+                self.stats[f"outcome:{record.outcome.value}"] += 1
+                self._record(record, loaded, result)
+            except Exception as exc:  # noqa: BLE001 — re-raised below, after the other findings
+                errors.append(exc)
+                if len(found) > 1:
+                    from shared import log
+
+                    log.warning("rampart.finding_failed", event_id=event.event_id, rule=finding.rule,
+                                resource=finding.resource, error=type(exc).__name__, reason=str(exc)[:300])
+        if errors:
+            raise errors[0]
         return result
 
     def warm_up(self, only: str | None = None) -> None:
