@@ -22,8 +22,10 @@ The record is written before IAM is touched, so a crash in between loses nothing
 redelivery finds the record and finishes the job. `release()` puts the recorded state back.
 
 Calls go out with no client-side retry and bounded timeouts (the redelivery is the retry).
-Update operations are awaited for at most `ctx.operation_timeout` seconds in all; past
-that the record is FAILED ("operation did not finish within Ns"), never a hang.
+A write that gets no answer in time is transient like any read: the redelivery re-reads and
+sees whether it applied. Update operations are awaited for at most `ctx.operation_timeout`
+seconds in all; past that the record is FAILED ("operation did not finish within Ns"), never
+a hang.
 google libraries are imported on first use (cold-start budget).
 """
 
@@ -375,6 +377,12 @@ def update_service(svc: Any, budget: float) -> Any:
     start = time.monotonic()
     try:
         op = _run().update_service(service=svc, retry=None, timeout=budget)
+    except _transport_errors() as exc:
+        # No answer to the write itself (deadline passed, connection dropped): it may or may not
+        # have applied. A redelivery reads the live state again and finds out; a FAILED record
+        # here would leave the violation open for good whenever it did not apply.
+        raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {_msg(exc)}") from exc
+    try:
         left = max(0.05, budget - (time.monotonic() - start))
         poll = gretry.Retry(predicate=polling.POLLING_PREDICATE, initial=0.25, maximum=5.0, multiplier=1.5)
         return op.result(timeout=left, polling=poll)
