@@ -126,24 +126,25 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         sys.stderr.write(f"replay: cannot read {args.file}: {exc.strerror}\n")
         return EXIT_ERROR
-    from shared.event import iter_documents
+    from shared.event import iter_located
 
     threshold = Severity.parse(args.fail_on) if args.fail_on else None
     read = 0
     skipped: Counter[str] = Counter()
-    rejected: Counter[str] = Counter()
+    rejected: dict[str, list[str]] = {}  # reason -> where (line or item numbers)
     matched = 0
     worst_hit = False
     rows: list[dict[str, Any]] = []
-    for doc in iter_documents(text):
+    for where, doc in iter_located(text):
         read += 1
         if isinstance(doc, BadInput):
-            rejected[doc.reason.split(":")[0]] += 1
+            reason = doc.reason[len(where) + 2:] if where and doc.reason.startswith(where + ": ") else doc.reason
+            rejected.setdefault(_reason_key(reason), []).append(where)
             continue
         try:
             event = parse(doc)
         except BadInput as exc:
-            rejected[_reason_key(exc.reason)] += 1
+            rejected.setdefault(_reason_key(exc.reason), []).append(where)
             continue
         t = triage(event)
         if isinstance(t, str):
@@ -189,9 +190,18 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if skipped:
         parts.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
     if rejected:
-        parts.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())))
+        parts.append("rejected: " + ", ".join(f"{len(v)}× {k}{_where(v)}" for k, v in sorted(rejected.items())))
     sys.stderr.write("replay: " + "; ".join(parts) + "\n")
     return EXIT_FINDINGS if worst_hit else EXIT_OK
+
+
+def _where(places: list[str]) -> str:
+    """" (line 2, line 7, ... 3 more)" for the first few places; "" for a single document."""
+    named = [p for p in places if p]
+    if not named:
+        return ""
+    more = f", ... {len(named) - 5} more" if len(named) > 5 else ""
+    return f" ({', '.join(named[:5])}{more})"
 
 
 def _reason_key(reason: str) -> str:

@@ -403,8 +403,15 @@ def iter_documents(text: str) -> Iterator[Any | BadInput]:
     A line that does not parse yields a `BadInput` (with its line number) instead of
     stopping the whole file.
     """
+    for _, doc in iter_located(text):
+        yield doc
+
+
+def iter_located(text: str) -> Iterator[tuple[str, Any | BadInput]]:
+    """`iter_documents`, each document with where it was: "line N" (JSON Lines), "item N" (an
+    array), or "" (one document)."""
     if len(text) > MAX_DOCUMENT_BYTES:
-        yield BadInput(f"input of {len(text)} bytes is over the {MAX_DOCUMENT_BYTES}-byte replay limit")
+        yield "", BadInput(f"input of {len(text)} bytes is over the {MAX_DOCUMENT_BYTES}-byte replay limit")
         return
     stripped = text.strip()
     if not stripped:
@@ -417,9 +424,10 @@ def iter_documents(text: str) -> Iterator[Any | BadInput]:
         whole = None
     if whole is not None:
         if isinstance(whole, list):
-            yield from whole
+            for n, item in enumerate(whole, 1):
+                yield f"item {n}", item
         else:
-            yield whole
+            yield "", whole
         return
     # Only "\n" ends a line: str.splitlines() also splits on U+2028, U+2029 and U+0085, which
     # JSON allows raw inside strings.
@@ -427,7 +435,8 @@ def iter_documents(text: str) -> Iterator[Any | BadInput]:
         line = line.strip()
         if not line:
             continue
+        where = f"line {n}"
         try:
-            yield _loads(line, f"line {n}")
+            yield where, _loads(line, where)
         except BadInput as exc:
-            yield exc
+            yield where, exc

@@ -65,7 +65,19 @@ def test_replay_from_stdin_accepts_push_bodies_and_rejects_garbage() -> None:
     p = run("replay", "-", "--json", stdin=push + "\nnot json at all\n")
     assert p.returncode == 0
     assert json.loads(p.stdout.splitlines()[0])["rule"] == "run_ingress_open"
-    assert "rejected: line 2 1" in p.stderr
+    assert "rejected: 1× not JSON (Expecting value at position 0) (line 2)" in p.stderr
+    assert "at all" not in p.stderr  # the reason, never the payload
+
+
+def test_replay_names_where_each_rejected_document_was() -> None:
+    lines = ['{"a": 1}', "not json", '{"b": 2}'] + ["[1"] * 7
+    p = run("replay", "-", stdin="\n".join(lines) + "\n")
+    assert p.returncode == 0
+    assert "10 events read" in p.stderr
+    assert "2× no protoPayload: not a Cloud Audit Log entry (line 1, line 3)" in p.stderr
+    assert "line 2" in p.stderr and "(line 4, line 5, line 6, line 7, line 8, ... 2 more)" in p.stderr
+    p = run("replay", "-", stdin='[{"a": 1}, 3]')
+    assert "1× expected a JSON object (LogEntry or envelope), found int (item 2)" in p.stderr
 
 
 def test_sink_filter_matches_the_rules() -> None:
