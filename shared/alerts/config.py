@@ -5,9 +5,9 @@ the only module of shared.alerts that imports pydantic. Secrets are never values
 here: only the paths of files that hold them (Secret Manager mounted as files).
 
     alerts:
-      slack:  {webhook_url_file: /secrets/slack-webhook}
+      slack:  {webhook_url_file: /secrets/slack/webhook-url}
       email:  {host: smtp.example.com, port: 587, security: starttls, user: rampart,
-               password_file: /secrets/smtp-password, sender: rampart@example.com,
+               password_file: /secrets/smtp/password, sender: rampart@example.com,
                recipients: [oncall@example.com]}
       pubsub: {topic: projects/sec-prod/topics/rampart-alerts}
       routes: {critical: [slack, email, pubsub], high: [slack, pubsub], medium: [pubsub], low: [pubsub]}
