@@ -105,14 +105,26 @@ class _Emulator:
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop the whole process group (wrapper and Java child)."""
+    def down(self) -> None:
+        """Stop the process group (wrapper and Java child) but keep the port and directory, so
+        `up()` brings the emulator back where clients look for it: an outage. The emulators keep
+        their state in memory only, so what comes back is empty."""
         if self.proc is not None:
             pgid = self.proc.pid
             self.proc.stop()
             self.proc = None
             if pgid is not None:
                 _wait_group_gone(pgid)
+
+    def up(self, timeout: float = 90.0) -> Self:
+        """Start again on the same port after `down()`."""
+        if self.proc is None:
+            self.start(timeout)
+        return self
+
+    def stop(self) -> None:
+        """Stop the whole process group (wrapper and Java child) and remove the directory."""
+        self.down()
         atexit.unregister(self.stop)
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -98,7 +98,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from infra.local.emulators import FirestoreEmulator, PubSubEmulator, create_pull_subscription, create_topic
+        from infra.local.emulators import FirestoreEmulator, PubSubEmulator
         from infra.local.standin import StandinAdmin
 
         self.pubsub = PubSubEmulator(PROJECT, log_path=self.workdir / "pubsub-emulator.log").start()
@@ -125,15 +125,30 @@ class LocalStack:
             self._started.append(self.slack.stop)
             self.smtp = SmtpReceiver().start()
             self._started.append(self.smtp.stop)
-            create_topic(self.pubsub.host, PROJECT, ALERT_TOPIC)
-            self.alert_subscription = create_pull_subscription(self.pubsub.host, PROJECT, "rampart-alerts-pull", ALERT_TOPIC)
 
         self._write_policy()
+        self._create_topics()
+        for i in range(self.n_functions):
+            self.start_function(i)
+        self._subscribe()
+
+    def _create_topics(self) -> None:
+        from infra.local.emulators import create_pull_subscription, create_topic
+
+        if self.use_alerts:
+            create_topic(self.pubsub.host, PROJECT, ALERT_TOPIC)
+            self.alert_subscription = create_pull_subscription(self.pubsub.host, PROJECT, "rampart-alerts-pull", ALERT_TOPIC)
         create_topic(self.pubsub.host, PROJECT, AUDIT_TOPIC)
         create_topic(self.pubsub.host, PROJECT, DLQ_TOPIC)
         create_pull_subscription(self.pubsub.host, PROJECT, "rampart-dlq-pull", DLQ_TOPIC)
-        for i in range(self.n_functions):
-            self.start_function(i)
+
+    def restart_pubsub(self) -> None:
+        """Stop the Pub/Sub emulator and start it again on its port, then create the topics and
+        subscriptions again (it keeps them in memory only; a deployment's survive an outage).
+        Messages not yet delivered or pulled are gone. The function instances keep running."""
+        self.pubsub.down()
+        self.pubsub.up()
+        self._create_topics()
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -254,7 +269,7 @@ class LocalStack:
                 "retry": {"retries": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
                 "dedupe": {"store": "firestore" if self.firestore is not None else "memory"},
             }
-        _merge(policy, self.policy_overrides)
+        deep_merge(policy, self.policy_overrides)
         self.write_policy(policy)
 
     def write_policy(self, policy: dict[str, Any] | str) -> None:
@@ -355,9 +370,9 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1_000_000:06d}Z"
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
+            deep_merge(base[k], v)
         else:
             base[k] = v

@@ -207,7 +207,10 @@ def deliver(
         for ch in report.routed:
             if ch in claim.delivered:
                 continue
-            error, tries, transient = _send_with_retry(ch, cfg, make_alert(), sleep, ctx)
+            # On a redelivery the redelivery is the retry: one try per missing channel, so a channel
+            # that is down does not hold a thread through its backoff on every redelivery.
+            retries = cfg.retry.retries if claim.attempt == 1 else 0
+            error, tries, transient = _send_with_retry(ch, cfg, make_alert(), sleep, ctx, retries)
             report.attempts[ch] = tries
             if error is None:
                 report.delivered.append(ch)
@@ -292,16 +295,18 @@ def _follow_up(cfg: AlertsConfig, channel: str, alert: fmt.Alert, note: str, ctx
 
 
 def _send_with_retry(
-    channel: str, cfg: AlertsConfig, alert: fmt.Alert, sleep: Callable[[float], None], ctx: dict[str, Any]
+    channel: str, cfg: AlertsConfig, alert: fmt.Alert, sleep: Callable[[float], None], ctx: dict[str, Any],
+    retries: int,
 ) -> tuple[str | None, int, bool]:
-    """Send on one channel, retrying transient failures; returns (error or None, attempts, transient)."""
+    """Send on one channel, retrying transient failures `retries` times; returns (error or None,
+    attempts, transient)."""
     r = cfg.retry
-    for attempt in range(1, r.retries + 2):
+    for attempt in range(1, retries + 2):
         try:
             _SENDERS[channel](cfg, alert)
             return None, attempt, False
         except channels.ChannelError as e:
-            if not e.transient or attempt > r.retries:
+            if not e.transient or attempt > retries:
                 return str(e), attempt, e.transient
             delay = min(r.backoff_seconds * 2 ** (attempt - 1), r.max_backoff_seconds)
             log.warning("rampart.alert.retry", **ctx, channel=channel, attempt=attempt, error=str(e), retry_in_s=delay)
