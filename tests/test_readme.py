@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,3 +32,13 @@ def test_every_cli_command_is_documented() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name in sub.choices:
         assert f"`{name}" in README, f"README does not document `python main.py {name}`"
+
+
+def test_reliability_table_is_the_last_soak() -> None:
+    from tests.reliability.report import RESULTS, render
+
+    start = README.index("<!-- reliability:start -->\n") + len("<!-- reliability:start -->\n")
+    end = README.index("<!-- reliability:end -->")
+    table = render(json.loads(RESULTS.read_text()))
+    assert README[start:end] == table, "README reliability table is stale: paste `python -m tests.reliability.report`"
+    assert json.loads(RESULTS.read_text())["run"] == "soak"

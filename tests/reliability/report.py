@@ -1,0 +1,50 @@
+"""The README's reliability table, rendered from tests/reliability/results.json (what `make soak`
+last recorded). `python -m tests.reliability.report` prints it; tests/test_readme.py checks the
+README carries exactly this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+COLUMNS = ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled")
+HEADERS = ("events pushed", "duplicates", "faults injected", "violations remediated", "alerts sent", "lost", "doubled")
+
+# What each scenario does, in the order the README lists them.
+SCENARIOS = {
+    "redelivery_and_duplicates": "every entry delivered 2–5 times, shuffled, to two instances; stale copies after the work is done",
+    "api_faults": "429/500/503, calls delayed past their deadline and etags moved mid-write on a share of API calls",
+    "permanent_failures": "403 and 404 on the write: recorded as failed, alerted, acknowledged, not retried",
+    "function_killed_mid_remediation": "both instances SIGKILLed while their writes hang, then restarted",
+    "alert_channels_down": "Slack refusing connections and the SMTP server stopped for a while",
+    "emulators_down_and_back_empty": "the Firestore dedupe store down, then back empty; the Pub/Sub emulator restarted",
+    "own_changes_ignored": "Rampart's own reverts come back as audit entries",
+    "deployer_reopening_ingress": "a deployer reopening ingress again and again on one service",
+    "burst_of_irrelevant_events": "10,000+ irrelevant entries published in front of one violation",
+    "broken_policy_at_start": "the functions start on a broken policy file, which is then fixed",
+}
+
+
+def render(data: dict) -> str:
+    rows = ["| scenario | " + " | ".join(HEADERS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    scenarios = data["scenarios"]
+    for name, what in SCENARIOS.items():
+        fig = scenarios[name]
+        rows.append(f"| {what} | " + " | ".join(f"{int(fig.get(c, 0)):,}" for c in COLUMNS) + " |")
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        raise KeyError(f"results.json has scenarios the report does not describe: {unknown}")
+    totals = data["totals"]
+    rows.append("| **all** | " + " | ".join(f"**{int(totals.get(c, 0)):,}**" for c in COLUMNS) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    sys.stdout.write(render(json.loads(RESULTS.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
