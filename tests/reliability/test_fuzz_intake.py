@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -808,7 +809,7 @@ def _check_replay(proc: subprocess.CompletedProcess[bytes], not_json: set[int]) 
     summary = [ln for ln in err.splitlines() if ln.startswith("replay: ")]
     assert len(summary) == 1, err
     for n in sorted(not_json):
-        assert f"line {n} " in summary[0], f"line {n} not reported: {summary[0]}"
+        assert re.search(rf"\bline {n}\b", summary[0]), f"line {n} not reported: {summary[0]}"
     out = proc.stdout.decode("utf-8", "replace")
     assert "run_ingress_open" in out and "kms_version_disabled" in out, out
 
