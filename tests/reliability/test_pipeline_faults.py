@@ -132,6 +132,7 @@ def test_write_that_races_a_concurrent_change_is_replanned_and_keeps_it(stack: L
     stack.admin.mutate(svc, patch={"labels": {"rel-note": "mid-write"}}, actor="colleague@demo-project.example")
     stack.admin.mutate(svc, iam_add={"role": "roles/run.viewer", "member": AUDITOR}, actor="colleague@demo-project.example")
     still_open = H.wait_closed(stack, doors, timeout=30)
+    etags_moved = sum(int(f["hits"]) for f in stack.admin.faults() if f["move_etag"])
     stack.admin.clear_faults()
     H.settle(ledger, 1)
 
@@ -144,7 +145,10 @@ def test_write_that_races_a_concurrent_change_is_replanned_and_keeps_it(stack: L
     assert live["labels"].get("rel-note") == "mid-write", live["labels"]
     assert any(AUDITOR in b["members"] for b in policy["bindings"] if b["role"] == "roles/run.viewer"), policy
     assert 409 in statuses[svc] and statuses[svc].count(200) == 1, statuses[svc]
-    assert statuses[svc2].count(409) == 2 and statuses[svc2].count(200) == 1, statuses[svc2]
+    # Both moved etags refused a write (409); a third 409 is the other instance, which got the same
+    # message, losing the race to the write that fixed it (it re-reads, finds it done, writes nothing).
+    assert etags_moved == 2
+    assert statuses[svc2].count(409) >= 2 and statuses[svc2].count(200) == 1, statuses[svc2]
     assert [len(effective.get(d.resource, [])) for d in doors] == [1, 1]
     recs = {d.resource: [r["reason"] for r in ledger.records(d.event_id) if r["outcome"] == "remediated"] for d in doors}
     assert [len(r) for r in recs.values()] == [1, 1], recs
