@@ -7,6 +7,7 @@ reachable only on 127.0.0.1, and `stop()` kills the whole group.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -35,7 +36,9 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        # HTTPException: seen from the Pub/Sub emulator while it starts, its port answering
+        # HTTP/1 with an HTTP/2 error ("Unexpected HTTP/1.x request: GET /"): not ready yet.
         return False
 
 
