@@ -8,9 +8,12 @@ the HIPAA seed lists as PHI are refused outright.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 # The HIPAA seed's PHI-safe logging rule: these field names never reach a log line.
@@ -24,6 +27,19 @@ def set_stream(stream: TextIO | None) -> None:
     """Send log lines to `stream` (tests, the CLI's --quiet); None restores stdout."""
     global _stream
     _stream = stream
+
+
+@contextlib.contextmanager
+def captured(stream: TextIO | None = None) -> Iterator[TextIO]:
+    """Send log lines to `stream` (a new StringIO if None) for the block, then back to where they
+    went before; yields the stream."""
+    previous = _stream
+    out = stream if stream is not None else io.StringIO()
+    set_stream(out)
+    try:
+        yield out
+    finally:
+        set_stream(previous)
 
 
 def emit(severity: str, message: str, **fields: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import time
 
@@ -125,9 +124,7 @@ def test_hot_reload_and_last_good_policy_survives_a_bad_edit(tmp_path) -> None:
     store = PolicyStore(path)
     assert store.current().settings("run_ingress_open").mode is Mode.ALERT
 
-    out = io.StringIO()
-    log.set_stream(out)
-    try:
+    with log.captured() as out:
         path.write_text("rules: {run_ingress_open: {mode: enforce}}\n")
         os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
         assert store.current().settings("run_ingress_open").mode is Mode.ENFORCE
@@ -139,20 +136,13 @@ def test_hot_reload_and_last_good_policy_survives_a_bad_edit(tmp_path) -> None:
         assert "sometimes" in out.getvalue()  # the reason names what was wrong
         assert store.current().settings("run_ingress_open").mode is Mode.ENFORCE  # and is not re-logged
         assert out.getvalue().count("rampart.policy_rejected") == 1
-    finally:
-        log.set_stream(None)
 
 
 def test_broken_policy_at_start_refuses_to_run(tmp_path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("rules: {nope: {}}\n")
-    out = io.StringIO()
-    log.set_stream(out)
-    try:
-        with pytest.raises(ConfigError, match="unknown rule"):
-            PolicyStore(path).current()
-    finally:
-        log.set_stream(None)
+    with log.captured() as out, pytest.raises(ConfigError, match="unknown rule"):
+        PolicyStore(path).current()
     assert "rampart.policy_invalid" in out.getvalue()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -11,12 +10,8 @@ from shared import log
 
 
 def _line(message: str, **fields: object) -> dict:
-    buf = io.StringIO()
-    log.set_stream(buf)
-    try:
+    with log.captured() as buf:
         log.info(message, **fields)
-    finally:
-        log.set_stream(None)
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1
     return json.loads(lines[0])
@@ -35,12 +30,8 @@ def test_phi_field_names_are_refused() -> None:
 
 def test_a_record_of_a_million_members_is_cut_to_fit_and_says_so() -> None:
     members = [f"user:u{i}@example.com" for i in range(1_000_000)]
-    buf = io.StringIO()
-    log.set_stream(buf)
-    try:
+    with log.captured() as buf:
         log.info("rampart.remediation", rule="kms_public_member", observed={"added": members}, note="x" * 50_000)
-    finally:
-        log.set_stream(None)
     raw = buf.getvalue()
     assert len(raw) <= log.MAX_LINE_CHARS + 1
     got = json.loads(raw)
@@ -58,3 +49,12 @@ def test_a_line_too_long_even_cut_keeps_severity_message_and_field_names() -> No
     assert got["severity"] == "INFO"
     assert "f0" in got["fields_left_out"]
     assert got["log_truncated_from_chars"] > log.MAX_LINE_CHARS
+
+
+def test_captured_blocks_nest_and_give_the_stream_back() -> None:
+    with log.captured() as outer:
+        with log.captured() as inner:
+            log.info("inner")
+        log.info("outer")
+    assert [json.loads(x)["message"] for x in inner.getvalue().splitlines()] == ["inner"]
+    assert [json.loads(x)["message"] for x in outer.getvalue().splitlines()] == ["outer"]

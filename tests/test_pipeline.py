@@ -3,7 +3,6 @@ with a real Slack receiver: off, alert, dry-run, enforce and exempt each do what
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -48,12 +47,8 @@ def _run(standin, slack_receiver, tmp_path, rule_yaml: str):
     standin.admin.mutate(SVC, patch={"ingress": "INGRESS_TRAFFIC_ALL"})
     standin.admin.clear_requests()
     pipeline = Pipeline(Pinned(_policy(slack_receiver, tmp_path, rule_yaml)), dedupe=MemoryStore())
-    out = io.StringIO()
-    log.set_stream(out)
-    try:
+    with log.captured() as out:
         result = pipeline.handle(parse(scenario.replace_service_v1("patient-api", ingress="all")))
-    finally:
-        log.set_stream(None)
     writes = [r for r in standin.admin.requests() if r["method"] in ("PATCH", "POST")]
     live = standin.admin.state()
     ingress = next(s for s in live["services"] if s["name"] == SVC)["ingress"]

@@ -705,18 +705,8 @@ def test_exact_memory_measure_sees_small_uses() -> None:
 # Through the real entry point.
 
 
-@contextlib.contextmanager
-def captured_log() -> Iterator[io.StringIO]:
-    buf = io.StringIO()
-    log.set_stream(buf)
-    try:
-        yield buf
-    finally:
-        log.set_stream(None)
-
-
 def _bad_input_acknowledged(ce: S.CloudEventLike, payload: Any) -> None:
-    with captured_log() as buf:
+    with log.captured() as buf:
         assert main.handle_cloud_event(ce) is None
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1, lines
@@ -867,7 +857,7 @@ def test_injection_findings_cover_every_string_and_log_as_one_line() -> None:
     carried = [t for f in found for t in S.strings_in(f.to_dict())]
     for s in S.INJECTION_STRINGS:
         assert any(s in t for t in carried), f"no Finding carries {s!r}"
-    with captured_log() as buf:
+    with log.captured() as buf:
         for f in found:
             check_finding(f)
             log.warning("rampart.test_finding", finding=f.to_dict())

@@ -65,12 +65,8 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
 @pytest.fixture
 def captured_log() -> Iterator[io.StringIO]:
     """Structured log lines written through shared.log during the test."""
-    buf = io.StringIO()
-    log.set_stream(buf)
-    try:
+    with log.captured() as buf:
         yield buf
-    finally:
-        log.set_stream(None)
 
 
 def log_entries(buf: io.StringIO) -> list[dict[str, Any]]:
