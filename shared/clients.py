@@ -27,7 +27,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from google.api_core.operation import Operation
     from google.cloud.kms_v1 import KeyManagementServiceClient
     from google.cloud.run_v2 import ServicesClient
 
@@ -122,14 +121,3 @@ def reset() -> None:
         transport = getattr(client, "transport", None)
         if transport is not None:
             transport.close()  # release pooled keep-alive connections to a stand-in about to go
-
-
-def operation_result(op: Operation, timeout: float) -> Any:
-    """Wait at most `timeout` seconds for a long-running operation's result; raise TimeoutError
-    naming the operation otherwise (an unbounded wait would hang a function until its deadline)."""
-    try:
-        return op.result(timeout=timeout)
-    except TimeoutError as e:  # concurrent.futures.TimeoutError is TimeoutError since 3.11
-        raise TimeoutError(
-            f"operation {op.operation.name} not done after {timeout:g}s; it may still complete"
-        ) from e

@@ -55,10 +55,6 @@ RECORD_VERSION = 1
 # is a few hundred bytes; refusing past 16 KiB leaves the rest to the service's owners.
 RECORD_MAX_BYTES = 16 * 1024
 
-SERVICE_PERMISSIONS = ("run.services.get", "run.services.update", "run.operations.get")
-IAM_PERMISSIONS = ("run.services.getIamPolicy", "run.services.setIamPolicy")
-QUARANTINE_PERMISSIONS = SERVICE_PERMISSIONS + IAM_PERMISSIONS
-
 # Written into every revert's undo: without an exemption Rampart sees the undo as a new violation.
 _EXEMPT_FIRST = "add an exemption for this service to the policy first, or Rampart reverts the undo"
 _SERVICE_NAME = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/services/(?P<service>[^/]+)$")
@@ -194,10 +190,6 @@ def with_grants(policy: Policy, add: Iterable[Grant]) -> tuple[Policy, list[Chan
     if not bindings:
         del new["bindings"]
     return new, changes
-
-
-def has_grant(policy: Mapping[str, Any], grant: Grant) -> bool:
-    return grant in set(grants(policy))
 
 
 # ---------------------------------------------------------------------------
