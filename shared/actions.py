@@ -65,8 +65,23 @@ def transient_types() -> tuple[type[BaseException], ...]:
     )
 
 
+def record(finding: Finding, ctx: ActionContext, outcome: Outcome, **kw: Any) -> ActionRecord:
+    """The record of one action on `finding`, in the mode it ran in."""
+    return ActionRecord(finding=finding, mode=ctx.mode, outcome=outcome, **kw)
+
+
 def failed(finding: Finding, ctx: ActionContext, reason: str, **extra: Any) -> ActionRecord:
-    return ActionRecord(finding=finding, mode=ctx.mode, outcome=Outcome.FAILED, reason=reason, **extra)
+    return record(finding, ctx, Outcome.FAILED, reason=reason, **extra)
+
+
+def read_timeout(operation_timeout: float) -> float:
+    """Seconds one read may take: the operation timeout, but never over 30."""
+    return min(30.0, operation_timeout)
+
+
+def conflict_note(conflicts: int) -> str:
+    """' after N conflicting write(s)' for a reason text, or '' when there were none."""
+    return f" after {conflicts} conflicting write(s)" if conflicts else ""
 
 
 def run_remediation(
@@ -81,20 +96,21 @@ def run_remediation(
 
     start = time.perf_counter()
     try:
-        record = remediate(finding, params, ctx)
+        rec = remediate(finding, params, ctx)
     except TransientError:
         raise
     except transient_types() as exc:
-        raise TransientError(f"{finding.rule} on {finding.resource}: {type(exc).__name__}: {_short(exc)}") from exc
+        raise TransientError(f"{finding.rule} on {finding.resource}: {type(exc).__name__}: {error_message(exc)}") from exc
     except gexc.NotFound as exc:
-        record = ActionRecord(finding=finding, mode=ctx.mode, outcome=Outcome.NOT_FOUND, reason=_short(exc))
+        rec = record(finding, ctx, Outcome.NOT_FOUND, reason=error_message(exc))
     except gexc.GoogleAPICallError as exc:
-        record = failed(finding, ctx, f"{type(exc).__name__}: {_short(exc)}")
-    record.duration_ms = (time.perf_counter() - start) * 1000
-    return record
+        rec = failed(finding, ctx, f"{type(exc).__name__}: {error_message(exc)}")
+    rec.duration_ms = (time.perf_counter() - start) * 1000
+    return rec
 
 
-def _short(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """An API error's message on one line, at most 300 characters (for reasons and logs)."""
     msg = getattr(exc, "message", None) or str(exc)
     msg = " ".join(str(msg).split())
     return msg[:300]

@@ -22,7 +22,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.actions import ActionContext, TransientError
+from shared.actions import ActionContext, TransientError, conflict_note, error_message, read_timeout, record
 from shared.model import ActionRecord, Change, Finding, Outcome
 from shared.rules import kms_parts
 
@@ -35,18 +35,10 @@ DESTROYED = "DESTROYED"
 _EXEMPT_FIRST = "add an exemption for this resource to the policy first, or Rampart reverts the undo"
 
 
-def _timeout(ctx: ActionContext) -> float:
-    return min(30.0, ctx.operation_timeout)
-
-
 def _kms() -> Any:
     from shared import clients
 
     return clients.kms()
-
-
-def _record(finding: Finding, ctx: ActionContext, outcome: Outcome, **kw: Any) -> ActionRecord:
-    return ActionRecord(finding=finding, mode=ctx.mode, outcome=outcome, **kw)
 
 
 # ---------------------------------------------------------------------------
@@ -64,7 +56,7 @@ def _version_view(v: Any) -> dict[str, Any]:
 
 
 def _get_version(name: str, ctx: ActionContext) -> Any:
-    return _kms().get_crypto_key_version(name=name, retry=None, timeout=_timeout(ctx))
+    return _kms().get_crypto_key_version(name=name, retry=None, timeout=read_timeout(ctx.operation_timeout))
 
 
 def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
@@ -76,7 +68,7 @@ def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
         crypto_key_version=version,
         update_mask=field_mask_pb2.FieldMask(paths=["state"]),
         retry=None,
-        timeout=_timeout(ctx),
+        timeout=read_timeout(ctx.operation_timeout),
     )
 
 
@@ -100,26 +92,26 @@ def reenable_version(finding: Finding, ctx: ActionContext) -> ActionRecord:
     before = _version_view(live)
     state = before["state"]
     if state == ENABLED:
-        return _record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, reason="version is ENABLED")
+        return record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, reason="version is ENABLED")
     if state != DISABLED:
         why = "restoring it is kms_version_destroy_scheduled's job" if state in (DESTROY_SCHEDULED, DESTROYED) else ""
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED, before=before,
             reason=f"expected version {name} DISABLED or ENABLED, found {state}" + (f": {why}" if why else ""),
         )
     changes = [Change("state", DISABLED, ENABLED)]
     if ctx.dry_run:
-        return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before)
+        return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before)
     try:
         after = _set_state(name, ENABLED, ctx)
     except gexc.BadRequest as exc:  # FAILED_PRECONDITION arrives as 400 over REST
         # The state moved between our read and our write (destroy scheduled meanwhile).
         seen = _version_view(_get_version(name, ctx))
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED, before=before, after=seen, attempts=1,
-            reason=f"enabling version {name} was refused ({_msg(exc)}); it is now {seen['state']}",
+            reason=f"enabling version {name} was refused ({error_message(exc)}); it is now {seen['state']}",
         )
-    return _record(
+    return record(
         finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=_version_view(after), attempts=1,
         undo=version_undo(name, "disable"),
     )
@@ -153,17 +145,17 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
 
     if state == DESTROYED or (state == DESTROY_SCHEDULED and live.destroy_time and live.destroy_time.timestamp() <= now):
         when = before.get("destroy_event_time") or before.get("destroy_time") or "an unknown time"
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED, before=before,
             reason=f"version {name} was destroyed at {when}; nothing can be restored",
         )
     if state == ENABLED or (state == DISABLED and not reenable):
-        return _record(
+        return record(
             finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before,
             reason=f"version is {state}: not scheduled for destruction",
         )
     if state not in (DESTROY_SCHEDULED, DISABLED):
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED, before=before,
             reason=f"expected version {name} DESTROY_SCHEDULED, found {state}",
         )
@@ -175,14 +167,14 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
         # From DISABLED this is a redelivery finishing a restore whose re-enable failed.
         changes.append(Change("state", DISABLED, ENABLED))
     if ctx.dry_run:
-        return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, reason=why_enable)
+        return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, reason=why_enable)
 
     attempts = 0
     current = live
     try:
         if state == DESTROY_SCHEDULED:
             attempts += 1
-            current = _kms().restore_crypto_key_version(name=name, retry=None, timeout=_timeout(ctx))
+            current = _kms().restore_crypto_key_version(name=name, retry=None, timeout=read_timeout(ctx.operation_timeout))
         if reenable:
             attempts += 1
             current = _set_state(name, ENABLED, ctx)
@@ -192,15 +184,15 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
             when = seen.get("destroy_event_time") or seen.get("destroy_time") or before.get("destroy_time")
             msg = f"version {name} was destroyed at {when}; nothing can be restored"
         else:
-            msg = f"restoring version {name} was refused ({_msg(exc)}); it is now {seen['state']}"
+            msg = f"restoring version {name} was refused ({error_message(exc)}); it is now {seen['state']}"
         # A restore that went through before the re-enable was refused is still a change we made.
         done = [c for c in changes if c.after == DISABLED] if seen["state"] == DISABLED else []
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED, changes=done, before=before, after=seen, attempts=attempts, reason=msg,
             undo=version_undo(name, "destroy") if done else "",
         )
     verbs = ("disable", "destroy") if reenable else ("destroy",)
-    return _record(
+    return record(
         finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=_version_view(current),
         attempts=attempts, reason=why_enable, undo=version_undo(name, *verbs),
     )
@@ -222,7 +214,7 @@ def _get_policy(resource: str, ctx: ActionContext) -> Policy:
     pol = _kms().get_iam_policy(
         request={"resource": resource, "options": {"requested_policy_version": 3}},
         retry=None,
-        timeout=_timeout(ctx),
+        timeout=read_timeout(ctx.operation_timeout),
     )
     return json_format.MessageToDict(pol)
 
@@ -232,7 +224,7 @@ def _set_policy(resource: str, policy: Policy, ctx: ActionContext) -> Policy:
     from google.protobuf import json_format
 
     msg = json_format.ParseDict(policy, policy_pb2.Policy())
-    written = _kms().set_iam_policy(request={"resource": resource, "policy": msg}, retry=None, timeout=_timeout(ctx))
+    written = _kms().set_iam_policy(request={"resource": resource, "policy": msg}, retry=None, timeout=read_timeout(ctx.operation_timeout))
     return json_format.MessageToDict(written)
 
 
@@ -267,21 +259,21 @@ def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: s
         new, changes, grants = plan(live)
         before = policy_view(live)
         if not changes:
-            reason = "live policy already compliant" + (f" after {conflicts} conflicting write(s)" if conflicts else "")
-            return _record(
+            reason = "live policy already compliant" + conflict_note(conflicts)
+            return record(
                 finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1, reason=reason
             )
         if ctx.dry_run:
-            return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
+            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
         try:
             written = _set_policy(resource, new, ctx)
         except gexc.Conflict:  # 409 ABORTED: someone wrote the policy since we read it
             conflicts += 1
             continue
-        return _record(
+        return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=policy_view(written),
             attempts=attempt, undo=iam_undo(resource, undo_verb, grants),
-            reason=f"re-planned after {conflicts} conflicting write(s)" if conflicts else "",
+            reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
         )
     raise TransientError(
         f"{finding.rule} on {resource}: IAM policy changed under us {conflicts} time(s) in {ctx.max_attempts} attempt(s)"
@@ -405,7 +397,7 @@ def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool
         live = _get_version(name, ctx)
     except gexc.GoogleAPICallError as exc:
         live = None
-        facts["state_error"] = f"{type(exc).__name__}: {_msg(exc)}"
+        facts["state_error"] = f"{type(exc).__name__}: {error_message(exc)}"
     if live is not None:
         facts["state_now"] = live.state.name
         if live.state.name == DESTROY_SCHEDULED and live.destroy_time is not None:
@@ -440,7 +432,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
     out: dict[str, Any] = {"dependents_searched": parent}
     try:
         pager = clients.run_services().list_services(
-            request={"parent": parent, "page_size": min(max_services, 100)}, retry=None, timeout=_timeout(ctx)
+            request={"parent": parent, "page_size": min(max_services, 100)}, retry=None, timeout=read_timeout(ctx.operation_timeout)
         )
         for svc in pager:
             if scanned >= max_services:
@@ -455,7 +447,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
                     item["revocation_action"] = action.name
                 found.append(item)
     except (gexc.GoogleAPICallError, gexc.RetryError, TimeoutError, ConnectionError) as exc:
-        out["dependents_error"] = f"{type(exc).__name__}: {_msg(exc)}"
+        out["dependents_error"] = f"{type(exc).__name__}: {error_message(exc)}"
     out.update({"dependents": found, "services_scanned": scanned})
     if truncated:
         out["dependents_truncated"] = f"stopped after {max_services} services"
@@ -470,9 +462,9 @@ def key_rotation_facts(key: str, ctx: ActionContext) -> dict[str, Any]:
     from google.api_core import exceptions as gexc
 
     try:
-        k = _kms().get_crypto_key(name=key, retry=None, timeout=_timeout(ctx))
+        k = _kms().get_crypto_key(name=key, retry=None, timeout=read_timeout(ctx.operation_timeout))
     except gexc.GoogleAPICallError as exc:
-        return {"key_error": f"{type(exc).__name__}: {_msg(exc)}"}
+        return {"key_error": f"{type(exc).__name__}: {error_message(exc)}"}
     period = k.rotation_period
     return {
         "rotation_period_days_now": round(period.total_seconds() / 86400, 1) if period else None,
@@ -522,6 +514,3 @@ def _span(seconds: int) -> str:
     return " ".join(parts)
 
 
-def _msg(exc: BaseException) -> str:
-    msg = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(msg).split())[:300]

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.actions import ActionContext, TransientError
+from shared.actions import ActionContext, TransientError, conflict_note, error_message, read_timeout, record
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Change, Finding, Outcome
 from shared.rules import INGRESS_V1, PUBLIC_MEMBERS, RUN
@@ -312,10 +312,6 @@ def _run() -> Any:
     return clients.run_services()
 
 
-def _read_timeout(ctx_timeout: float) -> float:
-    return min(30.0, ctx_timeout)
-
-
 def _transport_errors() -> tuple[type[BaseException], ...]:
     # The REST transport lets requests' own exceptions through (ReadTimeout, ConnectionError):
     # they are neither GoogleAPICallError nor the builtin TimeoutError/ConnectionError.
@@ -328,7 +324,7 @@ def _read(what: str, name: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except _transport_errors() as exc:
-        raise TransientError(f"{what} {name}: {type(exc).__name__}: {_msg(exc)}") from exc
+        raise TransientError(f"{what} {name}: {type(exc).__name__}: {error_message(exc)}") from exc
 
 
 def get_service(name: str, timeout: float) -> Any:
@@ -373,7 +369,7 @@ def update_service(svc: Any, budget: float) -> Any:
         # No answer to the write itself (deadline passed, connection dropped): it may or may not
         # have applied. A redelivery reads the live state again and finds out; a FAILED record
         # here would leave the violation open for good whenever it did not apply.
-        raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {_msg(exc)}") from exc
+        raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {error_message(exc)}") from exc
     try:
         left = max(0.05, budget - (time.monotonic() - start))
         poll = gretry.Retry(predicate=polling.POLLING_PREDICATE, initial=0.25, maximum=5.0, multiplier=1.5)
@@ -383,7 +379,7 @@ def update_service(svc: Any, budget: float) -> Any:
 
         if isinstance(exc, TimeoutError | requests.exceptions.Timeout):
             raise OperationTimeout(f"operation did not finish within {budget:g}s") from exc
-        raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {_msg(exc)}") from exc
+        raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {error_message(exc)}") from exc
 
 
 def ingress_of(svc: Any) -> str:
@@ -480,14 +476,6 @@ class _Stale:
         )
 
 
-def _record(finding: Finding, ctx: ActionContext, outcome: Outcome, **kw: Any) -> ActionRecord:
-    return ActionRecord(finding=finding, mode=ctx.mode, outcome=outcome, **kw)
-
-
-def _conflict_note(conflicts: int) -> str:
-    return f" after {conflicts} conflicting write(s)" if conflicts else ""
-
-
 def _exhausted(finding: Finding, ctx: ActionContext, conflicts: int) -> TransientError:
     return TransientError(
         f"{finding.rule} on {finding.resource}: the service or its IAM policy changed under us "
@@ -514,27 +502,27 @@ def _revert_service(
     from google.api_core import exceptions as gexc
 
     name = finding.resource
-    timeout = _read_timeout(ctx.operation_timeout)
+    timeout = read_timeout(ctx.operation_timeout)
     conflicts = 0
     stale: _Stale | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         svc = get_service(name, timeout)
         before = service_view(svc)
         if stale and stale.unchanged(svc.etag, ""):
-            return _record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
+            return record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
         changes = plan(svc)
         if not changes:
-            return _record(
+            return record(
                 finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1,
-                reason="live service already compliant" + _conflict_note(conflicts),
+                reason="live service already compliant" + conflict_note(conflicts),
             )
         if ctx.dry_run:
-            return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=service_view(svc))
+            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=service_view(svc))
         etag = svc.etag
         try:
             written = update_service(svc, ctx.operation_timeout)
         except OperationTimeout as exc:
-            return _record(
+            return record(
                 finding, ctx, Outcome.FAILED, before=before, attempts=attempt,
                 reason=f"{exc}; the change may still apply: check {name}",
             )
@@ -542,11 +530,11 @@ def _revert_service(
             if not is_conflict(exc):
                 raise
             conflicts += 1
-            stale = _Stale("service", etag, _msg(exc))
+            stale = _Stale("service", etag, error_message(exc))
             continue
-        return _record(
+        return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=service_view(written),
-            attempts=attempt, undo=undo(changes), reason=("re-planned" + _conflict_note(conflicts)) if conflicts else "",
+            attempts=attempt, undo=undo(changes), reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
         )
     raise _exhausted(finding, ctx, conflicts)
 
@@ -611,7 +599,7 @@ def revert_public_invoker(finding: Finding, ctx: ActionContext, *, roles: Iterab
 
     name = finding.resource
     roles = tuple(roles)
-    timeout = _read_timeout(ctx.operation_timeout)
+    timeout = read_timeout(ctx.operation_timeout)
     conflicts = 0
     stale: _Stale | None = None
     for attempt in range(1, ctx.max_attempts + 1):
@@ -619,28 +607,28 @@ def revert_public_invoker(finding: Finding, ctx: ActionContext, *, roles: Iterab
         public = public_grants(live, roles)
         before = {"public_members": _public_view(public)}
         if stale and stale.unchanged("", live.get("etag", "")):
-            return _record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
+            return record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
         if not public:
-            return _record(
+            return record(
                 finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1,
-                reason="live policy grants no public member" + _conflict_note(conflicts),
+                reason="live policy grants no public member" + conflict_note(conflicts),
             )
         new, changes = without_grants(live, public)
         if ctx.dry_run:
-            return _record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after={"public_members": []})
+            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after={"public_members": []})
         try:
             written = set_policy(name, new, timeout)
         except gexc.GoogleAPICallError as exc:
             if not is_conflict(exc):
                 raise
             conflicts += 1
-            stale = _Stale("policy", live.get("etag", ""), _msg(exc))
+            stale = _Stale("policy", live.get("etag", ""), error_message(exc))
             continue
-        return _record(
+        return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before,
             after={"public_members": _public_view(public_grants(written, roles))}, attempts=attempt,
             undo=f"{_iam_undo(name, 'add', public)}  # {_EXEMPT_FIRST}",
-            reason=("re-planned" + _conflict_note(conflicts)) if conflicts else "",
+            reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
         )
     raise _exhausted(finding, ctx, conflicts)
 
@@ -668,11 +656,11 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
     name = finding.resource
     key = ctx.quarantine_label
     if not _LABEL_KEY.match(key):
-        return _record(
+        return record(
             finding, ctx, Outcome.FAILED,
             reason=f"quarantine_label: expected a label key [a-z][a-z0-9_-]{{0,62}}, found {key!r}",
         )
-    timeout = _read_timeout(ctx.operation_timeout)
+    timeout = read_timeout(ctx.operation_timeout)
     done: list[Change] = []
     first_before: dict[str, Any] | None = None
     intended: set[Grant] = set()  # recorded as removed by this call, not yet removed from IAM
@@ -685,21 +673,21 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
         before = {**service_view(svc, key), "public_members": _public_view(public)}
         first_before = first_before or before
         if stale and stale.unchanged(svc.etag, policy.get("etag", "")):
-            return _record(finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt - 1,
+            return record(finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt - 1,
                            reason=stale.reason())
         try:
             rec = record_of(svc)
         except BadRecord as exc:
-            return _record(
+            return record(
                 finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt - 1,
                 reason=f"annotation {QUARANTINE_ANNOTATION} on {name} is not a Rampart quarantine record ({exc}); "
                 "fix or remove it, then quarantine again",
             )
         if rec is None:
             if not violates(Live(live_event(svc, finding), tuple(public))):
-                return _record(
+                return record(
                     finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1,
-                    reason=f"live service no longer violates {finding.rule}" + _conflict_note(conflicts),
+                    reason=f"live service no longer violates {finding.rule}" + conflict_note(conflicts),
                 )
             ingress = ingress_of(svc)
             rec = QuarantineRecord(
@@ -712,7 +700,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
         rec = dataclasses.replace(rec, removed=tuple(sorted(removed)))
         text = rec.to_json()
         if len(text.encode()) > RECORD_MAX_BYTES:
-            return _record(
+            return record(
                 finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt - 1,
                 reason=f"quarantine record of {len(text.encode())} bytes is over the {RECORD_MAX_BYTES}-byte limit",
             )
@@ -738,13 +726,13 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
         if not svc_changes and not iam_changes:
             if done:
                 return _quarantined(finding, ctx, done, first_before, before, attempt - 1, conflicts)
-            return _record(
+            return record(
                 finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1,
                 reason=f"already quarantined by {rec.rule} at {rec.at} (event {rec.event})",
             )
         if ctx.dry_run:
             after = {**service_view(svc, key), "public_members": []}
-            return _record(finding, ctx, Outcome.DRY_RUN, changes=svc_changes + iam_changes, before=before, after=after)
+            return record(finding, ctx, Outcome.DRY_RUN, changes=svc_changes + iam_changes, before=before, after=after)
 
         after_view = service_view(svc, key)
         if svc_changes:
@@ -752,7 +740,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
             try:
                 after_view = service_view(update_service(svc, ctx.operation_timeout), key)
             except OperationTimeout as exc:
-                return _record(
+                return record(
                     finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt,
                     reason=f"{exc}; the quarantine may be half done: check {name} (quarantining it again completes it)",
                 )
@@ -760,7 +748,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 if not is_conflict(exc):
                     raise
                 conflicts += 1
-                stale = _Stale("service", etag, _msg(exc))
+                stale = _Stale("service", etag, error_message(exc))
                 continue
             done += svc_changes
         intended = set(public)
@@ -771,7 +759,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 if not is_conflict(exc):
                     raise
                 conflicts += 1
-                stale = _Stale("policy", policy.get("etag", ""), _msg(exc))
+                stale = _Stale("policy", policy.get("etag", ""), error_message(exc))
                 continue
             done += iam_changes
         return _quarantined(finding, ctx, done, first_before, {**after_view, "public_members": []}, attempt, conflicts)
@@ -782,11 +770,11 @@ def _quarantined(
     finding: Finding, ctx: ActionContext, done: list[Change], before: dict[str, Any] | None,
     after: dict[str, Any], attempts: int, conflicts: int,
 ) -> ActionRecord:
-    return _record(
+    return record(
         finding, ctx, Outcome.QUARANTINED, changes=done, before=before or {}, after=after, attempts=attempts,
         undo=f"python main.py release {finding.resource}",
         reason=f"isolated by {finding.rule}; prior state kept in annotation {QUARANTINE_ANNOTATION}"
-        + _conflict_note(conflicts),
+        + conflict_note(conflicts),
     )
 
 
@@ -800,7 +788,7 @@ def dispatch(
     if ctx.action is Action.REVERT and revert is not None:
         return revert()
     offered = "revert or quarantine" if revert is not None else "quarantine"
-    return _record(
+    return record(
         finding, ctx, Outcome.FAILED, reason=f"{finding.rule}: expected action {offered}, found {ctx.action.value}"
     )
 
@@ -914,7 +902,7 @@ def release(
     name = service_name.strip()
     if not _SERVICE_NAME.match(name):
         raise ReleaseError(f"expected a service name projects/PROJECT/locations/REGION/services/NAME, found {name!r}")
-    timeout = _read_timeout(operation_timeout)
+    timeout = read_timeout(operation_timeout)
     restored_iam: set[Grant] = set()  # grants this call gave back: not someone else's drift
     done: list[Change] = []
     drift: list[Drift] = []
@@ -948,7 +936,7 @@ def release(
                 except gexc.GoogleAPICallError as exc:
                     if not is_conflict(exc):
                         raise
-                    stale = _Stale("policy", policy.get("etag", ""), _msg(exc))
+                    stale = _Stale("policy", policy.get("etag", ""), error_message(exc))
                     continue
                 done += iam_changes
             restored_iam |= set(give_back)
@@ -978,17 +966,14 @@ def release(
             except gexc.GoogleAPICallError as exc:
                 if not is_conflict(exc):
                     raise
-                stale = _Stale("service", etag, _msg(exc))
+                stale = _Stale("service", etag, error_message(exc))
                 continue
             return ReleaseResult(name, rec, done + svc_changes, force, drift, attempt)
     except gexc.NotFound as exc:
-        raise ReleaseError(f"{name}: not found ({_msg(exc)})") from exc
+        raise ReleaseError(f"{name}: not found ({error_message(exc)})") from exc
     except (gexc.GoogleAPICallError, TransientError) as exc:
         so_far = f"already restored: {', '.join(c.field for c in done)}" if done else "nothing was changed"
-        raise ReleaseError(f"{name}: {type(exc).__name__}: {_msg(exc)}; {so_far}") from exc
+        raise ReleaseError(f"{name}: {type(exc).__name__}: {error_message(exc)}; {so_far}") from exc
     raise ReleaseError(f"{name}: changed under us on each of {max_attempts} attempts; run release again")
 
 
-def _msg(exc: BaseException) -> str:
-    msg = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(msg).split())[:300]
