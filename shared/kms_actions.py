@@ -22,7 +22,15 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.actions import ActionContext, TransientError, conflict_note, error_message, read_timeout, record
+from shared.actions import (
+    ActionContext,
+    TransientError,
+    conflict_note,
+    error_message,
+    read_timeout,
+    record,
+    transient_types,
+)
 from shared.model import ActionRecord, Change, Finding, Outcome
 from shared.rules import kms_parts
 
@@ -446,7 +454,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
                 if action:
                     item["revocation_action"] = action.name
                 found.append(item)
-    except (gexc.GoogleAPICallError, gexc.RetryError, TimeoutError, ConnectionError) as exc:
+    except (gexc.GoogleAPICallError, *transient_types()) as exc:  # over REST, requests' own errors too
         out["dependents_error"] = f"{type(exc).__name__}: {error_message(exc)}"
     out.update({"dependents": found, "services_scanned": scanned})
     if truncated:

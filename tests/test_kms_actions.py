@@ -206,6 +206,20 @@ def test_enrich_reports_a_failed_listing_instead_of_failing(standin: Any) -> Non
     assert "run.services.list denied" in facts["dependents_error"]
 
 
+@pytest.mark.integration
+def test_enrich_reports_a_dropped_listing_and_keeps_the_version_facts(standin: Any) -> None:
+    # Over REST a dropped connection is a requests error, not a google.api_core one.
+    seed_key(standin, location="us-central1", versions={"1": {"state": "DISABLED"}})
+    standin.admin.fault("GET", r"/v2/.*/services$", drop=True)
+    f, p = finding_for("kms_version_disabled", "version_disabled_us_central1.json")
+
+    facts = rule_module("kms_version_disabled").enrich(f, p, ctx(Mode.ALERT, Action.ALERT))
+
+    assert facts["state_now"] == "DISABLED"
+    assert facts["dependents"] == []
+    assert facts["dependents_error"].startswith("ConnectionError")
+
+
 def _service(name: str, location: str, encryption_key: str | None, *, revocation: str | None = None) -> dict[str, Any]:
     tmpl: dict[str, Any] = {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/hello"}]}
     if encryption_key:
