@@ -158,10 +158,6 @@ def noise() -> list[dict[str, Any]]:
 
 # -- the scenario --------------------------------------------------------------------------------
 
-def _get(stack: Any, path: str) -> dict[str, Any]:
-    return stack._get(path)
-
-
 def _post(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     import json
 

@@ -10,7 +10,6 @@ group, also after a failure (use it as a context manager).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -360,10 +359,6 @@ def wait_until(cond: Callable[[], Any], timeout: float, interval: float = 0.01, 
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout:.1f}s")
         time.sleep(interval)
-
-
-def b64_entry(entry: dict[str, Any]) -> str:
-    return base64.b64encode(json.dumps(entry).encode()).decode()
 
 
 def _now() -> str:
