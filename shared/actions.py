@@ -114,3 +114,50 @@ def error_message(exc: BaseException) -> str:
     msg = getattr(exc, "message", None) or str(exc)
     msg = " ".join(str(msg).split())
     return msg[:300]
+
+
+# ---------------------------------------------------------------------------
+# Conditional writes: a conflict, or a refusal that only looks like one.
+
+
+def _rpc_status(exc: BaseException) -> str:
+    """The google.rpc status name of an API error: from the JSON body over REST (the exception
+    class reflects only the HTTP status there), else from the gRPC code."""
+    try:
+        status = exc.response.json()["error"]["status"]  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, KeyError, TypeError):
+        status = None
+    if isinstance(status, str):
+        return status
+    code = getattr(exc, "grpc_status_code", None)
+    return str(getattr(code, "name", code or ""))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for a write refused because the resource changed since it was read."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.AlreadyExists):
+        return False
+    if isinstance(exc, gexc.Conflict | gexc.PreconditionFailed | gexc.FailedPrecondition):
+        return True  # 409 ABORTED (AIP-154, IAM), 412, gRPC FAILED_PRECONDITION
+    return isinstance(exc, gexc.BadRequest) and _rpc_status(exc) == "FAILED_PRECONDITION"
+
+
+@dataclass
+class StaleWrite:
+    """The etag a refused write carried: if a fresh read shows it unchanged, it was no race."""
+
+    what: str  # "service" | "policy"
+    etag: str
+    message: str
+
+    def unchanged(self, svc_etag: str, policy_etag: str) -> bool:
+        return self.etag == (svc_etag if self.what == "service" else policy_etag)
+
+    def reason(self) -> str:
+        call = "update_service" if self.what == "service" else "set_iam_policy"
+        return (
+            f"{call} was refused as a conflict although the {self.what} has not changed since it was read "
+            f"(etag {self.etag}): {self.message}"
+        )

@@ -4,8 +4,9 @@ Every action re-reads live state first, writes only while the resource is still
 non-compliant, and is idempotent: a duplicate event finds the work done and writes
 nothing. KMS key versions have no etag, so a version write follows a fresh read and is
 only made when that read says it is needed; IAM policies are written with the etag they
-were read with, and a conflict (409) means read, re-plan and try again, up to
-`ctx.max_attempts`, then `TransientError`. Transient API errors propagate (the caller,
+were read with, and a conflict (409, or 412 / FAILED_PRECONDITION: `actions.is_conflict`) means
+read, re-plan and try again, up to `ctx.max_attempts`, then `TransientError`; a conflict whose
+etag the fresh read shows unmoved was no race, and is a FAILED record. Transient API errors propagate (the caller,
 `run_remediation`, turns them into a redelivery); 403/400 become FAILED records and 404
 NOT_FOUND there too.
 
@@ -24,9 +25,11 @@ from typing import Any
 
 from shared.actions import (
     ActionContext,
+    StaleWrite,
     TransientError,
     conflict_note,
     error_message,
+    is_conflict,
     read_timeout,
     record,
     transient_types,
@@ -262,10 +265,13 @@ def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: s
 
     resource = finding.resource
     conflicts = 0
+    stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         live = _get_policy(resource, ctx)
         new, changes, grants = plan(live)
         before = policy_view(live)
+        if stale and stale.unchanged("", live.get("etag", "")):
+            return record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
         if not changes:
             reason = "live policy already compliant" + conflict_note(conflicts)
             return record(
@@ -275,8 +281,11 @@ def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: s
             return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
         try:
             written = _set_policy(resource, new, ctx)
-        except gexc.Conflict:  # 409 ABORTED: someone wrote the policy since we read it
-            conflicts += 1
+        except gexc.GoogleAPICallError as exc:
+            if not is_conflict(exc):
+                raise
+            conflicts += 1  # 409 ABORTED: someone wrote the policy since we read it, or so it says
+            stale = StaleWrite("policy", live.get("etag", ""), error_message(exc))
             continue
         return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=policy_view(written),

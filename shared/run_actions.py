@@ -42,7 +42,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.actions import ActionContext, TransientError, conflict_note, error_message, read_timeout, record
+from shared.actions import (
+    ActionContext,
+    StaleWrite,
+    TransientError,
+    conflict_note,
+    error_message,
+    is_conflict,
+    read_timeout,
+    record,
+)
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Change, Finding, Outcome
 from shared.rules import INGRESS_V1, PUBLIC_MEMBERS, RUN
@@ -433,49 +442,6 @@ def live_event(svc: Any, finding: Finding) -> AuditEvent:
 # Conflicts.
 
 
-def _rpc_status(exc: BaseException) -> str:
-    """The google.rpc status name of an API error: from the JSON body over REST (the exception
-    class reflects only the HTTP status there), else from the gRPC code."""
-    try:
-        status = exc.response.json()["error"]["status"]  # type: ignore[attr-defined]
-    except (AttributeError, ValueError, KeyError, TypeError):
-        status = None
-    if isinstance(status, str):
-        return status
-    code = getattr(exc, "grpc_status_code", None)
-    return str(getattr(code, "name", code or ""))
-
-
-def is_conflict(exc: BaseException) -> bool:
-    """True for a write refused because the resource changed since it was read."""
-    from google.api_core import exceptions as gexc
-
-    if isinstance(exc, gexc.AlreadyExists):
-        return False
-    if isinstance(exc, gexc.Conflict | gexc.PreconditionFailed | gexc.FailedPrecondition):
-        return True  # 409 ABORTED (AIP-154, IAM), 412, gRPC FAILED_PRECONDITION
-    return isinstance(exc, gexc.BadRequest) and _rpc_status(exc) == "FAILED_PRECONDITION"
-
-
-@dataclass
-class _Stale:
-    """The etag a refused write carried: if a fresh read shows it unchanged, it was no race."""
-
-    what: str  # "service" | "policy"
-    etag: str
-    message: str
-
-    def unchanged(self, svc_etag: str, policy_etag: str) -> bool:
-        return self.etag == (svc_etag if self.what == "service" else policy_etag)
-
-    def reason(self) -> str:
-        call = "update_service" if self.what == "service" else "set_iam_policy"
-        return (
-            f"{call} was refused as a conflict although the {self.what} has not changed since it was read "
-            f"(etag {self.etag}): {self.message}"
-        )
-
-
 def _exhausted(finding: Finding, ctx: ActionContext, conflicts: int) -> TransientError:
     return TransientError(
         f"{finding.rule} on {finding.resource}: the service or its IAM policy changed under us "
@@ -504,7 +470,7 @@ def _revert_service(
     name = finding.resource
     timeout = read_timeout(ctx.operation_timeout)
     conflicts = 0
-    stale: _Stale | None = None
+    stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         svc = get_service(name, timeout)
         before = service_view(svc)
@@ -530,7 +496,7 @@ def _revert_service(
             if not is_conflict(exc):
                 raise
             conflicts += 1
-            stale = _Stale("service", etag, error_message(exc))
+            stale = StaleWrite("service", etag, error_message(exc))
             continue
         return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=service_view(written),
@@ -601,7 +567,7 @@ def revert_public_invoker(finding: Finding, ctx: ActionContext, *, roles: Iterab
     roles = tuple(roles)
     timeout = read_timeout(ctx.operation_timeout)
     conflicts = 0
-    stale: _Stale | None = None
+    stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         live = get_policy(name, timeout)
         public = public_grants(live, roles)
@@ -622,7 +588,7 @@ def revert_public_invoker(finding: Finding, ctx: ActionContext, *, roles: Iterab
             if not is_conflict(exc):
                 raise
             conflicts += 1
-            stale = _Stale("policy", live.get("etag", ""), error_message(exc))
+            stale = StaleWrite("policy", live.get("etag", ""), error_message(exc))
             continue
         return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before,
@@ -665,7 +631,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
     first_before: dict[str, Any] | None = None
     intended: set[Grant] = set()  # recorded as removed by this call, not yet removed from IAM
     conflicts = 0
-    stale: _Stale | None = None
+    stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         svc = get_service(name, timeout)
         policy = get_policy(name, timeout)
@@ -748,7 +714,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 if not is_conflict(exc):
                     raise
                 conflicts += 1
-                stale = _Stale("service", etag, error_message(exc))
+                stale = StaleWrite("service", etag, error_message(exc))
                 continue
             done += svc_changes
         intended = set(public)
@@ -759,7 +725,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 if not is_conflict(exc):
                     raise
                 conflicts += 1
-                stale = _Stale("policy", policy.get("etag", ""), error_message(exc))
+                stale = StaleWrite("policy", policy.get("etag", ""), error_message(exc))
                 continue
             done += iam_changes
         return _quarantined(finding, ctx, done, first_before, {**after_view, "public_members": []}, attempt, conflicts)
@@ -906,7 +872,7 @@ def release(
     restored_iam: set[Grant] = set()  # grants this call gave back: not someone else's drift
     done: list[Change] = []
     drift: list[Drift] = []
-    stale: _Stale | None = None
+    stale: StaleWrite | None = None
     try:
         for attempt in range(1, max_attempts + 1):
             svc = get_service(name, timeout)
@@ -936,7 +902,7 @@ def release(
                 except gexc.GoogleAPICallError as exc:
                     if not is_conflict(exc):
                         raise
-                    stale = _Stale("policy", policy.get("etag", ""), error_message(exc))
+                    stale = StaleWrite("policy", policy.get("etag", ""), error_message(exc))
                     continue
                 done += iam_changes
             restored_iam |= set(give_back)
@@ -966,7 +932,7 @@ def release(
             except gexc.GoogleAPICallError as exc:
                 if not is_conflict(exc):
                     raise
-                stale = _Stale("service", etag, error_message(exc))
+                stale = StaleWrite("service", etag, error_message(exc))
                 continue
             return ReleaseResult(name, rec, done + svc_changes, force, drift, attempt)
     except gexc.NotFound as exc:

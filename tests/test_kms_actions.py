@@ -473,6 +473,21 @@ def test_endless_iam_conflicts_become_transient(standin: Any) -> None:
 
 
 @pytest.mark.integration
+def test_a_conflict_without_a_moved_etag_is_a_failed_record_not_an_endless_retry(standin: Any) -> None:
+    # A 409 that is no race (the policy did not change) would repeat on every redelivery.
+    seed_key(standin, policies={KEY: _key_policy()})
+    standin.admin.fault("POST", r":setIamPolicy$", status=409, rpc_status="ABORTED", message="refused", count=None)
+    f, p = finding_for("kms_agent_binding_removed", "key_setiam_remove_agent.json")
+
+    rec = remediate("kms_agent_binding_removed", f, p, ctx(max_attempts=3))
+
+    assert rec.outcome is Outcome.FAILED and rec.attempts == 1
+    assert "has not changed since it was read" in rec.reason and "refused" in rec.reason
+    assert [w["status"] for w in writes(standin)] == [409]
+    assert members(live_policy(KEY), ROLE) == ["user:alice@lotr.com"]
+
+
+@pytest.mark.integration
 def test_agent_restore_dry_run_writes_nothing(standin: Any) -> None:
     seed_key(standin, policies={KEY: _key_policy()})
     f, p = finding_for("kms_agent_binding_removed", "key_setiam_remove_agent.json")
