@@ -17,7 +17,7 @@ will not (400, 403, 404 where it matters), which is then alerted and acknowledge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,17 @@ def record(finding: Finding, ctx: ActionContext, outcome: Outcome, **kw: Any) ->
 
 def failed(finding: Finding, ctx: ActionContext, reason: str, **extra: Any) -> ActionRecord:
     return record(finding, ctx, Outcome.FAILED, reason=reason, **extra)
+
+
+def gcloud_condition(cond: Mapping[str, Any] | None) -> str:
+    """The value of gcloud's --condition flag for an IAM condition ("None" for none), in the
+    alternate-delimiter syntax when a part holds a comma (`gcloud topic escaping`); unquoted."""
+    if not cond:
+        return "None"
+    items = [(k, str(cond[k])) for k in ("expression", "title", "description") if cond.get(k)]
+    if any("," in v for _, v in items):
+        return "^;^" + ";".join(f"{k}={v}" for k, v in items)
+    return ",".join(f"{k}={v}" for k, v in items)
 
 
 def read_timeout(operation_timeout: float) -> float:

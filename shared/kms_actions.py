@@ -29,6 +29,7 @@ from shared.actions import (
     TransientError,
     conflict_note,
     error_message,
+    gcloud_condition,
     is_conflict,
     read_timeout,
     record,
@@ -359,17 +360,8 @@ def iam_undo(resource: str, verb: str, grants: list[Grant]) -> str:
     head += f" --location={p['location']} --project={p['project']}"
     cmds = []
     for role, member, cond in grants:
-        cmds.append(f"{head} --member={shlex.quote(member)} --role={role} --condition={shlex.quote(_condition_arg(cond))}")
+        cmds.append(f"{head} --member={shlex.quote(member)} --role={role} --condition={shlex.quote(gcloud_condition(cond))}")
     return " && ".join(cmds) + f"  # {_EXEMPT_FIRST}"
-
-
-def _condition_arg(cond: Mapping[str, Any] | None) -> str:
-    if not cond:
-        return "None"
-    items = [(k, str(cond[k])) for k in ("expression", "title", "description") if cond.get(k)]
-    if any("," in v for _, v in items):  # gcloud's alternate-delimiter syntax (`gcloud topic escaping`)
-        return "^;^" + ";".join(f"{k}={v}" for k, v in items)
-    return ",".join(f"{k}={v}" for k, v in items)
 
 
 def restore_members(finding: Finding, ctx: ActionContext, *, role: str, members: list[str]) -> ActionRecord:

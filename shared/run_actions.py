@@ -48,6 +48,7 @@ from shared.actions import (
     TransientError,
     conflict_note,
     error_message,
+    gcloud_condition,
     is_conflict,
     read_timeout,
     record,
@@ -549,8 +550,7 @@ def _iam_undo(name: str, verb: str, removed: Iterable[Grant]) -> str:
         cmd = f"{_gcloud(f'{verb}-iam-policy-binding', name)} --member={shlex.quote(g.member)} --role={g.role}"
         cond = g.condition_dict
         if cond:
-            spec = ",".join(f"{k}={cond[k]}" for k in ("expression", "title", "description") if cond.get(k))
-            cmd += f" --condition={shlex.quote(spec)}"
+            cmd += f" --condition={shlex.quote(gcloud_condition(cond))}"
         cmds.append(cmd)
     return " && ".join(cmds)
 

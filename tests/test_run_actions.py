@@ -690,3 +690,14 @@ def test_release_rejects_bad_names_and_missing_services(standin: Any) -> None:
         run_actions.release("cloud-run-slack-bot")
     with pytest.raises(run_actions.ReleaseError, match="not found"):
         run_actions.release(SLACKBOT)
+
+
+def test_iam_undo_quotes_conditions_the_way_gcloud_reads_them() -> None:
+    plain = Grant.of("roles/run.invoker", "allUsers", {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "t"})
+    comma = Grant.of("roles/run.invoker", "allAuthenticatedUsers", {"expression": "a in [1, 2]", "title": "t"})
+    name = "projects/p/locations/us-central1/services/svc"
+    assert "--condition='expression=request.time < timestamp('\"'\"'2030-01-01T00:00:00Z'\"'\"'),title=t'" in run_actions._iam_undo(
+        name, "add", [plain])
+    # A comma inside a part needs gcloud's alternate delimiter, or gcloud splits the expression.
+    assert "--condition='^;^expression=a in [1, 2];title=t'" in run_actions._iam_undo(name, "add", [comma])
+    assert "--condition" not in run_actions._iam_undo(name, "add", [Grant.of("roles/run.invoker", "allUsers")])
