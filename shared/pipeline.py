@@ -61,6 +61,11 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
 
     None means: call the rule's remediate() in `settings.mode` with `settings.action`.
     """
+    return _decide(finding, settings, loaded, today)[0]
+
+
+def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None) -> tuple[ActionRecord | None, str]:
+    """`decide`, and the note on exemptions that lapsed (for the record of an action taken)."""
     from shared.config import exemption_for
 
     ex, expired = exemption_for(loaded, settings, finding.resource, finding.project, today)
@@ -72,7 +77,7 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
             outcome=Outcome.EXEMPT,
             reason=f"exempt until {ex.expires} (owner {ex.owner}): {ex.reason}",
             severity=settings.severity,
-        )
+        ), note
     module = _module(finding.rule)
     acts = settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) and settings.action is not Action.ALERT
     if not acts or not hasattr(module, "remediate"):
@@ -83,8 +88,8 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
             outcome=Outcome.ALERTED,
             reason="; ".join(x for x in (why, note) if x),
             severity=settings.severity,
-        )
-    return None
+        ), note
+    return None, note
 
 
 def _expired_note(expired: list[Any]) -> str:
@@ -101,7 +106,7 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
     """Decide, then remediate against live state where the policy allows it."""
     from shared.actions import ActionContext, run_remediation
 
-    record = decide(finding, settings, loaded, today)
+    record, note = _decide(finding, settings, loaded, today)
     module = _module(finding.rule)
     ctx = ActionContext(
         mode=settings.mode if settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) else Mode.ALERT,
@@ -111,12 +116,9 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
         quarantine_label=loaded.policy.remediation.quarantine_label,
     )
     if record is None:
-        from shared.config import exemption_for
-
         record = run_remediation(module.remediate, finding, settings.params, ctx)
         record.severity = record.severity or settings.severity
         # An exemption that lapsed is why Rampart acted: say so on the record, as for alert mode.
-        note = _expired_note(exemption_for(loaded, settings, finding.resource, finding.project, today)[1])
         record.reason = "; ".join(x for x in (record.reason, note) if x)
     if record.outcome is not Outcome.EXEMPT and hasattr(module, "enrich"):
         extra = _enrich(module, finding, settings, ctx)
