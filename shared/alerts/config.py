@@ -104,6 +104,10 @@ class RetryConfig(_Section):
     backoff_seconds: float = Field(0.5, ge=0, le=60)
     max_backoff_seconds: float = Field(5.0, ge=0, le=300)
 
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number `retry` (0 for the first), before jitter."""
+        return min(self.backoff_seconds * 2**retry, self.max_backoff_seconds)
+
 
 class DedupeConfig(_Section):
     """Where claims live, and how repeats on one resource are grouped and escalated."""
@@ -192,7 +196,7 @@ class AlertsConfig(_Section):
         if not timeouts:
             return 0.0
         r = self.retry
-        backoff = sum(min(r.backoff_seconds * 2**i, r.max_backoff_seconds) for i in range(r.retries))
+        backoff = sum(r.delay(i) for i in range(r.retries))
         return max(timeouts) * (r.retries + 1) + backoff
 
 

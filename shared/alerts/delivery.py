@@ -300,7 +300,6 @@ def _send_with_retry(
 ) -> tuple[str | None, int, bool]:
     """Send on one channel, retrying transient failures `retries` times; returns (error or None,
     attempts, transient)."""
-    r = cfg.retry
     for attempt in range(1, retries + 2):
         try:
             _SENDERS[channel](cfg, alert)
@@ -308,7 +307,7 @@ def _send_with_retry(
         except channels.ChannelError as e:
             if not e.transient or attempt > retries:
                 return str(e), attempt, e.transient
-            delay = min(r.backoff_seconds * 2 ** (attempt - 1), r.max_backoff_seconds)
+            delay = cfg.retry.delay(attempt - 1)
             log.warning("rampart.alert.retry", **ctx, channel=channel, attempt=attempt, error=str(e), retry_in_s=delay)
             sleep(delay * random.uniform(0.5, 1.0))
         except Exception as e:  # noqa: BLE001
