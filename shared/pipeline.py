@@ -147,8 +147,7 @@ class Pipeline:
 
         self.store = store or PolicyStore()
         self.alert = alert
-        self._dedupe_pinned = dedupe
-        self._stores: dict[str, Any] = {}
+        self._dedupe_pinned = dedupe  # None: the store the policy names (deliver asks store_for)
         self.stats: Counter[str] = Counter()
 
     def handle(self, event: AuditEvent, *, only: str | None = None, act_on: bool = True) -> Result:
@@ -225,18 +224,7 @@ class Pipeline:
         log_record(record)
         # An exempt finding is the security team's own decision: on the record, not on-call's pager.
         if self.alert and loaded.alerts is not None and record.outcome is not Outcome.EXEMPT:
-            result.deliveries.append(deliver(record, loaded.alerts, store=self._dedupe_store(loaded)))
-
-    def _dedupe_store(self, loaded: Any) -> Any:
-        if self._dedupe_pinned is not None:
-            return self._dedupe_pinned
-        key = repr(loaded.alerts.dedupe)  # a reloaded policy may name another store
-        store = self._stores.get(key)
-        if store is None:
-            from shared.alerts.dedupe import store_for
-
-            store = self._stores[key] = store_for(loaded.alerts)
-        return store
+            result.deliveries.append(deliver(record, loaded.alerts, store=self._dedupe_pinned))
 
 
 def severity_at_least(record_or_finding: Any, threshold: Severity) -> bool:
