@@ -35,19 +35,26 @@ def _sdk_root(gcloud: str) -> Path:
     return Path(gcloud).resolve().parent.parent
 
 
-def require_component(component_dir: str, what: str) -> str:
-    """The gcloud path, once gcloud, Java and `platform/<component_dir>` are all present."""
+def component_problem(component_dir: str, what: str) -> str | None:
+    """What is missing for the `what` (gcloud, Java, or `platform/<component_dir>`), or None."""
     gcloud = shutil.which("gcloud")
     if gcloud is None:
-        raise EmulatorMissing(f"expected the gcloud CLI on PATH for the {what}; found none: {INSTALL_HINT}")
+        return f"expected the gcloud CLI on PATH for the {what}; found none"
     if shutil.which("java") is None:
-        raise EmulatorMissing(f"expected Java (17 or newer) on PATH for the {what}; found none: {INSTALL_HINT}")
+        return f"expected Java (17 or newer) on PATH for the {what}; found none"
+    # Only the platform/ of the SDK whose gcloud will run: another SDK's components are no use to it.
     platform = _sdk_root(gcloud) / "platform"
     if not (platform / component_dir).is_dir():
-        raise EmulatorMissing(
-            f"expected the {what} in {platform / component_dir}; found no such directory: {INSTALL_HINT}"
-        )
-    return gcloud
+        return f"expected the {what} in {platform / component_dir}; found no such directory"
+    return None
+
+
+def require_component(component_dir: str, what: str) -> str:
+    """The gcloud path, once gcloud, Java and `platform/<component_dir>` are all present."""
+    problem = component_problem(component_dir, what)
+    if problem is not None:
+        raise EmulatorMissing(f"{problem}: {INSTALL_HINT}")
+    return str(shutil.which("gcloud"))
 
 
 def _wait_group_gone(pgid: int, timeout: float = 5.0) -> None:
