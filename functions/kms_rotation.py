@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, duration_seconds, finding, kms_parts
+from shared.rules import KMS, Rule, duration_seconds, finding, kms_parts, update_mask_text
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -20,11 +20,8 @@ class Params:
 
 
 def _mask(event: AuditEvent) -> set[str]:
-    mask = pick(event.request, "updateMask")
-    if isinstance(mask, dict):
-        paths = mask.get("paths")
-        mask = ",".join(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ""
-    return {m.strip() for m in mask.split(",")} if isinstance(mask, str) and mask else set()
+    mask = update_mask_text(event.request)
+    return {m.strip() for m in mask.split(",")} if mask else set()
 
 
 def evaluate(event: AuditEvent, params: Params) -> Finding | None:

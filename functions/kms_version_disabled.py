@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.event import AuditEvent, pick, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, finding, kms_parts, matches_any
+from shared.rules import KMS, Rule, finding, kms_parts, matches_any, update_mask_text
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -31,11 +31,8 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
     state = pick(event.request, "cryptoKeyVersion", "state")
     if state not in _DISABLED:
         return None
-    mask = pick(event.request, "updateMask")
-    if isinstance(mask, dict):
-        paths = mask.get("paths")
-        mask = ",".join(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ""
-    if isinstance(mask, str) and mask and "state" not in mask.split(","):
+    mask = update_mask_text(event.request)
+    if mask and "state" not in mask.split(","):
         return None  # state in the body but not in the mask: nothing changed it
     name = pick_str(event.request, "cryptoKeyVersion", "name") or event.resource_name
     parts = kms_parts(name)

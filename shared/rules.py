@@ -398,6 +398,16 @@ def kms_type(parts: Mapping[str, str]) -> str:
     return "kms.keyRing"
 
 
+def update_mask_text(request: Any) -> str:
+    """The request's updateMask as "a,b,c": a FieldMask string, or the `paths` of its JSON
+    object form; "" when there is none or it is malformed."""
+    mask = pick(request, "updateMask")
+    if isinstance(mask, dict):
+        paths = mask.get("paths")
+        mask = ",".join(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ""
+    return mask if isinstance(mask, str) else ""
+
+
 # A protobuf Duration spans ±315,576,000,000 s (10,000 years); anything past it is not one.
 MAX_DURATION_SECONDS = 315_576_000_000
 
