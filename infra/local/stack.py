@@ -309,22 +309,9 @@ class LocalStack:
         with opener.open(self.standin_url + path, timeout=10) as resp:
             return json.loads(resp.read())
 
-    def records(self, i: int | None = None) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, Any]]:
         """Remediation records the function(s) logged (the `rampart` payload of each)."""
-        out = []
-        logs = [self.function_log(i)] if i is not None else [self.function_log(n) for n in range(self.n_functions)]
-        for path in logs:
-            if not path.exists():
-                continue
-            for line in path.read_text(errors="replace").splitlines():
-                if '"rampart.remediation"' not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                out.append(entry.get("rampart", entry))
-        return out
+        return [entry.get("rampart", entry) for entry in self.log_lines("rampart.remediation")]
 
     def log_lines(self, message: str) -> list[dict[str, Any]]:
         out = []
