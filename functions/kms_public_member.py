@@ -6,20 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
 from shared.permissions import KMS_IAM
-from shared.rules import (
-    KMS_SET_IAM,
-    PUBLIC_MEMBERS,
-    Rule,
-    finding,
-    iam_delta,
-    iam_resource,
-    kms_parts,
-    kms_type,
-    matches_any,
-)
+from shared.rules import KMS_SET_IAM, Rule, finding, matches_any
+from shared.views.iam import POLICY, PUBLIC_MEMBERS, PolicyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -48,20 +38,16 @@ def _outside(member: str, params: Params) -> bool:
     return False
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    resource = iam_resource(event)
-    parts = kms_parts(resource)
-    if parts is None or parts["version"]:
+def check(view: PolicyView, params: Params) -> Finding | None:
+    """The key's or key ring's policy grants a public or outside-domain member any role."""
+    if view.resource_type not in ("kms.cryptoKey", "kms.keyRing"):
         return None
-    delta = iam_delta(event)
-    bad = sorted({(r, m) for r, m in delta.added if _outside(m, params)})
+    candidates = view.grants(None if params.allowed_domains else PUBLIC_MEMBERS)
+    bad = [(r, m) for r, m in candidates if _outside(m, params)]
     if not bad:
         return None
-    observed = {"members": [{"role": r, "member": m} for r, m in bad], "from_delta": delta.from_delta}
-    return finding(
-        RULE, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
-        title=f"{RULE.title} ({kms_type(parts).split('.')[1]})", resource_type=kms_type(parts),
-    )
+    observed = {"members": [{"role": r, "member": m} for r, m in bad]}
+    return finding(RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})")
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -81,14 +67,15 @@ RULE = Rule(
     id="kms_public_member",
     title="Public or outside-domain member granted on a CMEK key",
     severity=Severity.CRITICAL,
-    resource_type="kms.cryptoKey",
+    kind=POLICY,
     triggers=KMS_SET_IAM,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.ALERT),
     permissions={
         "revert": KMS_IAM,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
+    remediate=remediate,
     why="Seed 001: you control access to the CMEK key with IAM; nobody outside may hold it.",
 )

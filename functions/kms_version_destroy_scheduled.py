@@ -6,15 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.event import AuditEvent, pick, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, finding, kms_parts
+from shared.rules import KMS, Rule, finding
+from shared.views.kms import KEY_VERSION, KeyVersionView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
     from shared.model import ActionRecord
-
-_DANGEROUS = ("DESTROY_SCHEDULED", "DESTROYED", 3, 4)
 
 
 @dataclass(frozen=True)
@@ -26,18 +24,14 @@ class Params:
     max_services_scanned: int = 500
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    if event.method == "UpdateCryptoKeyVersion" and pick(event.request, "cryptoKeyVersion", "state") not in _DANGEROUS:
+def check(view: KeyVersionView, params: Params) -> Finding | None:
+    """The version is scheduled for destruction (or destroyed)."""
+    if view.state not in ("DESTROY_SCHEDULED", "DESTROYED"):
         return None
-    name = pick_str(event.request, "name") or pick_str(event.request, "cryptoKeyVersion", "name") or event.resource_name
-    parts = kms_parts(name)
-    if parts is None or not parts["version"]:
-        return None
-    observed: dict[str, object] = {"state": "DESTROY_SCHEDULED", "key": name.rsplit("/cryptoKeyVersions/", 1)[0], "version": parts["version"]}
-    destroy_time = pick_str(event.response, "destroyTime")
-    if destroy_time:
-        observed["destroy_time"] = destroy_time
-    return finding(RULE, event, resource=name, location=parts["location"], project=parts["project"], observed=observed)
+    observed: dict[str, object] = {"state": view.state, "key": view.key, "version": view.version}
+    if view.destroy_time:
+        observed["destroy_time"] = view.destroy_time
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -66,7 +60,7 @@ RULE = Rule(
     id="kms_version_destroy_scheduled",
     title="CMEK key version scheduled for destruction",
     severity=Severity.CRITICAL,
-    resource_type="kms.cryptoKeyVersion",
+    kind=KEY_VERSION,
     triggers=((KMS, "DestroyCryptoKeyVersion"), (KMS, "UpdateCryptoKeyVersion")),
     action=Action.RESTORE,
     actions=(Action.RESTORE, Action.ALERT),
@@ -77,7 +71,9 @@ RULE = Rule(
         ),
         "alert": ("run.services.list",),
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
+    remediate=remediate,
+    enrich=enrich,
     why="Seed 001: a destroyed CMEK key makes data permanently inaccessible; restore before destroyTime.",
 )

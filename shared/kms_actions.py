@@ -36,12 +36,14 @@ from shared.actions import (
     transient_types,
 )
 from shared.model import ActionRecord, Change, Finding, Outcome
-from shared.rules import kms_parts
+from shared.views.names import KmsName, kms_name
 
 ENABLED = "ENABLED"
 DISABLED = "DISABLED"
 DESTROY_SCHEDULED = "DESTROY_SCHEDULED"
 DESTROYED = "DESTROYED"
+
+_NO_NAME = KmsName("", "", "", "", "")
 
 # Written into every undo: without an exemption Rampart sees the undo as a new violation.
 _EXEMPT_FIRST = "add an exemption for this resource to the policy first, or Rampart reverts the undo"
@@ -86,9 +88,9 @@ def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
 
 def version_undo(name: str, *verbs: str) -> str:
     """gcloud commands that apply `verbs` (disable, destroy, ...) to version `name`, in order."""
-    p = kms_parts(name) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
-    flags = f"--key={p['key']} --keyring={p['ring']} --location={p['location']} --project={p['project']}"
-    cmds = " && ".join(f"gcloud kms keys versions {verb} {p['version']} {flags}" for verb in verbs)
+    p = kms_name(name) or _NO_NAME
+    flags = f"--key={p.key} --keyring={p.ring} --location={p.location} --project={p.project}"
+    cmds = " && ".join(f"gcloud kms keys versions {verb} {p.version} {flags}" for verb in verbs)
     return f"{cmds}  # {_EXEMPT_FIRST}"
 
 
@@ -352,12 +354,12 @@ def iam_undo(resource: str, verb: str, grants: list[Grant]) -> str:
     (`--condition=None` for an unconditional grant, the exact condition otherwise)."""
     if not grants:
         return ""
-    p = kms_parts(resource) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
-    if p["key"]:
-        head = f"gcloud kms keys {verb}-iam-policy-binding {p['key']} --keyring={p['ring']}"
+    p = kms_name(resource) or _NO_NAME
+    if p.key:
+        head = f"gcloud kms keys {verb}-iam-policy-binding {p.key} --keyring={p.ring}"
     else:
-        head = f"gcloud kms keyrings {verb}-iam-policy-binding {p['ring']}"
-    head += f" --location={p['location']} --project={p['project']}"
+        head = f"gcloud kms keyrings {verb}-iam-policy-binding {p.ring}"
+    head += f" --location={p.location} --project={p.project}"
     cmds = []
     for role, member, cond in grants:
         cmds.append(f"{head} --member={shlex.quote(member)} --role={role} --condition={shlex.quote(gcloud_condition(cond))}")

@@ -53,9 +53,10 @@ from shared.actions import (
     read_timeout,
     record,
 )
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Change, Finding, Outcome
-from shared.rules import INGRESS_V1, PUBLIC_MEMBERS, RUN
+from shared.rules import Rule
+from shared.views.iam import PUBLIC_MEMBERS
+from shared.views.run import INGRESS_V1
 
 QUARANTINE_ANNOTATION = "rampart.dev/quarantine"
 ISOLATED_INGRESS = "INGRESS_TRAFFIC_INTERNAL_ONLY"
@@ -303,15 +304,6 @@ def record_of(svc: Any) -> QuarantineRecord | None:
 # Live state: reads, writes, views.
 
 
-@dataclass(frozen=True)
-class Live:
-    """The live state a quarantine decision reads: the service as a v2 UpdateService event (so
-    the rule's own `evaluate` can judge it) and the public grants of its IAM policy."""
-
-    event: AuditEvent
-    public: tuple[Grant, ...]
-
-
 class OperationTimeout(Exception):
     """An update operation did not finish within `ctx.operation_timeout`."""
 
@@ -396,7 +388,7 @@ def ingress_of(svc: Any) -> str:
     return svc.ingress.name if hasattr(svc.ingress, "name") else str(svc.ingress)
 
 
-def service_view(svc: Any, label_key: str = "") -> dict[str, Any]:
+def service_facts(svc: Any, label_key: str = "") -> dict[str, Any]:
     """Log-safe facts about a live Service: only the fields Rampart governs (no template, no env)."""
     out: dict[str, Any] = {"ingress": ingress_of(svc), "invoker_iam_disabled": bool(svc.invoker_iam_disabled)}
     if label_key and label_key in svc.labels:
@@ -413,30 +405,6 @@ def service_view(svc: Any, label_key: str = "") -> dict[str, Any]:
 
 def _public_view(public: Iterable[Grant]) -> list[dict[str, Any]]:
     return [g.to_json() for g in public]
-
-
-def live_event(svc: Any, finding: Finding) -> AuditEvent:
-    """The live Service as a v2 UpdateService audit event, so a rule's `evaluate` can re-judge it.
-
-    The event lives only in memory and is never logged (its body holds env values)."""
-    body = type(svc).to_dict(svc, use_integers_for_enums=False, preserving_proto_field_name=False)
-    name = svc.name or finding.resource
-    m = _SERVICE_NAME.match(name)
-    return AuditEvent(
-        service=RUN,
-        method="google.cloud.run.v2.Services.UpdateService",
-        resource_name=name,
-        project=m.group("project") if m else finding.project,
-        location=m.group("location") if m else finding.location,
-        principal=finding.principal,
-        insert_id=finding.event_id,
-        timestamp=finding.timestamp,
-        log_kind="activity",
-        status_code=0,
-        status_message="",
-        resource_type="cloud_run_revision",
-        request={"service": body},
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -474,7 +442,7 @@ def _revert_service(
     stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
         svc = get_service(name, timeout)
-        before = service_view(svc)
+        before = service_facts(svc)
         if stale and stale.unchanged(svc.etag, ""):
             return record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
         changes = plan(svc)
@@ -484,7 +452,7 @@ def _revert_service(
                 reason="live service already compliant" + conflict_note(conflicts),
             )
         if ctx.dry_run:
-            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=service_view(svc))
+            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=service_facts(svc))
         etag = svc.etag
         try:
             written = update_service(svc, ctx.operation_timeout)
@@ -500,7 +468,7 @@ def _revert_service(
             stale = StaleWrite("service", etag, error_message(exc))
             continue
         return record(
-            finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=service_view(written),
+            finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=service_facts(written),
             attempts=attempt, undo=undo(changes), reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
         )
     raise _exhausted(finding, ctx, conflicts)
@@ -607,10 +575,11 @@ def _now(ctx: ActionContext) -> str:
     return dt.datetime.fromtimestamp(ctx.clock(), dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live], bool]) -> ActionRecord:
+def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> ActionRecord:
     """Isolate the service, label it and record its prior state on it; see the module docstring.
 
-    `violates(live)` says whether the live service still breaks the rule; it is asked only
+    `violates(svc, policy)` says whether the live service (and its IAM policy) still breaks the
+    rule (`still_violates`); it is asked only
     while the service carries no quarantine record. Once it does, the quarantine stands until
     `release`, and a new finding only completes or restores the isolation.
 
@@ -636,7 +605,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
         svc = get_service(name, timeout)
         policy = get_policy(name, timeout)
         public = public_grants(policy)
-        before = {**service_view(svc, key), "public_members": _public_view(public)}
+        before = {**service_facts(svc, key), "public_members": _public_view(public)}
         first_before = first_before or before
         if stale and stale.unchanged(svc.etag, policy.get("etag", "")):
             return record(finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt - 1,
@@ -650,7 +619,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 "fix or remove it, then quarantine again",
             )
         if rec is None:
-            if not violates(Live(live_event(svc, finding), tuple(public))):
+            if not violates(svc, policy):
                 return record(
                     finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1,
                     reason=f"live service no longer violates {finding.rule}" + conflict_note(conflicts),
@@ -697,14 +666,14 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Callable[[Live
                 reason=f"already quarantined by {rec.rule} at {rec.at} (event {rec.event})",
             )
         if ctx.dry_run:
-            after = {**service_view(svc, key), "public_members": []}
+            after = {**service_facts(svc, key), "public_members": []}
             return record(finding, ctx, Outcome.DRY_RUN, changes=svc_changes + iam_changes, before=before, after=after)
 
-        after_view = service_view(svc, key)
+        after_view = service_facts(svc, key)
         if svc_changes:
             etag = svc.etag
             try:
-                after_view = service_view(update_service(svc, ctx.operation_timeout), key)
+                after_view = service_facts(update_service(svc, ctx.operation_timeout), key)
             except OperationTimeout as exc:
                 return record(
                     finding, ctx, Outcome.FAILED, changes=done, before=first_before, attempts=attempt,
@@ -744,24 +713,34 @@ def _quarantined(
     )
 
 
+Violates = Callable[[Any, Policy], bool]  # (live run_v2.Service, its IAM policy JSON) -> still non-compliant?
+
+
+def still_violates(rule: Rule, params: Any) -> Violates:
+    """The rule's own `check` on the live service, or on its live IAM policy for a policy rule."""
+    from shared.views import iam, run
+
+    def violates(svc: Any, policy: Policy) -> bool:
+        view = iam.from_live(svc.name, policy) if rule.kind is iam.POLICY else run.from_live(svc)
+        return view is not None and rule.check(view, params) is not None
+
+    return violates
+
+
 def dispatch(
-    finding: Finding, ctx: ActionContext, *, violates: Callable[[Live], bool],
+    finding: Finding, ctx: ActionContext, *, rule: Rule, params: Any,
     revert: Callable[[], ActionRecord] | None = None,
 ) -> ActionRecord:
-    """Run the action the policy chose: quarantine, or the rule's `revert` if it offers one."""
+    """Run the action the policy chose: quarantine (while `rule` still flags the live service),
+    or the rule's `revert` if it offers one."""
     if ctx.action is Action.QUARANTINE:
-        return quarantine(finding, ctx, violates=violates)
+        return quarantine(finding, ctx, violates=still_violates(rule, params))
     if ctx.action is Action.REVERT and revert is not None:
         return revert()
     offered = "revert or quarantine" if revert is not None else "quarantine"
     return record(
         finding, ctx, Outcome.FAILED, reason=f"{finding.rule}: expected action {offered}, found {ctx.action.value}"
     )
-
-
-def still_fails(evaluate: Callable[[AuditEvent, Any], Any], params: Any) -> Callable[[Live], bool]:
-    """A `violates` for quarantine: the rule's own `evaluate` on the live service."""
-    return lambda live: evaluate(live.event, params) is not None
 
 
 # ---------------------------------------------------------------------------

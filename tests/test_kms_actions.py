@@ -41,7 +41,7 @@ def rule_module(rule_id: str) -> Any:
 def finding_for(rule_id: str, fixture: str, **params: Any) -> tuple[Finding, Any]:
     mod = rule_module(rule_id)
     p = mod.Params(**params)
-    f = mod.evaluate(parse(load_json(DATA / fixture)), p)
+    f = mod.RULE.evaluate(parse(load_json(DATA / fixture)), p)
     assert f is not None, f"{rule_id} did not fire on {fixture}"
     return f, p
 
@@ -362,7 +362,7 @@ def _key_policy() -> dict[str, Any]:
 def test_agent_binding_is_restored_keeping_everything_else(standin: Any) -> None:
     seed_key(standin, policies={KEY: _key_policy()})
     f, p = finding_for("kms_agent_binding_removed", "key_setiam_remove_agent.json")
-    assert f.observed["removed_members"] == [AGENT]
+    assert f.observed["missing_members"] == [AGENT]
 
     rec = remediate("kms_agent_binding_removed", f, p)
 
@@ -425,7 +425,7 @@ def _ring_finding(mod: Any) -> Finding:
     doc = load_json(DATA / "key_setiam_remove_agent.json")
     pp = doc["protoPayload"]
     pp["resourceName"] = pp["request"]["resource"] = RING
-    f = mod.evaluate(parse(doc), mod.Params())
+    f = mod.RULE.evaluate(parse(doc), mod.Params())
     assert f is not None and f.resource == RING
     return f
 
@@ -779,7 +779,7 @@ def test_pipeline_act_remediates_then_enriches_the_alert(standin: Any) -> None:
              services=[_service("claims", "us-central1", key)])
     loaded = default_policy()
     settings = loaded.settings("kms_version_disabled")
-    f = rule_module("kms_version_disabled").evaluate(
+    f = rule_module("kms_version_disabled").RULE.evaluate(
         parse(load_json(DATA / "version_disabled_us_central1.json")), settings.params
     )
 
@@ -797,4 +797,4 @@ def test_granting_the_agent_is_not_a_finding() -> None:
     event = parse(load_json(DATA / "key_setiam_gcs_agent.json"))
     for rule_id, params in (("kms_agent_binding_removed", {}), ("kms_public_member", {"allowed_domains": ("lotr.com",)})):
         mod = rule_module(rule_id)
-        assert mod.evaluate(event, mod.Params(**params)) is None, rule_id
+        assert mod.RULE.evaluate(event, mod.Params(**params)) is None, rule_id

@@ -56,7 +56,7 @@ def finding_for(rule_id: str, fixture: str, **params: Any) -> tuple[Finding, Any
     if rule_id == "run_unapproved_region":
         params.setdefault("approved_regions", HIPAA_REGIONS)
     p = mod.Params(**params)
-    f = mod.evaluate(parse(load_json(DATA / fixture)), p)
+    f = mod.RULE.evaluate(parse(load_json(DATA / fixture)), p)
     assert f is not None, f"{rule_id} did not fire on {fixture}"
     return f, p
 
