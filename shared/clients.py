@@ -3,7 +3,7 @@
 The client libraries cost about 0.5 s each to import, so they are imported inside the factory
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
-path. `RAMPART_RUN_ENDPOINT` / `RAMPART_KMS_ENDPOINT` point a client elsewhere (the stand-in at
+path. `RAMPART_RUN_ENDPOINT` / `RAMPART_KMS_ENDPOINT` / `RAMPART_FUNCTIONS_ENDPOINT` point a client elsewhere (the stand-in at
 http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
 one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
 default one, uses Application Default Credentials.
@@ -27,11 +27,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from google.cloud.functions_v2 import FunctionServiceClient
     from google.cloud.kms_v1 import KeyManagementServiceClient
     from google.cloud.run_v2 import ServicesClient
 
 RUN_ENDPOINT_ENV = "RAMPART_RUN_ENDPOINT"
 KMS_ENDPOINT_ENV = "RAMPART_KMS_ENDPOINT"
+FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
 _ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
 
 _lock = threading.Lock()
@@ -98,16 +100,29 @@ def kms() -> KeyManagementServiceClient:
     return _cached("kms", build)
 
 
-_LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions")}
+def functions() -> FunctionServiceClient:
+    """The Cloud Functions API v2 FunctionServiceClient (REST): Cloud Run functions made with it are
+    fixed through it, since the function rewrites its Cloud Run service on every deploy."""
+
+    def build() -> FunctionServiceClient:
+        from google.cloud.functions_v2 import FunctionServiceClient
+
+        return FunctionServiceClient(**_options(FUNCTIONS_ENDPOINT_ENV))
+
+    return _cached("functions", build)
+
+
+_LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions"),
+              "function": ("google.cloud.functions_v2",)}
 
 
 def preload(*products: str) -> None:
-    """Import the client libraries of `products` ("run", "kms") now, e.g. from a warm-up thread,
+    """Import the client libraries of `products` ("run", "kms", "function") now, e.g. from a warm-up thread,
     so the first remediation does not wait ~0.5 s for each. Builds no client."""
     import importlib
 
     for product in products:
-        for module in _LIBRARIES[product]:
+        for module in _LIBRARIES.get(product, ()):  # products with no client library of their own: nothing
             importlib.import_module(module)
     importlib.import_module("shared.actions").transient_types()  # requests, google.auth, api_core exceptions
 
