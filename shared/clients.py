@@ -3,7 +3,7 @@
 The client libraries cost about 0.5 s each to import, so they are imported inside the factory
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
-path. `RAMPART_RUN_ENDPOINT` / `RAMPART_KMS_ENDPOINT` / `RAMPART_FUNCTIONS_ENDPOINT` point a client elsewhere (the stand-in at
+path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT` point a client elsewhere (the stand-in at
 http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
 one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
 default one, uses Application Default Credentials.
@@ -29,11 +29,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from google.cloud.functions_v2 import FunctionServiceClient
     from google.cloud.kms_v1 import KeyManagementServiceClient
+    from google.cloud.resourcemanager_v3 import ProjectsClient
     from google.cloud.run_v2 import ServicesClient
 
 RUN_ENDPOINT_ENV = "RAMPART_RUN_ENDPOINT"
 KMS_ENDPOINT_ENV = "RAMPART_KMS_ENDPOINT"
 FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
+RESOURCE_MANAGER_ENDPOINT_ENV = "RAMPART_RESOURCE_MANAGER_ENDPOINT"
 _ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
 
 _lock = threading.Lock()
@@ -112,8 +114,19 @@ def functions() -> FunctionServiceClient:
     return _cached("functions", build)
 
 
+def projects() -> ProjectsClient:
+    """The Resource Manager API v3 ProjectsClient (REST), for project-level IAM."""
+
+    def build() -> ProjectsClient:
+        from google.cloud.resourcemanager_v3 import ProjectsClient
+
+        return ProjectsClient(**_options(RESOURCE_MANAGER_ENDPOINT_ENV))
+
+    return _cached("projects", build)
+
+
 _LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions"),
-              "function": ("google.cloud.functions_v2",)}
+              "function": ("google.cloud.functions_v2",), "iam": ("google.cloud.resourcemanager_v3",)}
 
 
 def preload(*products: str) -> None:
