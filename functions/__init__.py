@@ -34,6 +34,13 @@ RULE_IDS: tuple[str, ...] = (
     "kms_public_member",
     "kms_unapproved_location",
     "kms_rotation",
+    "function_ingress_open",
+    "function_public_invoker",
+    "function_default_service_account",
+    "function_unapproved_region",
+    "function_vpc_egress",
+    "function_plaintext_secrets",
+    "function_cmek_missing",
 )
 
 _RUN_WRITE = (
@@ -45,8 +52,17 @@ _RUN_WRITE = (
     "run_plaintext_secrets",
     "run_cmek_missing",
 )
+_FUNCTION_WRITE = (
+    "function_ingress_open",
+    "function_default_service_account",
+    "function_unapproved_region",
+    "function_vpc_egress",
+    "function_plaintext_secrets",
+    "function_cmek_missing",
+)
 _RUN = "run.googleapis.com"
 _KMS = "cloudkms.googleapis.com"
+_FN = "cloudfunctions.googleapis.com"
 
 # (serviceName, methodName) → ids of the rules it triggers.
 TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -62,6 +78,10 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (_KMS, "CreateKeyRing"): ("kms_unapproved_location",),
     (_KMS, "CreateCryptoKey"): ("kms_rotation",),
     (_KMS, "UpdateCryptoKey"): ("kms_rotation",),
+    (_FN, "google.cloud.functions.v2.FunctionService.CreateFunction"): _FUNCTION_WRITE,
+    (_FN, "google.cloud.functions.v2.FunctionService.UpdateFunction"): _FUNCTION_WRITE,
+    (_FN, "google.cloud.functions.v2.FunctionService.SetIamPolicy"): ("function_public_invoker",),
+    (_FN, "google.cloud.functions.v1.CloudFunctionsService.SetIamPolicy"): ("function_public_invoker",),
 }
 
 _loaded: dict[str, Rule] = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shared.actions import (
@@ -259,18 +260,30 @@ def _binding_field(binding: Mapping[str, Any]) -> str:
     return f"bindings[{binding.get('role', '')}" + (f" if {label}]" if cond else "]") + ".members"
 
 
-def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: str) -> ActionRecord:
+@dataclass(frozen=True)
+class PolicyIO:
+    """How to read and write one API's IAM policies, and say how to undo a change: KMS's by
+    default; Cloud Run functions and projects have their own (shared.iam_actions)."""
+
+    get: Callable[[str, ActionContext], Policy]
+    put: Callable[[str, Policy, ActionContext], Policy]
+    undo: Callable[[str, str, list[Grant]], str]
+
+
+def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: str, io: PolicyIO | None = None) -> ActionRecord:
     """Read-modify-write of `finding.resource`'s IAM policy with its etag, re-planned on conflict.
 
-    `undo_verb` (add or remove) is the gcloud verb that reverses the plan's grants.
+    `undo_verb` (add or remove) is the gcloud verb that reverses the plan's grants; `io` the
+    API's policy calls (KMS when None).
     """
     from google.api_core import exceptions as gexc
 
+    io = io or PolicyIO(_get_policy, _set_policy, iam_undo)
     resource = finding.resource
     conflicts = 0
     stale: StaleWrite | None = None
     for attempt in range(1, ctx.max_attempts + 1):
-        live = _get_policy(resource, ctx)
+        live = io.get(resource, ctx)
         new, changes, grants = plan(live)
         before = policy_view(live)
         if stale and stale.unchanged("", live.get("etag", "")):
@@ -283,7 +296,7 @@ def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: s
         if ctx.dry_run:
             return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
         try:
-            written = _set_policy(resource, new, ctx)
+            written = io.put(resource, new, ctx)
         except gexc.GoogleAPICallError as exc:
             if not is_conflict(exc):
                 raise
@@ -292,7 +305,7 @@ def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: s
             continue
         return record(
             finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=policy_view(written),
-            attempts=attempt, undo=iam_undo(resource, undo_verb, grants),
+            attempts=attempt, undo=io.undo(resource, undo_verb, grants),
             reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
         )
     raise TransientError(

@@ -42,6 +42,39 @@ RUN_SET_IAM: tuple[tuple[str, str], ...] = (
 )
 KMS_SET_IAM: tuple[tuple[str, str], ...] = ((KMS, "SetIamPolicy"),)
 
+# Cloud Run functions made with the Cloud Functions v2 API (its audit entries' method names).
+FUNCTIONS = "cloudfunctions.googleapis.com"
+FUNCTION_WRITES: tuple[tuple[str, str], ...] = (
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.CreateFunction"),
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.UpdateFunction"),
+)
+FUNCTION_SET_IAM: tuple[tuple[str, str], ...] = (
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.SetIamPolicy"),
+    (FUNCTIONS, "google.cloud.functions.v1.CloudFunctionsService.SetIamPolicy"),  # the corpus's real entry
+)
+# Cloud Run jobs (v1 Knative and v2) and worker pools (v2).
+RUN_WORKLOAD_WRITES: tuple[tuple[str, str], ...] = (
+    (RUN, "google.cloud.run.v1.Jobs.CreateJob"),
+    (RUN, "google.cloud.run.v1.Jobs.ReplaceJob"),
+    (RUN, "google.cloud.run.v2.Jobs.CreateJob"),
+    (RUN, "google.cloud.run.v2.Jobs.UpdateJob"),
+    (RUN, "google.cloud.run.v2.WorkerPools.CreateWorkerPool"),
+    (RUN, "google.cloud.run.v2.WorkerPools.UpdateWorkerPool"),
+)
+RUN_WORKLOAD_SET_IAM: tuple[tuple[str, str], ...] = (
+    (RUN, "google.cloud.run.v1.Jobs.SetIamPolicy"),
+    (RUN, "google.cloud.run.v2.Jobs.SetIamPolicy"),
+    (RUN, "google.cloud.run.v2.WorkerPools.SetIamPolicy"),
+)
+# IAM above the resource: Resource Manager v1 logs the bare method name, v3 the full one.
+CRM = "cloudresourcemanager.googleapis.com"
+HIERARCHY_SET_IAM: tuple[tuple[str, str], ...] = (
+    (CRM, "SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Projects.SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Folders.SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy"),
+)
+
 
 class View(Protocol):
     """What every view offers a finding: where the resource is."""
