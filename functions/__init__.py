@@ -41,6 +41,9 @@ RULE_IDS: tuple[str, ...] = (
     "function_vpc_egress",
     "function_plaintext_secrets",
     "function_cmek_missing",
+    "iam_outsider_member",
+    "iam_agent_binding_removed",
+    "iam_deny_policy",
 )
 
 _RUN_WRITE = (
@@ -63,6 +66,10 @@ _FUNCTION_WRITE = (
 _RUN = "run.googleapis.com"
 _KMS = "cloudkms.googleapis.com"
 _FN = "cloudfunctions.googleapis.com"
+_CRM = "cloudresourcemanager.googleapis.com"
+_IAM = "iam.googleapis.com"
+_OUT = "iam_outsider_member"
+_HIERARCHY_IAM = (_OUT, "iam_agent_binding_removed")
 
 # (serviceName, methodName) → ids of the rules it triggers.
 TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -70,18 +77,27 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (_RUN, "google.cloud.run.v1.Services.ReplaceService"): _RUN_WRITE,
     (_RUN, "google.cloud.run.v2.Services.CreateService"): _RUN_WRITE,
     (_RUN, "google.cloud.run.v2.Services.UpdateService"): _RUN_WRITE,
-    (_RUN, "google.cloud.run.v1.Services.SetIamPolicy"): ("run_public_invoker",),
-    (_RUN, "google.cloud.run.v2.Services.SetIamPolicy"): ("run_public_invoker",),
+    (_RUN, "google.cloud.run.v1.Services.SetIamPolicy"): ("run_public_invoker", _OUT),
+    (_RUN, "google.cloud.run.v2.Services.SetIamPolicy"): ("run_public_invoker", _OUT),
+    (_RUN, "google.cloud.run.v1.Jobs.SetIamPolicy"): (_OUT,),
+    (_RUN, "google.cloud.run.v2.Jobs.SetIamPolicy"): (_OUT,),
+    (_RUN, "google.cloud.run.v2.WorkerPools.SetIamPolicy"): (_OUT,),
     (_KMS, "UpdateCryptoKeyVersion"): ("kms_version_disabled", "kms_version_destroy_scheduled"),
     (_KMS, "DestroyCryptoKeyVersion"): ("kms_version_destroy_scheduled",),
-    (_KMS, "SetIamPolicy"): ("kms_agent_binding_removed", "kms_public_member"),
+    (_KMS, "SetIamPolicy"): ("kms_agent_binding_removed", "kms_public_member", _OUT),
     (_KMS, "CreateKeyRing"): ("kms_unapproved_location",),
     (_KMS, "CreateCryptoKey"): ("kms_rotation",),
     (_KMS, "UpdateCryptoKey"): ("kms_rotation",),
     (_FN, "google.cloud.functions.v2.FunctionService.CreateFunction"): _FUNCTION_WRITE,
     (_FN, "google.cloud.functions.v2.FunctionService.UpdateFunction"): _FUNCTION_WRITE,
-    (_FN, "google.cloud.functions.v2.FunctionService.SetIamPolicy"): ("function_public_invoker",),
-    (_FN, "google.cloud.functions.v1.CloudFunctionsService.SetIamPolicy"): ("function_public_invoker",),
+    (_FN, "google.cloud.functions.v2.FunctionService.SetIamPolicy"): ("function_public_invoker", _OUT),
+    (_FN, "google.cloud.functions.v1.CloudFunctionsService.SetIamPolicy"): ("function_public_invoker", _OUT),
+    (_CRM, "SetIamPolicy"): _HIERARCHY_IAM,
+    (_CRM, "google.cloud.resourcemanager.v3.Projects.SetIamPolicy"): _HIERARCHY_IAM,
+    (_CRM, "google.cloud.resourcemanager.v3.Folders.SetIamPolicy"): _HIERARCHY_IAM,
+    (_CRM, "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy"): _HIERARCHY_IAM,
+    (_IAM, "google.iam.v2.Policies.CreatePolicy"): ("iam_deny_policy",),
+    (_IAM, "google.iam.v2.Policies.UpdatePolicy"): ("iam_deny_policy",),
 }
 
 _loaded: dict[str, Rule] = {}
