@@ -44,6 +44,7 @@ RULE_IDS: tuple[str, ...] = (
     "iam_outsider_member",
     "iam_agent_binding_removed",
     "iam_deny_policy",
+    "run_workload_noncompliant",
 )
 
 _RUN_WRITE = (
@@ -96,6 +97,12 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (_CRM, "google.cloud.resourcemanager.v3.Projects.SetIamPolicy"): _HIERARCHY_IAM,
     (_CRM, "google.cloud.resourcemanager.v3.Folders.SetIamPolicy"): _HIERARCHY_IAM,
     (_CRM, "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy"): _HIERARCHY_IAM,
+    (_RUN, "google.cloud.run.v1.Jobs.CreateJob"): ("run_workload_noncompliant",),
+    (_RUN, "google.cloud.run.v1.Jobs.ReplaceJob"): ("run_workload_noncompliant",),
+    (_RUN, "google.cloud.run.v2.Jobs.CreateJob"): ("run_workload_noncompliant",),
+    (_RUN, "google.cloud.run.v2.Jobs.UpdateJob"): ("run_workload_noncompliant",),
+    (_RUN, "google.cloud.run.v2.WorkerPools.CreateWorkerPool"): ("run_workload_noncompliant",),
+    (_RUN, "google.cloud.run.v2.WorkerPools.UpdateWorkerPool"): ("run_workload_noncompliant",),
     (_IAM, "google.iam.v2.Policies.CreatePolicy"): ("iam_deny_policy",),
     (_IAM, "google.iam.v2.Policies.UpdatePolicy"): ("iam_deny_policy",),
 }
