@@ -45,6 +45,7 @@ RULE_IDS: tuple[str, ...] = (
     "iam_agent_binding_removed",
     "iam_deny_policy",
     "run_workload_noncompliant",
+    "kms_key_weakened",
 )
 
 _RUN_WRITE = (
@@ -87,8 +88,9 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (_KMS, "DestroyCryptoKeyVersion"): ("kms_version_destroy_scheduled",),
     (_KMS, "SetIamPolicy"): ("kms_agent_binding_removed", "kms_public_member", _OUT),
     (_KMS, "CreateKeyRing"): ("kms_unapproved_location",),
-    (_KMS, "CreateCryptoKey"): ("kms_rotation",),
-    (_KMS, "UpdateCryptoKey"): ("kms_rotation",),
+    (_KMS, "CreateCryptoKey"): ("kms_rotation", "kms_key_weakened"),
+    (_KMS, "UpdateCryptoKey"): ("kms_rotation", "kms_key_weakened"),
+    (_KMS, "UpdateCryptoKeyPrimaryVersion"): ("kms_key_weakened",),
     (_FN, "google.cloud.functions.v2.FunctionService.CreateFunction"): _FUNCTION_WRITE,
     (_FN, "google.cloud.functions.v2.FunctionService.UpdateFunction"): _FUNCTION_WRITE,
     (_FN, "google.cloud.functions.v2.FunctionService.SetIamPolicy"): ("function_public_invoker", _OUT),

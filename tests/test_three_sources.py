@@ -46,7 +46,7 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
         return (functions_v2.Function.from_json(json.dumps(doc), ignore_unknown_fields=True),)
     from google.cloud import kms_v1
 
-    message = {"kms.keyRing": kms_v1.KeyRing, "kms.cryptoKey": kms_v1.CryptoKey,
+    message = {"kms.keyRing": kms_v1.KeyRing, "kms.cryptoKey": kms_v1.CryptoKey, "kms.keyPosture": kms_v1.CryptoKey,
                "kms.cryptoKeyVersion": kms_v1.CryptoKeyVersion}[kind]
     return (message.from_json(json.dumps(doc)),)
 
