@@ -3,7 +3,8 @@
 The client libraries cost about 0.5 s each to import, so they are imported inside the factory
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
-path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT` point a client elsewhere (the stand-in at
+path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT`,
+`RAMPART_LOGGING_ENDPOINT` point a client elsewhere (the stand-in at
 http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
 one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
 default one, uses Application Default Credentials.
@@ -36,6 +37,7 @@ RUN_ENDPOINT_ENV = "RAMPART_RUN_ENDPOINT"
 KMS_ENDPOINT_ENV = "RAMPART_KMS_ENDPOINT"
 FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
 RESOURCE_MANAGER_ENDPOINT_ENV = "RAMPART_RESOURCE_MANAGER_ENDPOINT"
+LOGGING_ENDPOINT_ENV = "RAMPART_LOGGING_ENDPOINT"
 _ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
 
 _lock = threading.Lock()
@@ -125,6 +127,25 @@ def projects() -> ProjectsClient:
     return _cached("projects", build)
 
 
+def logging_rest() -> tuple[Any, str]:
+    """(session, base URL) for the Cloud Logging API v2 over REST: the installed logging client
+    speaks gRPC only, and a sink restore is two calls. The stand-in gets a plain session."""
+
+    def build() -> tuple[Any, str]:
+        endpoint = endpoint_override(LOGGING_ENDPOINT_ENV)
+        if endpoint is not None and endpoint.startswith("http://"):
+            import requests
+
+            return requests.Session(), endpoint
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        return AuthorizedSession(credentials), endpoint or "https://logging.googleapis.com"
+
+    return _cached("logging_rest", build)
+
+
 _LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions"),
               "function": ("google.cloud.functions_v2",), "iam": ("google.cloud.resourcemanager_v3",)}
 
@@ -146,6 +167,9 @@ def reset() -> None:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
+        if isinstance(client, tuple):  # a REST session and its base URL
+            client[0].close()
+            continue
         transport = getattr(client, "transport", None)
         if transport is not None:
             transport.close()  # release pooled keep-alive connections to a stand-in about to go

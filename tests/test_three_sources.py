@@ -32,8 +32,10 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
         from google.cloud import run_v2
 
         return (run_v2.Service.from_json(json.dumps(doc)),)
-    if kind in ("iam.denyPolicy", "orgpolicy.policy"):
-        return (doc["name"], doc) if kind == "orgpolicy.policy" else (doc,)
+    if kind == "orgpolicy.policy":
+        return (doc["name"], doc)
+    if kind == "iam.denyPolicy":
+        return (doc,)
     if kind == "run.workload":
         from google.cloud import run_v2
 
@@ -76,7 +78,7 @@ def test_one_state_three_sources_one_finding(path: Path) -> None:
     assert (from_entry.principal, from_entry.event_id) == (event.principal, event.event_id)  # the entry says who
     # A case leaves out a source that has no such record (deny policies are not Cloud Asset
     # Inventory resources; a Cloud Armor detach is a change, not a state) and says why in "about".
-    assert "live" in case or "asset" in case or "no live" in case["about"], "say why a case has one source"
+    assert "live" in case or "asset" in case or "No live" in case["about"], "say why a case has one source"
     if "live" in case:
         live_view = rule.kind.from_live(*_live(rule.kind.name, case["live"]))
         assert live_view is not None

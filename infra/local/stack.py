@@ -184,6 +184,7 @@ class LocalStack:
                 "RAMPART_KMS_ENDPOINT": self.standin_url,
                 "RAMPART_FUNCTIONS_ENDPOINT": self.standin_url,
                 "RAMPART_RESOURCE_MANAGER_ENDPOINT": self.standin_url,
+                "RAMPART_LOGGING_ENDPOINT": self.standin_url,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",

@@ -48,6 +48,8 @@ def locate(event: AuditEvent) -> str | None:
 
 
 def from_entry(event: AuditEvent, name: str) -> ArmorView | None:
+    if event.operation_last and not event.operation_first:
+        return None  # the operation's end: no request body; its start was judged
     change = event.method.split("compute.", 1)[-1]
     req = event.request
     m = _BACKEND.match(name)

@@ -39,8 +39,11 @@ class DenyPolicyView:
 
     @property
     def project(self) -> str:
-        m = re.search(r"/projects/([^/]+)$", self.attachment)
-        return m.group(1) if m else ""
+        """The project id; for a folder or organization its name (it is in no project)."""
+        m = re.search(r"/(projects|folders|organizations)/([^/]+)$", self.attachment)
+        if not m:
+            return ""
+        return m.group(2) if m.group(1) == "projects" else f"{m.group(1)}/{m.group(2)}"
 
 
 def _strings(obj: Any, key: str) -> tuple[str, ...]:

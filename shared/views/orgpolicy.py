@@ -47,7 +47,8 @@ class OrgPolicyView:
 
     @property
     def project(self) -> str:
-        return self.parent.split("/", 1)[1] if self.parent.startswith("projects/") else ""
+        """The project id; for a folder or organization its name (it is in no project)."""
+        return self.parent.split("/", 1)[1] if self.parent.startswith("projects/") else self.parent
 
 
 def _strip(constraint: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.local.standin import cloudfunctions_v2, cloudkms_v1, cloudresourcemanager_v3, run_v2
+from infra.local.standin import cloudfunctions_v2, cloudkms_v1, cloudresourcemanager_v3, logging_v2, run_v2
 from infra.local.standin.core import Api
 
 APIS: tuple[Api, ...] = (
@@ -10,4 +10,5 @@ APIS: tuple[Api, ...] = (
     cloudkms_v1.API,
     cloudfunctions_v2.API,
     cloudresourcemanager_v3.API,
+    logging_v2.API,
 )
