@@ -49,6 +49,7 @@ RULE_IDS: tuple[str, ...] = (
     "org_policy_relaxed",
     "armor_policy_detached",
     "rampart_tamper",
+    "run_traffic_revision",
 )
 
 _RUN_WRITE = (
@@ -59,6 +60,7 @@ _RUN_WRITE = (
     "run_vpc_egress",
     "run_plaintext_secrets",
     "run_cmek_missing",
+    "run_traffic_revision",
 )
 _FUNCTION_WRITE = (
     "function_ingress_open",

@@ -93,6 +93,17 @@ def run_services() -> ServicesClient:
     return _cached("run_services", build)
 
 
+def run_revisions() -> Any:
+    """The Cloud Run Admin API v2 RevisionsClient (REST): the revisions a service's traffic serves."""
+
+    def build() -> Any:
+        from google.cloud.run_v2 import RevisionsClient
+
+        return RevisionsClient(**_options(RUN_ENDPOINT_ENV))
+
+    return _cached("run_revisions", build)
+
+
 def kms() -> KeyManagementServiceClient:
     """The Cloud KMS API v1 KeyManagementServiceClient (REST)."""
 

@@ -13,6 +13,7 @@ from shared.views.iam import Binding, Condition, PolicyView
 from shared.views.keyposture import KeyPostureView
 from shared.views.orgpolicy import OrgPolicyView
 from tests.helpers import RULE_FIXTURES, default_policy, load_json
+from tests.support.fixtures_standin import Standin
 
 POLICY = default_policy()
 
@@ -95,3 +96,25 @@ def test_compute_first_entries_are_judged_and_their_last_entries_are_not() -> No
     raw["protoPayload"]["request"] = {"@type": "type.googleapis.com/compute.backendServices.setSecurityPolicy"}
     last = parse(raw)
     assert functions.rule("armor_policy_detached").evaluate(last, _params("armor_policy_detached")) is None
+
+
+def test_traffic_enrichment_reads_the_serving_revisions_live(standin: Standin) -> None:
+    from shared.actions import ActionContext
+    from shared.model import Action, Mode
+
+    svc = "projects/phi-prod/locations/us-east4/services/phi-api"
+    standin.admin.seed({
+        "services": [{"name": svc, "ingress": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "template": {
+            "serviceAccount": "phi-app-sa@phi-prod.iam.gserviceaccount.com",
+            "encryptionKey": "projects/phi-prod/locations/us-east4/keyRings/phi/cryptoKeys/run",
+            "containers": [{"image": "us-docker.pkg.dev/phi-prod/app/api:8"}]}}],
+        "revisions": [{"name": f"{svc}/revisions/phi-api-00007-old", "containers": [{"image": "us-docker.pkg.dev/phi-prod/app/api:7"}],
+                       "serviceAccount": "123456789012-compute@developer.gserviceaccount.com"}],
+    })
+    rule = functions.rule("run_traffic_revision")
+    f = rule.evaluate(parse(load_json(RULE_FIXTURES / "run_traffic_revision" / "positive_v2_all_traffic_to_an_old_revision.json")),
+                      _params("run_traffic_revision"))
+    assert f is not None and f.resource == svc
+    facts = rule.enrich(f, _params("run_traffic_revision"), ActionContext(mode=Mode.ALERT, action=Action.ALERT))
+    assert facts["revisions"]["phi-api-00007-old"]["fails"] == ["run_default_service_account", "run_cmek_missing"]
+

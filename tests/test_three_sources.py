@@ -28,7 +28,7 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
         from google.protobuf import json_format
 
         return doc["resource"], json_format.ParseDict(doc["policy"], policy_pb2.Policy())
-    if kind == "run.service":
+    if kind in ("run.service", "run.traffic"):
         from google.cloud import run_v2
 
         return (run_v2.Service.from_json(json.dumps(doc)),)
