@@ -13,7 +13,12 @@ adapter per source, and all the raw-dict digging:
 covers, so the rules of a kind, the pipeline and a sweep all build views the same way.
 
 Modules: `run` (Cloud Run service), `kms` (key ring, key, key version), `iam` (an IAM policy
-with its conditions, on any resource), `names` (resource names of every source).
+with its conditions, on any resource), `names` (resource names of every source); and for the
+doors of issue 13: `function` (Cloud Run function, Cloud Functions v2 API), `workload` (job,
+worker pool), `traffic` (where a service's traffic goes), `scope` (which resource a policy is
+on, projects and folders included), `keyposture` (a key's rotation, destroy delay, protection
+level and primary), `orgpolicy`, `denypolicy`, `armor` (Cloud Armor writes) and `plumbing`
+(writes to Rampart's own resources).
 """
 
 from __future__ import annotations
