@@ -1,16 +1,21 @@
 """An organization policy constraint that guards what Rampart guards relaxed or deleted (Org Policy
 v2 Create/Update/DeletePolicy, Resource Manager v1 SetOrgPolicy/ClearOrgPolicy): with the
 guardrail gone, every new service may be public, unencrypted or anywhere, and Rampart becomes
-the only line. Critical alert. Not restored: neither the entry nor the live state says what the
-policy was before (a DeletePolicy logs only the name), so no restore is certain."""
+the only line. Critical alert. Restored only to the policy's declared `baseline`: neither the
+entry nor the live state says what the policy was before (a DeletePolicy logs only the name)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from shared.model import Action, Finding, Severity
+from shared.model import Action, Finding, Outcome, Severity
 from shared.rules import Rule, finding
 from shared.views.orgpolicy import CRM, ORG_POLICY, ORGPOLICY, OrgPolicyView
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
+    from shared.model import ActionRecord
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,9 @@ class Params:
         "gcp.resourceLocations", "iam.allowedPolicyMemberDomains", "cloudkms.minimumDestroyScheduledDuration",
         "cloudkms.disableBeforeDestroy",
     )
+    # Constraint → the Org Policy v2 spec it must have (e.g. {"rules": [{"enforce": true}]}): what
+    # a restore writes. A constraint without one is alerted only.
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def check(view: OrgPolicyView, params: Params) -> Finding | None:
@@ -49,6 +57,20 @@ def check(view: OrgPolicyView, params: Params) -> Finding | None:
     return finding(RULE, view, observed=observed, title=f"{RULE.title}: {view.constraint}")
 
 
+def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+    """Put the constraint's policy back to `params.baseline`, if one is declared for it.
+
+    IAM permissions: orgpolicy.policy.get, orgpolicy.policies.create, orgpolicy.policies.update.
+    """
+    from shared.actions import record
+    from shared.guardrail_actions import restore_policy
+
+    constraint = str(finding.observed.get("constraint", ""))
+    if constraint not in params.baseline:
+        return record(finding, ctx, Outcome.ALERTED, reason=f"no baseline for {constraint}: what to restore is not certain")
+    return restore_policy(finding, ctx, baseline=params.baseline[constraint])
+
+
 _V2 = "google.cloud.orgpolicy.v2.OrgPolicy."
 
 RULE = Rule(
@@ -60,10 +82,11 @@ RULE = Rule(
         (ORGPOLICY, _V2 + "CreatePolicy"), (ORGPOLICY, _V2 + "UpdatePolicy"), (ORGPOLICY, _V2 + "DeletePolicy"),
         (CRM, "SetOrgPolicy"), (CRM, "ClearOrgPolicy"),
     ),
-    action=Action.ALERT,
-    actions=(Action.ALERT,),
-    permissions={},
+    action=Action.RESTORE,
+    actions=(Action.RESTORE, Action.ALERT),
+    permissions={"restore": ("orgpolicy.policy.get", "orgpolicy.policies.create", "orgpolicy.policies.update")},
     check=check,
     params=Params,
+    remediate=remediate,
     why="Seed 000/001: the org policy constraints enforce ingress, egress, CMEK and locations before Rampart has to.",
 )

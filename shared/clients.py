@@ -4,7 +4,7 @@ The client libraries cost about 0.5 s each to import, so they are imported insid
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
 path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT`,
-`RAMPART_LOGGING_ENDPOINT` point a client elsewhere (the stand-in at
+`RAMPART_LOGGING_ENDPOINT`, `RAMPART_ORGPOLICY_ENDPOINT` point a client elsewhere (the stand-in at
 http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
 one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
 default one, uses Application Default Credentials.
@@ -38,6 +38,7 @@ KMS_ENDPOINT_ENV = "RAMPART_KMS_ENDPOINT"
 FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
 RESOURCE_MANAGER_ENDPOINT_ENV = "RAMPART_RESOURCE_MANAGER_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "RAMPART_LOGGING_ENDPOINT"
+ORGPOLICY_ENDPOINT_ENV = "RAMPART_ORGPOLICY_ENDPOINT"
 _ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
 
 _lock = threading.Lock()
@@ -138,12 +139,13 @@ def projects() -> ProjectsClient:
     return _cached("projects", build)
 
 
-def logging_rest() -> tuple[Any, str]:
-    """(session, base URL) for the Cloud Logging API v2 over REST: the installed logging client
-    speaks gRPC only, and a sink restore is two calls. The stand-in gets a plain session."""
+def rest(env: str, default_base: str) -> tuple[Any, str]:
+    """(session, base URL) for a Google REST API that has no REST-capable client library here
+    (Cloud Logging's speaks gRPC only; Org Policy's is not installed) and that a fix needs only
+    two calls of. The stand-in gets a plain session; anything else Application Default Credentials."""
 
     def build() -> tuple[Any, str]:
-        endpoint = endpoint_override(LOGGING_ENDPOINT_ENV)
+        endpoint = endpoint_override(env)
         if endpoint is not None and endpoint.startswith("http://"):
             import requests
 
@@ -152,9 +154,17 @@ def logging_rest() -> tuple[Any, str]:
         from google.auth.transport.requests import AuthorizedSession
 
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        return AuthorizedSession(credentials), endpoint or "https://logging.googleapis.com"
+        return AuthorizedSession(credentials), endpoint or default_base
 
-    return _cached("logging_rest", build)
+    return _cached(f"rest:{env}", build)
+
+
+def logging_rest() -> tuple[Any, str]:
+    return rest(LOGGING_ENDPOINT_ENV, "https://logging.googleapis.com")
+
+
+def orgpolicy_rest() -> tuple[Any, str]:
+    return rest(ORGPOLICY_ENDPOINT_ENV, "https://orgpolicy.googleapis.com")
 
 
 _LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions"),

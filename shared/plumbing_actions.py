@@ -28,16 +28,22 @@ def expected_filter(sink_name: str) -> str:
     return sink_filter([rule] if rule in functions.RULE_IDS else list(functions.RULE_IDS))
 
 
-def _call(method: str, path: str, ctx: ActionContext, **kw: Any) -> dict[str, Any]:
+def call(api: tuple[Any, str], method: str, path: str, ctx: ActionContext, **kw: Any) -> dict[str, Any]:
+    """One REST call on (session, base URL); an error status raises the google.api_core exception
+    its status maps to, as the client libraries do (so run_remediation classifies it)."""
     from google.api_core import exceptions as gexc
 
-    from shared import clients
-
-    session, base = clients.logging_rest()
+    session, base = api
     resp = session.request(method, f"{base}/v2/{path}", timeout=read_timeout(ctx.operation_timeout), **kw)
     if resp.status_code >= 400:
         raise gexc.from_http_response(resp)
     return resp.json()
+
+
+def _call(method: str, path: str, ctx: ActionContext, **kw: Any) -> dict[str, Any]:
+    from shared import clients
+
+    return call(clients.logging_rest(), method, path, ctx, **kw)
 
 
 def _short(text: str) -> str:

@@ -185,6 +185,7 @@ class LocalStack:
                 "RAMPART_FUNCTIONS_ENDPOINT": self.standin_url,
                 "RAMPART_RESOURCE_MANAGER_ENDPOINT": self.standin_url,
                 "RAMPART_LOGGING_ENDPOINT": self.standin_url,
+                "RAMPART_ORGPOLICY_ENDPOINT": self.standin_url,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
