@@ -8,6 +8,10 @@ is given) keeps it. Writes carry an update mask naming only the field fixed, so 
 owner set is touched. Functions have no etag: the re-read just before the write, and the mask,
 are what keep a concurrent change from being lost.
 
+Over REST (shared.clients.functions_rest): the google-cloud-functions library would load into
+every cold start. The update is a long-running operation, polled until done or until
+`ctx.operation_timeout` (a failed remediation, then).
+
 IAM permissions: cloudfunctions.functions.get, cloudfunctions.functions.update,
 cloudfunctions.operations.get, and iam.serviceAccounts.actAs on the function's runtime service
 account (an update redeploys its Cloud Run service).
@@ -15,24 +19,48 @@ account (an update redeploys its Cloud Run service).
 
 from __future__ import annotations
 
-import concurrent.futures
 import shlex
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from shared.actions import ActionContext, read_timeout, record
+from shared.actions import ActionContext, read_timeout, record, rest_call
 from shared.model import ActionRecord, Change, Finding, Outcome
 
 _V1_INGRESS = {"ALLOW_ALL": "all", "ALLOW_INTERNAL_ONLY": "internal-only", "ALLOW_INTERNAL_AND_GCLB": "internal-and-gclb"}
+POLL_SECONDS = 0.5
 
 
-def _client() -> Any:
+def call(method: str, path: str, ctx: ActionContext, **kw: Any) -> Any:
+    """One Cloud Functions v2 REST call (`path` after /v2/)."""
     from shared import clients
 
-    return clients.functions()
+    return rest_call(clients.functions_rest(), method, f"v2/{path}", read_timeout(ctx.operation_timeout), **kw)
 
 
-def facts(fn: Any) -> dict[str, Any]:
+def wait(op: dict[str, Any], ctx: ActionContext) -> dict[str, Any] | None:
+    """The long-running operation's result (the Function), polled; None if not done in time."""
+    deadline = ctx.clock() + ctx.operation_timeout
+    while not op.get("done"):
+        if ctx.clock() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
+        op = call("GET", op["name"], ctx)
+    if op.get("error"):
+        from google.api_core import exceptions as gexc
+
+        err = op["error"]
+        raise gexc.from_grpc_status(_grpc_code(err.get("code", 2)), str(err.get("message", "operation failed")))
+    return op.get("response") or {}
+
+
+def _grpc_code(code: Any) -> Any:
+    import grpc
+
+    return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+
+
+def facts(fn: dict[str, Any]) -> dict[str, Any]:
     from shared.views.function import from_live
 
     v = from_live(fn)
@@ -43,13 +71,9 @@ def facts(fn: Any) -> dict[str, Any]:
 
 def revert_ingress(finding: Finding, ctx: ActionContext, *, allowed: Iterable[str], target: str) -> ActionRecord:
     """Set the live function's ingress to `target` if it is not one of `allowed`."""
-    from google.cloud import functions_v2
-    from google.protobuf import field_mask_pb2
-
     from shared.views.function import from_live
 
-    client = _client()
-    fn = client.get_function(name=finding.resource, retry=None, timeout=read_timeout(ctx.operation_timeout))
+    fn = call("GET", finding.resource, ctx)
     view = from_live(fn)
     before = facts(fn)
     if view is None or view.ingress in tuple(allowed):
@@ -57,17 +81,10 @@ def revert_ingress(finding: Finding, ctx: ActionContext, *, allowed: Iterable[st
     change = Change("serviceConfig.ingressSettings", view.ingress, target)
     if ctx.dry_run:
         return record(finding, ctx, Outcome.DRY_RUN, changes=[change], before=before, after={**before, "ingress": target})
-    patch = functions_v2.Function(
-        name=finding.resource,
-        service_config=functions_v2.ServiceConfig(ingress_settings=functions_v2.ServiceConfig.IngressSettings[target]),
-    )
-    op = client.update_function(
-        function=patch, update_mask=field_mask_pb2.FieldMask(paths=["service_config.ingress_settings"]),
-        retry=None, timeout=read_timeout(ctx.operation_timeout),
-    )
-    try:
-        done = op.result(timeout=ctx.operation_timeout)
-    except concurrent.futures.TimeoutError:
+    op = call("PATCH", finding.resource, ctx, params={"updateMask": "serviceConfig.ingressSettings"},
+              json={"serviceConfig": {"ingressSettings": target}})
+    done = wait(op, ctx)
+    if done is None:
         return record(finding, ctx, Outcome.FAILED, changes=[change], before=before, attempts=1,
                       reason=f"update operation did not finish within {ctx.operation_timeout:g}s")
     parts = finding.resource.split("/")

@@ -16,16 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.actions import ActionContext, TransientError, error_message, is_conflict, record
+from shared.actions import ActionContext, TransientError, error_message, is_conflict, read_timeout, record, rest_call
 from shared.model import ActionRecord, Change, Finding, Outcome
 
 _COMPARED = ("rules", "inheritFromParent", "reset")
 
 
-def _api() -> tuple[Any, str]:
+def call(method: str, path: str, ctx: ActionContext, **kw: Any) -> Any:
     from shared import clients
 
-    return clients.orgpolicy_rest()
+    return rest_call(clients.orgpolicy_rest(), method, f"v2/{path}", read_timeout(ctx.operation_timeout), **kw)
 
 
 def _shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -37,11 +37,9 @@ def _shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
 def restore_policy(finding: Finding, ctx: ActionContext, *, baseline: Mapping[str, Any]) -> ActionRecord:
     from google.api_core import exceptions as gexc
 
-    from shared.plumbing_actions import call
-
     name = finding.resource
     try:
-        live: dict[str, Any] | None = call(_api(), "GET", name, ctx)
+        live: dict[str, Any] | None = call("GET", name, ctx)
     except gexc.NotFound:
         live = None
     want = _shape(baseline)
@@ -55,10 +53,10 @@ def restore_policy(finding: Finding, ctx: ActionContext, *, baseline: Mapping[st
     body = {"name": name, "spec": dict(want)}
     try:
         if live is None:
-            written = call(_api(), "POST", name.split("/policies/", 1)[0] + "/policies", ctx, json=body)
+            written = call("POST", name.split("/policies/", 1)[0] + "/policies", ctx, json=body)
         else:
             body["etag"] = live.get("etag", "")
-            written = call(_api(), "PATCH", name, ctx, params={"updateMask": "spec"}, json=body)
+            written = call("PATCH", name, ctx, params={"updateMask": "spec"}, json=body)
     except gexc.GoogleAPICallError as exc:
         if is_conflict(exc) or isinstance(exc, gexc.AlreadyExists):
             raise TransientError(f"{finding.rule} on {name}: changed while restoring ({error_message(exc)})") from exc

@@ -65,10 +65,30 @@ def _project_head(name: str) -> str:
     return f"gcloud projects VERB-iam-policy-binding {name.split('/', 1)[1]}"
 
 
-def _functions() -> Any:
-    from shared import clients
+class _FunctionsIam:
+    """getIamPolicy / setIamPolicy of the Cloud Functions v2 API over REST, in the shape of a
+    client library's (request dicts in, google.iam.v1 Policy messages out)."""
 
-    return clients.functions()
+    def get_iam_policy(self, request: dict[str, Any], retry: Any = None, timeout: float = 30) -> Any:
+        from shared import clients
+        from shared.actions import rest_call
+
+        version = request.get("options", {}).get("requested_policy_version", 0)
+        body = rest_call(clients.functions_rest(), "GET", f"v2/{request['resource']}:getIamPolicy", timeout,
+                         params={"options.requestedPolicyVersion": version})
+        return _to_msg(body)
+
+    def set_iam_policy(self, request: dict[str, Any], retry: Any = None, timeout: float = 30) -> Any:
+        from shared import clients
+        from shared.actions import rest_call
+
+        body = rest_call(clients.functions_rest(), "POST", f"v2/{request['resource']}:setIamPolicy", timeout,
+                         json={"policy": _to_dict(request["policy"])})
+        return _to_msg(body)
+
+
+def _functions() -> Any:
+    return _FunctionsIam()
 
 
 def _projects() -> Any:

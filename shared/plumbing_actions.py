@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.actions import ActionContext, read_timeout, record
+from shared.actions import ActionContext, read_timeout, record, rest_call
 from shared.model import ActionRecord, Change, Finding, Outcome
 
 MAX_SHOWN = 300  # characters of a filter shown in a record
@@ -28,22 +28,10 @@ def expected_filter(sink_name: str) -> str:
     return sink_filter([rule] if rule in functions.RULE_IDS else list(functions.RULE_IDS))
 
 
-def call(api: tuple[Any, str], method: str, path: str, ctx: ActionContext, **kw: Any) -> dict[str, Any]:
-    """One REST call on (session, base URL); an error status raises the google.api_core exception
-    its status maps to, as the client libraries do (so run_remediation classifies it)."""
-    from google.api_core import exceptions as gexc
-
-    session, base = api
-    resp = session.request(method, f"{base}/v2/{path}", timeout=read_timeout(ctx.operation_timeout), **kw)
-    if resp.status_code >= 400:
-        raise gexc.from_http_response(resp)
-    return resp.json()
-
-
 def _call(method: str, path: str, ctx: ActionContext, **kw: Any) -> dict[str, Any]:
     from shared import clients
 
-    return call(clients.logging_rest(), method, path, ctx, **kw)
+    return rest_call(clients.logging_rest(), method, f"v2/{path}", read_timeout(ctx.operation_timeout), **kw)
 
 
 def _short(text: str) -> str:

@@ -1,6 +1,6 @@
 """Cloud Run function remediation end to end: the corpus's real UpdateFunction entry (tests/rules)
-through `RULE.evaluate` and `run_remediation(remediate, ...)`, with the real functions_v2 client
-against the stand-in subprocess, down to the live function and its Cloud Run service read back."""
+through `RULE.evaluate` and `run_remediation(remediate, ...)`, over REST (as Rampart calls the
+Cloud Functions API) against the stand-in subprocess, down to the live function and its Cloud Run service read back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import importlib
 from typing import Any
 
 import pytest
-from google.cloud import functions_v2
 
 from shared import clients
 from shared.actions import ActionContext, run_remediation
@@ -21,7 +20,12 @@ pytestmark = pytest.mark.integration
 
 FN = "projects/mybazaar-c4881/locations/us-central1/functions/loginWithPin"
 SVC = "projects/mybazaar-c4881/locations/us-central1/services/loginwithpin"
-Ingress = functions_v2.ServiceConfig.IngressSettings
+
+
+def fns(method: str, path: str, **kw: Any) -> Any:
+    from shared.actions import rest_call
+
+    return rest_call(clients.functions_rest(), method, f"v2/{path}", 5.0, **kw)
 
 
 def _finding(rule_id: str, fixture: str) -> tuple[Any, Finding, Any]:
@@ -54,9 +58,9 @@ def test_ingress_reverted_through_the_functions_api_with_a_one_field_mask(deploy
     assert rec.outcome is Outcome.REMEDIATED, rec.reason
     assert [(c.field, c.before, c.after) for c in rec.changes] == [("serviceConfig.ingressSettings", "ALLOW_ALL", "ALLOW_INTERNAL_AND_GCLB")]
     assert "--ingress-settings=all" in rec.undo
-    fn = clients.functions().get_function(name=FN)
-    assert fn.service_config.ingress_settings == Ingress.ALLOW_INTERNAL_AND_GCLB
-    assert fn.build_config.entry_point == "loginWithPin"  # nothing else touched
+    fn = fns("GET", FN)
+    assert fn["serviceConfig"]["ingressSettings"] == "ALLOW_INTERNAL_AND_GCLB"
+    assert fn["buildConfig"]["entryPoint"] == "loginWithPin"  # nothing else touched
     svc = next(s for s in deployed.admin.state()["services"] if s["name"] == SVC)
     assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"  # the service follows its function
     patches = [r for r in deployed.admin.requests() if r["method"] == "PATCH"]
@@ -80,11 +84,11 @@ def test_a_deleted_function_is_not_found(standin: Standin) -> None:
 
 def test_public_invoker_stripped_and_nothing_else(deployed: Standin) -> None:
     mod = importlib.import_module("functions.function_public_invoker")
-    view = mod.POLICY.from_live(FN, clients.functions().get_iam_policy(request={"resource": FN}))
+    view = mod.POLICY.from_live(FN, fns("GET", f"{FN}:getIamPolicy"))
     f = mod.check(view, mod.Params())
     assert f is not None
     rec = run_remediation(mod.remediate, f, mod.Params(), ActionContext(mode=Mode.ENFORCE, action=Action.REVERT))
     assert rec.outcome is Outcome.REMEDIATED, rec.reason
-    pol = clients.functions().get_iam_policy(request={"resource": FN})
-    assert [list(b.members) for b in pol.bindings] == [["user:weschen@mybazaar.my"]]
+    pol = fns("GET", f"{FN}:getIamPolicy")
+    assert [b["members"] for b in pol["bindings"]] == [["user:weschen@mybazaar.my"]]
     assert rec.undo.startswith("gcloud functions add-iam-policy-binding loginWithPin --region=us-central1")

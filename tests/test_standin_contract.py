@@ -191,23 +191,21 @@ FN = f"{PARENT}/functions/intake"
 
 
 def exercise_cloudfunctions_v2(admin: StandinAdmin) -> None:
-    from google.cloud import functions_v2
-
-    fns = clients.functions()
-    created = fns.create_function(parent=PARENT, function_id="intake", function=functions_v2.Function(
-        build_config=functions_v2.BuildConfig(runtime="python312", entry_point="handle"),
-        service_config=functions_v2.ServiceConfig(environment_variables={"LOG_LEVEL": "info"}))).result(timeout=LRO_TIMEOUT)
-    _expect(gexc.Conflict, lambda: fns.create_function(parent=PARENT, function_id="intake", function=functions_v2.Function()))
-    list(fns.list_functions(request={"parent": PARENT, "page_size": 1}))
-    fns.get_function(name=created.name)
-    fns.update_function(function=functions_v2.Function(name=FN, service_config=functions_v2.ServiceConfig(
-        ingress_settings=functions_v2.ServiceConfig.IngressSettings.ALLOW_INTERNAL_AND_GCLB)),
-        update_mask=field_mask_pb2.FieldMask(paths=["service_config.ingress_settings"])).result(timeout=LRO_TIMEOUT)
-    _expect(gexc.NotFound, lambda: fns.get_function(name=f"{PARENT}/functions/nope"))
-    policy = fns.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(resource=FN, options={"requested_policy_version": 3}))
-    policy.bindings.add(role="roles/cloudfunctions.invoker", members=["serviceAccount:push@demo-project.iam.gserviceaccount.com"])
-    fns.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=FN, policy=policy))
-    fns.test_iam_permissions(request=iam_policy_pb2.TestIamPermissionsRequest(resource=FN, permissions=["cloudfunctions.functions.get"]))
+    """Over REST, as Rampart calls it (google-cloud-functions would load into every cold start)."""
+    api = clients.functions_rest()
+    body = {"buildConfig": {"runtime": "python312", "entryPoint": "handle"},
+            "serviceConfig": {"environmentVariables": {"LOG_LEVEL": "info"}}}
+    _rest(api, "POST", f"{PARENT}/functions", params={"functionId": "intake"}, json=body)
+    _expect(gexc.Conflict, lambda: _rest(api, "POST", f"{PARENT}/functions", params={"functionId": "intake"}, json=body))
+    _rest(api, "GET", f"{PARENT}/functions", params={"pageSize": 1})
+    _rest(api, "GET", FN)
+    _rest(api, "PATCH", FN, params={"updateMask": "serviceConfig.ingressSettings"},
+          json={"serviceConfig": {"ingressSettings": "ALLOW_INTERNAL_AND_GCLB"}})
+    _expect(gexc.NotFound, lambda: _rest(api, "GET", f"{PARENT}/functions/nope"))
+    policy = _rest(api, "GET", f"{FN}:getIamPolicy", params={"options.requestedPolicyVersion": 3})
+    policy["bindings"] = [{"role": "roles/cloudfunctions.invoker", "members": ["serviceAccount:push@demo-project.iam.gserviceaccount.com"]}]
+    _rest(api, "POST", f"{FN}:setIamPolicy", json={"policy": policy})
+    _rest(api, "POST", f"{FN}:testIamPermissions", json={"permissions": ["cloudfunctions.functions.get"]})
 
 
 def exercise_cloudresourcemanager_v3(admin: StandinAdmin) -> None:

@@ -253,6 +253,9 @@ class LocalStack:
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
         policy["ignore_principals"] = [REMEDIATOR]
+        # The demo organization: its people and its project's service accounts are insiders.
+        policy["trusted_domains"] = [f"{PROJECT}.example"]
+        policy["trusted_projects"] = [PROJECT]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)
