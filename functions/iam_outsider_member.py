@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from shared.actions import ActionContext
     from shared.model import ActionRecord
 
+# An allow policy holds at most 1,500 principals (IAM quotas and limits); a "policy" with more is
+# not one IAM would accept, and judging a million members would stall the function.
+MAX_PRINCIPALS = 1500
+
 # Where a public member is another rule's finding.
 _PUBLIC_HAS_ITS_RULE = frozenset({"run.service", "run.function", "kms.cryptoKey", "kms.keyRing"})
 
@@ -51,11 +55,16 @@ def outsiders_in(view: PolicyView, params: Params) -> list[dict[str, str]]:
     trust = Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()))
     scope = scope_of(view.name)
     out = []
+    seen: dict[str, str | None] = {}
     for b in view.bindings:
         if "*" not in params.roles and b.role not in params.roles:
             continue
         for m in b.members:
-            reason = outsider_reason(m, trust)
+            if m not in seen:
+                if len(seen) >= MAX_PRINCIPALS:
+                    break
+                seen[m] = outsider_reason(m, trust)
+            reason = seen[m]
             if reason is None or matches_any(m, params.allowed_members):
                 continue
             if reason == "public" and scope in _PUBLIC_HAS_ITS_RULE:

@@ -1,5 +1,5 @@
 """A Cloud Run function made with the Cloud Functions v2 API, from an audit entry, a live read
-(`functions_v2.Function` or its REST JSON) or an Asset Inventory record.
+(the REST JSON of `functions.get`) or an Asset Inventory record.
 
 Field names and enums are those of `cloudfunctions.v2.json` (Function, ServiceConfig). Audit
 entries of this API log the request in proto snake_case (`service_config.ingress_settings`)
@@ -24,7 +24,7 @@ _NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/functions/([^/]+)$")
 
 INGRESS_INT = {0: "INGRESS_SETTINGS_UNSPECIFIED", 1: "ALLOW_ALL", 2: "ALLOW_INTERNAL_ONLY", 3: "ALLOW_INTERNAL_AND_GCLB"}
 CONNECTOR_EGRESS_INT = {0: "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", 1: "PRIVATE_RANGES_ONLY", 2: "ALL_TRAFFIC"}
-# Direct VPC egress (discovery document only; not yet in the google-cloud-functions protos).
+# Direct VPC egress (in the discovery document; not yet in the google-cloud-functions 1.25 protos).
 DIRECT_EGRESS = {"VPC_EGRESS_ALL_TRAFFIC": "ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY": "PRIVATE_RANGES_ONLY"}
 
 
@@ -133,7 +133,7 @@ def from_entry(event: AuditEvent, name: str) -> FunctionView | None:
 
 
 def from_live(fn: Any) -> FunctionView | None:
-    """A live `functions_v2.Function` (google-cloud-functions) or its REST JSON."""
+    """A live function: the REST JSON of `functions.get` (or a protobuf-style object with `to_dict`)."""
     if isinstance(fn, Mapping):
         body: Mapping[str, Any] = fn
     else:
