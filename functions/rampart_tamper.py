@@ -1,6 +1,7 @@
 """Someone changed Rampart's own plumbing: its log sink (filter, destination, exclusions,
 deletion), its Pub/Sub topics and subscriptions (push endpoint, dead-letter settings, deletion),
-its functions and their IAM, its service accounts and custom roles. Each silently blinds or
+its functions and their IAM, its service accounts and custom roles, and its service accounts'
+grants at the watched project, folder or organization. Each silently blinds or
 disarms Rampart, so each is a critical tamper alert. Rampart's own service accounts never get
 here (ignored principals). A sink whose filter or destination was changed by anyone but
 Rampart's deploy identities is put back: the filter is `python main.py sink-filter`'s, the
@@ -47,7 +48,14 @@ def is_rampart(view: PlumbingView, params: Params) -> bool:
 
 
 def check(view: PlumbingView, params: Params) -> Finding | None:
-    """The write touched one of Rampart's own resources."""
+    """The write touched one of Rampart's own resources, or took a grant from its service accounts."""
+    if view.kind == "iamPolicy":
+        lost = [{"role": r, "member": m} for r, m in view.removed
+                if m.startswith("serviceAccount:") and matches_any(m.split(":", 1)[1], params.service_accounts)]
+        if not lost:
+            return None
+        return finding(RULE, view, observed={"kind": "iamPolicy", "change": view.change, "lost_grants": lost},
+                       title=f"{RULE.title}: Rampart's service account lost a role")
     if not is_rampart(view, params):
         return None
     observed: dict[str, object] = {"kind": view.kind, "change": view.change, "deleted": view.deleted,
@@ -95,6 +103,8 @@ RULE = Rule(
         + _m(RUN, "google.cloud.run.v2.Services.DeleteService", "google.cloud.run.v1.Services.DeleteService",
              "google.cloud.run.v2.Services.SetIamPolicy", "google.cloud.run.v1.Services.SetIamPolicy",
              "google.cloud.run.v2.Services.UpdateService", "google.cloud.run.v1.Services.ReplaceService")
+        + _m("cloudresourcemanager.googleapis.com", "SetIamPolicy", "google.cloud.resourcemanager.v3.Projects.SetIamPolicy",
+             "google.cloud.resourcemanager.v3.Folders.SetIamPolicy", "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy")
         + _m(IAM, *(f"google.iam.admin.v1.{m}" for m in ("DeleteServiceAccount", "DisableServiceAccount",
                                                         "CreateServiceAccountKey", "SetIAMPolicy", "UpdateRole", "DeleteRole")))
     ),

@@ -2,6 +2,9 @@
 subscriptions, functions (and their Cloud Run services), service accounts and custom roles.
 Which names are Rampart's is the tamper rule's parameter; this view only says what a write did.
 
+A project, folder or organization IAM write is Rampart's business only when its delta removes a
+grant from one of Rampart's service accounts.
+
 Shapes: LogSink (`logging.v2.json`: filter, destination, exclusions, disabled), Subscription /
 PushConfig (`pubsub.v1.json`: pushConfig.pushEndpoint, deadLetterPolicy), and the method itself
 for deletions, IAM writes and service-account changes."""
@@ -23,6 +26,7 @@ _KINDS = (
     (re.compile(r"^projects/[^/]+/locations/[^/]+/services/[^/]+$"), "service"),
     (re.compile(r"^projects/[^/]+/serviceAccounts/[^/]+$"), "serviceAccount"),
     (re.compile(r"^(?:projects|organizations)/[^/]+/roles/[^/]+$"), "role"),
+    (re.compile(r"^(?:projects|folders|organizations)/[^/]+$"), "iamPolicy"),  # the scope's policy: Rampart's own grant
 )
 
 
@@ -30,13 +34,14 @@ _KINDS = (
 class PlumbingView:
     name: str
     project: str
-    kind: str  # sink | topic | subscription | function | service | serviceAccount | role
+    kind: str  # sink | topic | subscription | function | service | serviceAccount | role | iamPolicy
     change: str  # the method's last part: UpdateSink, DeleteTopic, SetIamPolicy, ...
     deleted: bool
     fields: tuple[str, ...]  # what the write changed, where it says (update mask, or the fields it set)
     filter: str | None  # a sink's new filter, when the write set one
     destination: str | None
     push_endpoint: str | None
+    removed: tuple[tuple[str, str], ...] = ()  # (role, member) an IAM write took away (its policyDelta)
     location: str = "global"
 
     @property
@@ -60,6 +65,8 @@ def _name(event: AuditEvent) -> str:
 
 def locate(event: AuditEvent) -> str | None:
     name = _name(event)
+    if not name and event.service == "cloudresourcemanager.googleapis.com" and event.project:
+        name = f"projects/{event.project}"  # a hand-trimmed entry with no resourceName
     return name if kind_of(name) else None
 
 
@@ -89,6 +96,10 @@ def from_entry(event: AuditEvent, name: str) -> PlumbingView | None:
         filter=pick(sink, "filter") if isinstance(pick(sink, "filter"), str) else None,
         destination=pick(sink, "destination") if isinstance(pick(sink, "destination"), str) else None,
         push_endpoint=push if isinstance(push, str) else None,
+        removed=tuple(
+            (pick(d, "role"), pick(d, "member")) for d in pick_list(event.service_data, "policyDelta", "bindingDeltas")
+            if pick(d, "action") in ("REMOVE", 2) and isinstance(pick(d, "role"), str) and isinstance(pick(d, "member"), str)
+        ),
     )
 
 
