@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shared.members import Trust, outsider_reason
 from shared.model import Action, Finding, Outcome, Severity
-from shared.permissions import FUNCTION_IAM, KMS_IAM, PROJECT_IAM
+from shared.permissions import FUNCTION_IAM, KMS_IAM, PROJECT_IAM, RUN_IAM
 from shared.rules import (
     FUNCTION_SET_IAM,
     HIERARCHY_SET_IAM,
@@ -94,20 +94,21 @@ def check(view: PolicyView, params: Params) -> Finding | None:
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
     """Remove exactly the flagged outsiders' grants (conditional ones too) from the live policy of
-    a project, function, key or key ring, if the same test still flags them there; keep
-    everything else (etag-guarded). Other resources (services, jobs, worker pools, folders,
+    a project, Cloud Run service or function, key or key ring, if the same test still flags them
+    there; keep everything else (etag-guarded). Other resources (jobs, worker pools, folders,
     organizations): alert, a human decides.
 
     IAM permissions: resourcemanager.projects.getIamPolicy/.setIamPolicy (projects),
+    run.services.getIamPolicy/.setIamPolicy (services),
     cloudfunctions.functions.getIamPolicy/.setIamPolicy (functions), cloudkms.*.getIamPolicy/
     .setIamPolicy (keys and key rings).
     """
     from shared import kms_actions
     from shared.actions import record
-    from shared.iam_actions import FUNCTION_IO, PROJECT_IO, strip_members
+    from shared.iam_actions import FUNCTION_IO, PROJECT_IO, RUN_SERVICE_IO, strip_members
 
     scope = scope_of(finding.resource)
-    io = {"project": PROJECT_IO, "run.function": FUNCTION_IO}.get(scope)
+    io = {"project": PROJECT_IO, "run.function": FUNCTION_IO, "run.service": RUN_SERVICE_IO}.get(scope)
     if io is None and not scope.startswith("kms."):
         return record(finding, ctx, Outcome.ALERTED, reason=f"no automatic fix for a {scope}'s policy: a human decides")
     trust = Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()))
@@ -129,7 +130,7 @@ RULE = Rule(
     triggers=RUN_SET_IAM + FUNCTION_SET_IAM + RUN_WORKLOAD_SET_IAM + KMS_SET_IAM + HIERARCHY_SET_IAM,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.ALERT),
-    permissions={"revert": PROJECT_IAM + FUNCTION_IAM + KMS_IAM},
+    permissions={"revert": PROJECT_IAM + RUN_IAM + FUNCTION_IAM + KMS_IAM},
     check=check,
     params=Params,
     remediate=remediate,

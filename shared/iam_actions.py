@@ -1,9 +1,11 @@
-"""IAM fixes beyond Cloud Run services and KMS: a Cloud Run function's policy (Cloud Functions v2
-API) and a project's (Resource Manager v3). Same discipline as KMS (`kms_actions.modify_policy`):
+"""IAM fixes beyond KMS: a Cloud Run function's policy (Cloud Functions v2 API), a Cloud Run
+service's (for members other than the public ones run_actions handles) and a project's
+(Resource Manager v3). Same discipline as KMS (`kms_actions.modify_policy`):
 read the live policy at version 3, plan, write it back with its etag, re-plan on a conflict,
 keep every other binding, condition and the version.
 
 IAM permissions: cloudfunctions.functions.getIamPolicy / .setIamPolicy on a function;
+run.services.getIamPolicy / .setIamPolicy on a Cloud Run service;
 resourcemanager.projects.getIamPolicy / .setIamPolicy on a project.
 """
 
@@ -97,7 +99,19 @@ def _projects() -> Any:
     return clients.projects()
 
 
+def _run_head(name: str) -> str:
+    parts = name.split("/")  # projects/P/locations/L/services/S
+    return f"gcloud run services VERB-iam-policy-binding {parts[-1]} --region={parts[3]} --project={parts[1]}"
+
+
+def _run() -> Any:
+    from shared import clients
+
+    return clients.run_services()
+
+
 FUNCTION_IO = _io(_functions, _function_head)
+RUN_SERVICE_IO = _io(_run, _run_head)
 PROJECT_IO = _io(_projects, _project_head)
 
 

@@ -70,3 +70,23 @@ def test_outsider_on_a_job_is_alerted_not_written(standin: Standin) -> None:
     rec = _act("iam_outsider_member", "positive_job_outside_user.json", Action.REVERT)
     assert rec.outcome is Outcome.ALERTED and "run.job" in rec.reason
     assert [r for r in standin.admin.requests() if r["method"] != "GET"] == []
+
+
+def test_an_outsider_on_a_cloud_run_service_is_stripped_and_allusers_left_to_its_own_rule(standin: Standin) -> None:
+    import importlib
+
+    from shared.views.iam import from_live
+
+    svc = "projects/demo-project/locations/us-central1/services/patient-api"
+    standin.seed_example()
+    standin.admin.seed({"policies": {svc: {"bindings": [
+        {"role": "roles/run.invoker", "members": ["allUsers", "user:mallory@gmail.com", "user:doc@demo-project.example"]}]}}})
+    mod = importlib.import_module("functions.iam_outsider_member")
+    params = dataclasses.replace(POLICY.settings(mod.RULE.id).params, trusted_domains=("demo-project.example",))
+    f = mod.check(from_live(svc, clients.run_services().get_iam_policy(request={"resource": svc})), params)
+    assert f is not None and [g["member"] for g in f.observed["outsiders"]] == ["user:mallory@gmail.com"]
+    rec = run_remediation(mod.remediate, f, params, ActionContext(mode=Mode.ENFORCE, action=Action.REVERT))
+    assert rec.outcome is Outcome.REMEDIATED, rec.reason
+    pol = clients.run_services().get_iam_policy(request={"resource": svc})
+    assert [sorted(b.members) for b in pol.bindings] == [["allUsers", "user:doc@demo-project.example"]]
+    assert rec.undo.startswith("gcloud run services add-iam-policy-binding patient-api --region=us-central1")
