@@ -61,7 +61,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import restore_members
+    from shared.actions.kms import restore_members
 
     role = str(finding.observed.get("role") or params.role)
     return restore_members(finding, ctx, role=role, members=list(finding.observed.get("missing_members", [])))

@@ -57,7 +57,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import strip_members
+    from shared.actions.kms import strip_members
 
     pairs = [(str(m["role"]), str(m["member"])) for m in finding.observed.get("members", [])]
     return strip_members(finding, ctx, pairs=pairs, still_bad=lambda member: _outside(member, params))

@@ -41,7 +41,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeys.get.
     """
-    from shared.kms_actions import key_rotation_facts
+    from shared.actions.kms import key_rotation_facts
 
     return key_rotation_facts(finding.resource, ctx)
 

@@ -41,7 +41,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.restore,
     cloudkms.cryptoKeyVersions.update.
     """
-    from shared.kms_actions import restore_version
+    from shared.actions.kms import restore_version
 
     return restore_version(finding, ctx, reenable=params.reenable_after_restore)
 
@@ -51,7 +51,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
     """
-    from shared.kms_actions import version_facts
+    from shared.actions.kms import version_facts
 
     return version_facts(finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned)
 

@@ -38,7 +38,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.update.
     """
-    from shared.kms_actions import reenable_version
+    from shared.actions.kms import reenable_version
 
     return reenable_version(finding, ctx)
 
@@ -48,7 +48,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
     """
-    from shared.kms_actions import version_facts
+    from shared.actions.kms import version_facts
 
     return version_facts(finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned)
 

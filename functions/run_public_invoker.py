@@ -40,11 +40,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     quarantine: RUN_QUARANTINE, which adds run.services.get/update, run.operations.get and
     iam.serviceAccounts.actAs).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
+    return run.dispatch(
         finding, ctx, rule=RULE, params=params,
-        revert=lambda: run_actions.revert_public_invoker(finding, ctx, roles=params.roles),
+        revert=lambda: run.revert_public_invoker(finding, ctx, roles=params.roles),
     )
 
 

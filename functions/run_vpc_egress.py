@@ -43,9 +43,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
