@@ -25,12 +25,12 @@ class Params:
     max_services_scanned: int = 500
 
 
-def check(view: KeyVersionView, params: Params) -> Finding | None:
+def check(view: KeyVersionView, params: Params) -> Finding[KeyVersionView] | None:
     """The version is DISABLED, and its key is not one `allow_disable` names."""
     if view.state != "DISABLED" or matches_any(view.key, params.allow_disable):
         return None
     observed = {"state": "DISABLED", "key": view.key, "version": view.version}
-    return finding(RULE, view, observed=observed)
+    return finding(RULE, view, observed=observed, detail=view)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:

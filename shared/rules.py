@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.model import Action, Finding, Severity
+from shared.model import Action, D, Finding, Severity
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -148,9 +148,11 @@ def finding(
     observed: dict[str, Any],
     title: str | None = None,
     action: Action | None = None,
-) -> Finding:
+    detail: D | None = None,
+) -> Finding[D]:
     """A Finding of `rule` on the resource `view` shows; who and when are filled in by `attribute`
-    when an entry located it (a sweep's finding has no principal)."""
+    when an entry located it (a sweep's finding has no principal). `detail` is what the rule's
+    remediation needs, typed (not parsed back out of the alert-facing `observed`)."""
     return Finding(
         rule=rule.id,
         severity=rule.severity,
@@ -165,10 +167,11 @@ def finding(
         method="",
         timestamp="",
         observed=observed,
+        detail=detail,
     )
 
 
-def attribute(found: Finding, origin: Origin) -> Finding:
+def attribute(found: Finding[D], origin: Origin) -> Finding[D]:
     """`found`, saying who made the change, with which method and entry, and when."""
     return replace(
         found, principal=origin.principal, method=origin.method, event_id=origin.event_id, timestamp=origin.timestamp

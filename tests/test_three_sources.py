@@ -65,8 +65,11 @@ def test_one_state_three_sources_one_finding(path: Path) -> None:
 
     assert from_entry is not None, f"{rule.id} found nothing in {case['entry']}"
     assert live_view is not None and asset_view is not None
-    assert _state(rule.check(live_view, params)) == _state(from_entry)
-    assert _state(rule.check(asset_view, params)) == _state(from_entry)
+    from_live, from_asset = rule.check(live_view, params), rule.check(asset_view, params)
+    assert _state(from_live) == _state(from_entry)
+    assert _state(from_asset) == _state(from_entry)
+    assert from_live is not None and from_asset is not None
+    assert from_live.detail == from_asset.detail == from_entry.detail  # what remediation gets, too
     assert (from_entry.principal, from_entry.event_id) == (event.principal, event.event_id)  # the entry says who
 
 

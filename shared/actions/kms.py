@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.actions import ActionContext, error_message, iam, read_timeout, record, transient_types
 from shared.actions.iam import EXEMPT_FIRST
 from shared.model import ActionRecord, Change, Finding, Outcome
 from shared.views.names import KmsName, kms_name
+
+if TYPE_CHECKING:
+    from google.cloud.kms_v1 import KeyManagementServiceClient
+
+# A kms_v1.CryptoKeyVersion: proto-plus hands its Timestamp fields over as datetimes, which its
+# type hints do not say, so it is typed loosely here.
+CryptoKeyVersion = Any
+CryptoKey = Any  # the same for its rotation period (a timedelta) and next rotation time
 
 ENABLED = "ENABLED"
 DISABLED = "DISABLED"
@@ -33,8 +41,7 @@ DESTROYED = "DESTROYED"
 _NO_NAME = KmsName("", "", "", "", "")
 
 
-
-def _kms() -> Any:
+def _kms() -> KeyManagementServiceClient:
     from shared import clients
 
     return clients.kms()
@@ -44,7 +51,7 @@ def _kms() -> Any:
 # Key versions.
 
 
-def _version_view(v: Any) -> dict[str, Any]:
+def _version_view(v: CryptoKeyVersion) -> dict[str, Any]:
     """Log-safe facts about a CryptoKeyVersion."""
     out: dict[str, Any] = {"name": v.name, "state": v.state.name}
     if v.destroy_time is not None:
@@ -54,15 +61,15 @@ def _version_view(v: Any) -> dict[str, Any]:
     return out
 
 
-def _get_version(name: str, ctx: ActionContext) -> Any:
+def _get_version(name: str, ctx: ActionContext) -> CryptoKeyVersion:
     return _kms().get_crypto_key_version(name=name, retry=None, timeout=read_timeout(ctx.operation_timeout))
 
 
-def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
+def _set_state(name: str, state: str, ctx: ActionContext) -> CryptoKeyVersion:
     from google.cloud import kms_v1
     from google.protobuf import field_mask_pb2
 
-    version = kms_v1.CryptoKeyVersion(name=name, state=kms_v1.CryptoKeyVersion.CryptoKeyVersionState[state])
+    version = kms_v1.CryptoKeyVersion(name=name, state=getattr(kms_v1.CryptoKeyVersion.CryptoKeyVersionState, state))
     return _kms().update_crypto_key_version(
         crypto_key_version=version,
         update_mask=field_mask_pb2.FieldMask(paths=["state"]),
@@ -230,7 +237,9 @@ def strip_members(
 # Facts for alerts (enrich): never fatal, failures reported in the facts.
 
 
-def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool, max_services: int) -> dict[str, Any]:
+def version_facts(
+    finding: Finding[Any], ctx: ActionContext, *, find_dependents: bool, max_services: int, destroy_time: str = ""
+) -> dict[str, Any]:
     """Which key and version, its state now, when it will be (or was) destroyed and how long
     is left, and the Cloud Run services that use the key (in the key's project and location).
 
@@ -242,7 +251,7 @@ def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool
     key = name.rsplit("/cryptoKeyVersions/", 1)[0]
     facts: dict[str, Any] = {"key": key, "version": name.rsplit("/", 1)[-1]}
     now = ctx.clock()
-    scheduled = finding.observed.get("destroy_time")
+    scheduled: str | None = destroy_time  # what the finding saw; the live read may say otherwise
     try:
         live = _get_version(name, ctx)
     except gexc.GoogleAPICallError as exc:
@@ -280,6 +289,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
     scanned = 0
     truncated = False
     out: dict[str, Any] = {"dependents_searched": parent}
+    failures: tuple[type[BaseException], ...] = (gexc.GoogleAPICallError, *transient_types())  # over REST, requests' own errors too
     try:
         pager = clients.run_services().list_services(
             request={"parent": parent, "page_size": min(max_services, 100)}, retry=None, timeout=read_timeout(ctx.operation_timeout)
@@ -296,7 +306,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
                 if action:
                     item["revocation_action"] = action.name
                 found.append(item)
-    except (gexc.GoogleAPICallError, *transient_types()) as exc:  # over REST, requests' own errors too
+    except failures as exc:
         out["dependents_error"] = f"{type(exc).__name__}: {error_message(exc)}"
     out.update({"dependents": found, "services_scanned": scanned})
     if truncated:
@@ -312,7 +322,7 @@ def key_rotation_facts(key: str, ctx: ActionContext) -> dict[str, Any]:
     from google.api_core import exceptions as gexc
 
     try:
-        k = _kms().get_crypto_key(name=key, retry=None, timeout=read_timeout(ctx.operation_timeout))
+        k: CryptoKey = _kms().get_crypto_key(name=key, retry=None, timeout=read_timeout(ctx.operation_timeout))
     except gexc.GoogleAPICallError as exc:
         return {"key_error": f"{type(exc).__name__}: {error_message(exc)}"}
     period = k.rotation_period

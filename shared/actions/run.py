@@ -45,7 +45,7 @@ def _client() -> Any:
     return clients.run_services()
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
+def _transport_errors() -> tuple[type[Exception], ...]:
     # The REST transport lets requests' own exceptions through (ReadTimeout, ConnectionError):
     # they are neither GoogleAPICallError nor the builtin TimeoutError/ConnectionError.
     import requests
@@ -77,11 +77,12 @@ def update_service(svc: Service, budget: float) -> Service:
         # have applied. A redelivery reads the live state again and finds out; a FAILED record
         # here would leave the violation open for good whenever it did not apply.
         raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {error_message(exc)}") from exc
+    awaiting: tuple[type[Exception], ...] = (TimeoutError, *_transport_errors())
     try:
         left = max(0.05, budget - (time.monotonic() - start))
         poll = gretry.Retry(predicate=polling.POLLING_PREDICATE, initial=0.25, maximum=5.0, multiplier=1.5)
         done: Service = op.result(timeout=left, polling=poll)
-    except (TimeoutError, *_transport_errors()) as exc:
+    except awaiting as exc:
         import requests
 
         if isinstance(exc, TimeoutError | requests.exceptions.Timeout):

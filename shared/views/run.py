@@ -50,6 +50,15 @@ class EnvVar:
 
 
 @dataclass(frozen=True, slots=True)
+class Traffic:
+    """One traffic target: a named revision, or the latest ready one (`revision` "")."""
+
+    revision: str
+    percent: int
+    latest: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     """A Cloud Run service: the fields Rampart's rules judge, whatever the source."""
 
@@ -64,8 +73,16 @@ class ServiceView:
     has_vpc_access: bool
     encryption_key: str
     env: tuple[EnvVar, ...] = ()
+    # The revisions that serve traffic, as the service routes it (an entry or record without a
+    # traffic block routes everything to the latest revision).
+    traffic: tuple[Traffic, ...] = (Traffic("", 100, True),)
 
     resource_type = "run.service"
+
+    @property
+    def serving_revisions(self) -> tuple[str, ...]:
+        """Named revisions with a share of traffic ("" stands for the latest ready revision)."""
+        return tuple(dict.fromkeys(t.revision for t in self.traffic if t.percent > 0))
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +179,24 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _percent(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
+        return int(value)
+    return 0
+
+
+def _traffic(targets: list[Any], revision_key: str, is_latest: Any) -> tuple[Traffic, ...]:
+    out = [
+        Traffic(pick_str(t, revision_key), _percent(pick(t, "percent")), bool(is_latest(t)))
+        for t in targets if isinstance(t, Mapping)
+    ]
+    return tuple(out) if out else (Traffic("", 100, True),)
+
+
 def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fallback_ingress: Any) -> ServiceView:
     ann = pick_dict(body, "metadata", "annotations")
     tmpl_ann = pick_dict(body, "spec", "template", "metadata", "annotations")
@@ -195,6 +230,7 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
         has_vpc_access=has_vpc,
         encryption_key=_text(tmpl_ann.get(_A_CMEK)) or _text(ann.get(_A_CMEK)),
         env=tuple(env),
+        traffic=_traffic(pick_list(body, "spec", "traffic"), "revisionName", lambda t: pick(t, "latestRevision") is True),
     )
 
 
@@ -230,7 +266,13 @@ def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) ->
         has_vpc_access=has_vpc,
         encryption_key=pick_str(tmpl, "encryptionKey"),
         env=tuple(env),
+        traffic=_traffic(pick_list(body, "traffic"), "revision", _v2_latest),
     )
+
+
+def _v2_latest(target: Any) -> bool:
+    kind = pick(target, "type")
+    return kind in ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1) or (not kind and not pick_str(target, "revision"))
 
 
 SERVICE: Kind[ServiceView] = Kind("run.service", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)
