@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from shared.alerts.dedupe import Store
     from shared.alerts.delivery import DeliveryReport
     from shared.config import Exemption, LoadedPolicy, PolicyStore, RuleSettings
-    from shared.rules import Enrich
+    from shared.rules import Enrich, Located
 
 
 @dataclass
@@ -42,12 +42,12 @@ def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: LoadedPolicy)
     """Run the enabled rules among `rule_ids`; pure (no I/O). The rules an entry triggers judge
     one view of each resource it locates, built once."""
     out = []
-    views: dict[tuple[str, str], Any] = {}
+    seen: dict[str, tuple[Located | None, Any]] = {}
     for rid in rule_ids:
         settings = loaded.settings(rid)
         if settings.mode is Mode.OFF:
             continue
-        f = functions.rule(rid).evaluate(event, settings.params, views)
+        f = functions.rule(rid).evaluate(event, settings.params, seen)
         if f is not None:
             out.append((f, settings))
     return out

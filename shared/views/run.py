@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
-from shared.views.names import from_full_name, project_location, run_service_name
+from shared.views.names import from_full_name, project_location, run_service_name, run_service_parts
 
 ASSET_TYPE = "run.googleapis.com/Service"
 
@@ -89,18 +89,27 @@ class ServiceView:
 # Adapters.
 
 
+def _body(event: AuditEvent) -> Mapping[str, Any]:
+    """The service a Create/Replace/Update request writes (falling back to the response)."""
+    body = pick_dict(event.request, "service")
+    if not body and (pick(event.response, "metadata") or pick(event.response, "template")):
+        return event.response
+    return body
+
+
 def locate(event: AuditEvent) -> str | None:
-    return run_service_name(event, pick_dict(event.request, "service"))[0] or None
+    return run_service_name(event, _body(event))[0] or None
 
 
 def from_entry(event: AuditEvent, name: str) -> ServiceView | None:
-    """The service a Create/Replace/Update request writes (falling back to the response)."""
-    body = pick_dict(event.request, "service")
-    if not body:
-        body = event.response if pick(event.response, "metadata") or pick(event.response, "template") else {}
+    """The service a Create/Replace/Update request writes (falling back to the response), as
+    `name` (what `locate` found)."""
+    body = _body(event)
     if not body:
         return None
-    canonical, project, location = run_service_name(event, body)
+    parts = run_service_parts(name)
+    project, location = parts if parts is not None else (event.project, event.location)
+    canonical = name
     if _is_v1(body):
         # A missing ingress on create means the default (`all`); the response says what the server chose.
         fallback = pick_dict(event.response, "metadata", "annotations").get(_A_INGRESS, "all")
