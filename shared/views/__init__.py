@@ -12,8 +12,10 @@ adapter per source, and all the raw-dict digging:
 `Kind` ties a kind of view to its adapters and to the Cloud Asset Inventory asset types it
 covers, so the rules of a kind, the pipeline and a sweep all build views the same way.
 
-Modules: `run` (Cloud Run service), `kms` (key ring, key, key version), `iam` (an IAM policy
-with its conditions, on any resource), `names` (resource names of every source).
+Modules and their kinds: `run` (SERVICE, with the revisions serving traffic; JOB; WORKER_POOL),
+`functions` (FUNCTION: a Cloud Run function, Cloud Functions v2 API), `kms` (KEY_RING, KEY,
+KEY_VERSION), `iam` (POLICY: an IAM policy with its conditions, on any resource), `orgpolicy`
+(ORG_POLICY), `names` (resource names of every source).
 """
 
 from __future__ import annotations

@@ -243,11 +243,20 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
     )
 
 
-def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
-    raw_ingress = pick(body, "ingress")
-    explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
-    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
-    tmpl = pick_dict(body, "template")
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What a v2 revision, task or worker template says about identity, network, keys and env."""
+
+    service_account: str
+    vpc_connector: str
+    vpc_egress: str
+    has_vpc_access: bool
+    encryption_key: str
+    env: tuple[EnvVar, ...]
+
+
+def template_v2(tmpl: Mapping[str, Any]) -> Template:
+    """A v2 RevisionTemplate, TaskTemplate or WorkerPoolRevisionTemplate (REST JSON)."""
     env: list[EnvVar] = []
     for c in pick_list(tmpl, "containers"):
         cname = pick_str(c, "name")
@@ -263,18 +272,26 @@ def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) ->
     egress = _enum(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
     if has_vpc and egress in ("", "VPC_EGRESS_UNSPECIFIED"):
         egress = "PRIVATE_RANGES_ONLY"
+    return Template(pick_str(tmpl, "serviceAccount"), connector, egress, has_vpc, pick_str(tmpl, "encryptionKey"), tuple(env))
+
+
+def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
+    raw_ingress = pick(body, "ingress")
+    explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
+    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
+    t = template_v2(pick_dict(body, "template"))
     return ServiceView(
         name=name,
         project=project,
         location=location,
         ingress=ingress,
         invoker_iam_disabled=pick(body, "invokerIamDisabled") is True,
-        service_account=pick_str(tmpl, "serviceAccount"),
-        vpc_connector=connector,
-        vpc_egress=egress,
-        has_vpc_access=has_vpc,
-        encryption_key=pick_str(tmpl, "encryptionKey"),
-        env=tuple(env),
+        service_account=t.service_account,
+        vpc_connector=t.vpc_connector,
+        vpc_egress=t.vpc_egress,
+        has_vpc_access=t.has_vpc_access,
+        encryption_key=t.encryption_key,
+        env=t.env,
         traffic=_traffic(pick_list(body, "traffic"), "revision", _v2_latest),
     )
 
@@ -284,4 +301,98 @@ def _v2_latest(target: Any) -> bool:
     return kind in ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1) or (not kind and not pick_str(target, "revision"))
 
 
+# ---------------------------------------------------------------------------
+# Jobs and worker pools (Cloud Run Admin API v2 shapes).
+
+JOB_ASSET_TYPE = "run.googleapis.com/Job"
+WORKER_POOL_ASSET_TYPE = "run.googleapis.com/WorkerPool"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    """A Cloud Run job (its task template) or worker pool (its revision template): identity,
+    network, key and environment, as for a service."""
+
+    name: str  # projects/P/locations/L/jobs/J | projects/P/locations/L/workerPools/W
+    project: str
+    location: str
+    resource_type: str  # run.job | run.workerPool
+    template: Template
+
+
+def _workload(name: str, resource_type: str, tmpl: Mapping[str, Any]) -> WorkloadView | None:
+    project, location = project_location(name)
+    if not project or not location:
+        return None
+    return WorkloadView(name, project, location, resource_type, template_v2(tmpl))
+
+
+def _locate_v2(event: AuditEvent, body_key: str, id_key: str) -> str | None:
+    body = pick_dict(event.request, body_key)
+    name = pick_str(body, "name") or pick_str(event.request, "name")
+    if name.startswith("projects/"):
+        return name
+    parent, rid = pick_str(event.request, "parent"), pick_str(event.request, id_key)
+    if parent and rid:
+        return f"{parent}/{'jobs' if body_key == 'job' else 'workerPools'}/{rid}"
+    return event.resource_name or None
+
+
+def _asset_body(record: Any, asset_type: str) -> tuple[str, Mapping[str, Any]] | None:
+    if pick_str(record, "assetType") != asset_type:
+        return None
+    data = pick_dict(record, "resource", "data")
+    if not data:
+        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
+        data = pick_dict(versions[0], "resource") if versions else {}
+    return (from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+
+
+def locate_job(event: AuditEvent) -> str | None:
+    return _locate_v2(event, "job", "jobId")
+
+
+def job_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
+    """The job a v2 CreateJob / UpdateJob request writes."""
+    body = pick_dict(event.request, "job")
+    return _workload(name, "run.job", pick_dict(body, "template", "template")) if body else None
+
+
+def job_from_live(job: Any) -> WorkloadView | None:
+    """A live `run_v2.Job` or its REST JSON."""
+    body = job if isinstance(job, Mapping) else type(job).to_dict(job, use_integers_for_enums=False, preserving_proto_field_name=False)
+    return _workload(pick_str(body, "name"), "run.job", pick_dict(body, "template", "template"))
+
+
+def job_from_asset(record: Any) -> WorkloadView | None:
+    found = _asset_body(record, JOB_ASSET_TYPE)
+    return _workload(found[0], "run.job", pick_dict(found[1], "template", "template")) if found else None
+
+
+def locate_worker_pool(event: AuditEvent) -> str | None:
+    return _locate_v2(event, "workerPool", "workerPoolId")
+
+
+def worker_pool_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
+    """The worker pool a v2 CreateWorkerPool / UpdateWorkerPool request writes."""
+    body = pick_dict(event.request, "workerPool")
+    return _workload(name, "run.workerPool", pick_dict(body, "template")) if body else None
+
+
+def worker_pool_from_live(pool: Any) -> WorkloadView | None:
+    """A live `run_v2.WorkerPool` or its REST JSON."""
+    body = pool if isinstance(pool, Mapping) else type(pool).to_dict(pool, use_integers_for_enums=False, preserving_proto_field_name=False)
+    return _workload(pick_str(body, "name"), "run.workerPool", pick_dict(body, "template"))
+
+
+def worker_pool_from_asset(record: Any) -> WorkloadView | None:
+    found = _asset_body(record, WORKER_POOL_ASSET_TYPE)
+    return _workload(found[0], "run.workerPool", pick_dict(found[1], "template")) if found else None
+
+
 SERVICE: Kind[ServiceView] = Kind("run.service", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)
+JOB: Kind[WorkloadView] = Kind("run.job", (JOB_ASSET_TYPE,), locate_job, job_from_entry, job_from_live, job_from_asset)
+WORKER_POOL: Kind[WorkloadView] = Kind(
+    "run.workerPool", (WORKER_POOL_ASSET_TYPE,), locate_worker_pool, worker_pool_from_entry, worker_pool_from_live,
+    worker_pool_from_asset,
+)
