@@ -319,14 +319,14 @@ def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
-    from shared import run_actions
+    from shared.actions import quarantine
 
     try:
-        result = run_actions.release(args.service, force=args.force)
-    except run_actions.ReleaseRefused as exc:
+        result = quarantine.release(args.service, force=args.force)
+    except quarantine.ReleaseRefused as exc:
         sys.stderr.write(f"release refused: {exc}\n")
         return EXIT_ERROR
-    except run_actions.ReleaseError as exc:
+    except quarantine.ReleaseError as exc:
         sys.stderr.write(f"release failed: {exc}\n")
         return EXIT_ERROR
     out.write(f"{result}\n")

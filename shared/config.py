@@ -17,7 +17,10 @@ import threading
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from shared.alerts.config import AlertsConfig
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
@@ -120,7 +123,7 @@ class LoadedPolicy:
     policy: Policy
     source: str
     rules: Mapping[str, RuleSettings]
-    alerts: Any  # shared.alerts.config.AlertsConfig
+    alerts: AlertsConfig | None
     warnings: tuple[str, ...]
 
     def settings(self, rule_id: str) -> RuleSettings:
@@ -143,7 +146,7 @@ def _params_model(rule_id: str) -> type[BaseModel]:
         hints = typing.get_type_hints(params_cls)
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(params_cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             fields[f.name] = (hints[f.name], default)
         m = create_model(f"{rule_id}.params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
         _param_models[rule_id] = m

@@ -337,8 +337,8 @@ def email_html(alert: Alert) -> str:
             for f, b, a in changes
         )
         parts.append(f"<h3>Changes</h3><ul>{items}</ul>")
-    for title, items in _detail_sections(r):
-        lis = "".join(f"<li><code>{e(str(k))}</code>: <code>{e(_clip(_as_text(v), 500))}</code></li>" for k, v in items)
+    for title, section in _detail_sections(r):
+        lis = "".join(f"<li><code>{e(str(k))}</code>: <code>{e(_clip(_as_text(v), 500))}</code></li>" for k, v in section)
         parts.append(f"<h3>{e(title)}</h3><ul>{lis}</ul>")
     if r["undo"]:
         parts.append(f"<h3>Undo</h3><pre>{e(r['undo'])}</pre>")
