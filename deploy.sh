@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploy Rampart to Google Cloud, the way the HIPAA seed deploys a Cloud Run service:
+# Deploy Rampart to Google Cloud as a private Cloud Run service (HIPAA profile):
 #   approved US region only, --no-allow-unauthenticated, --ingress=internal, a dedicated service
 #   account per function, Secret Manager secrets mounted as files (never environment variables),
 #   bounded instances, explicit timeout, memory, CPU and concurrency.
@@ -19,7 +19,7 @@
 #
 # Why `gcloud run deploy --function`: it is the current, documented way to deploy a Cloud Run
 # function from source (`gcloud functions deploy --gen2` drives the older Cloud Functions API),
-# and it takes every Cloud Run flag the seed uses (--ingress, --set-secrets file mounts,
+# and it takes every Cloud Run flag used here (--ingress, --set-secrets file mounts,
 # --min/--max-instances, --concurrency) directly.
 #
 # Why --ingress=internal works: Cloud Run counts Pub/Sub push and Eventarc deliveries from the

@@ -90,5 +90,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 001: the service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key.",
+    why=(
+        "The service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to use its data "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

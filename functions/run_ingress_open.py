@@ -59,5 +59,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+    why=(
+        "Ingress `all` lets anyone on the internet reach the service; internal-and-cloud-load-balancing blocks direct access "
+        "(https://cloud.google.com/run/docs/securing/ingress)."
+    ),
 )

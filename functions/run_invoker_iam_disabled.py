@@ -56,5 +56,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 000 §2: --no-allow-unauthenticated; the invoker check is what enforces it.",
+    why=(
+        "With the invoker IAM check disabled, anyone who reaches the service can call it "
+        "(https://cloud.google.com/run/docs/securing/managing-access#invoker_check)."
+    ),
 )

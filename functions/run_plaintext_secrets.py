@@ -92,5 +92,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 000 §2/§7: --set-secrets from Secret Manager; never credentials in env vars or the image.",
+    why=(
+        "Keep credentials in Secret Manager, mounted or referenced, never in plain environment variables "
+        "(https://cloud.google.com/run/docs/configuring/services/secrets)."
+    ),
 )

@@ -71,5 +71,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+    why=(
+        "allUsers or allAuthenticatedUsers as invoker makes the service public; keep IAM authentication "
+        "(https://cloud.google.com/run/docs/authenticating/public)."
+    ),
 )

@@ -63,5 +63,8 @@ RULE = Rule(
     },
     evaluate=evaluate,
     params=Params,
-    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+    why=(
+        "With --vpc-egress=private-ranges-only only private traffic goes through the VPC network "
+        "(https://cloud.google.com/run/docs/configuring/networking-best-practices)."
+    ),
 )

@@ -250,7 +250,7 @@ rampart_usage() {
     cat <<EOF
 Usage: ${RAMPART_PROG} --project PROJECT [options]
 
-Deploys Rampart the way the HIPAA seed deploys a Cloud Run service: an approved US region,
+Deploys Rampart as a private Cloud Run service: an approved US region,
 no unauthenticated access, internal ingress, a dedicated service account per function,
 secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
 
@@ -373,7 +373,7 @@ rampart_validate() {
     for r in "${RAMPART_APPROVED_REGIONS[@]}"; do
         [[ $REGION == "$r" ]] && approved=1
     done
-    ((approved)) || die "region '$REGION' is not approved: Rampart deploys only to the HIPAA seed's approved US regions (${RAMPART_APPROVED_REGIONS[*]})"
+    ((approved)) || die "region '$REGION' is not approved: Rampart deploys only to the HIPAA profile's approved US regions (${RAMPART_APPROVED_REGIONS[*]})"
 
     case $SCOPE in
         org | folder)

@@ -69,7 +69,7 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
 def rules_markdown(rows: list[dict[str, Any]]) -> str:
     """The README's rule table (README.md is checked against this by a test)."""
     lines = [
-        "| rule | severity | default mode → action | detects | triggers (methodName) | why (seed) |",
+        "| rule | severity | default mode → action | detects | triggers (methodName) | why (Google Cloud documentation) |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
