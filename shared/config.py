@@ -323,16 +323,17 @@ class PolicyStore:
     def _reload(self) -> LoadedPolicy:
         path = self.path
         try:
-            raw = path.read_bytes()
-            digest = hashlib.sha256(raw).hexdigest()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            raw, digest = None, f"unreadable:{path}"
+            digest = f"unreadable:{path}"
         if digest == self._digest and self._current is not None:
             return self._current
         if digest == self._rejected and self._current is not None:
             return self._current
         try:
-            loaded = load_policy(path) if raw is None else _parse_bytes(raw, str(path))
+            # The loader reads the file again (one parse path for every caller). Should it change in
+            # between, the next check sees a new digest and loads again: it converges.
+            loaded = load_policy(path)
         except ConfigError as exc:
             self._rejected = digest
             if self._current is None:
@@ -363,15 +364,6 @@ class PolicyStore:
             self._digest = "<pinned>"
             self._path = Path("/nonexistent/<pinned>")
             self._next_check = float("inf")
-
-
-def _parse_bytes(raw: bytes, source: str) -> LoadedPolicy:
-    """`load_policy` on bytes already read (the digest and the parse must see the same bytes)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: cannot read the policy file: {exc.__class__.__name__}") from None
-    return parse_policy(text, source)
 
 
 def exemption_for(
