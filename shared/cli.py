@@ -430,6 +430,11 @@ def cmd_policy_push(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_USAGE
     for w in loaded.warnings:
         sys.stderr.write(f"warning: {w}\n")
+    acting = [rid for rid, st in loaded.rules.items() if st.mode is Mode.ENFORCE and st.action is not Action.ALERT]
+    a = loaded.alerts
+    if acting and (a is None or (a.slack is None and a.email is None and a.pubsub is None)):
+        sys.stderr.write(f"warning: {len(acting)} rules will change resources and the policy has no alert channel: "
+                         "nobody will be told what Rampart changed (README \"Alerts\")\n")
     cmd = ["gcloud", "secrets", "versions", "add", args.secret, f"--project={args.project}", f"--data-file={args.file}"]
     shown = " ".join(cmd)
     enabled = loaded.enabled()

@@ -181,6 +181,11 @@ def test_policy_push_validates_then_adds_a_secret_version(tmp_path) -> None:
                                        f"--data-file={policy}"]
     assert (tmp_path / "pushed").read_text() == "default_mode: dry-run\n"
     assert "new version of secret rampart-policy" in p.stdout
+    assert "no alert channel" not in p.stderr  # nothing acts in dry-run
+    policy.write_text("default_mode: enforce\n")
+    p = subprocess.run([sys.executable, "main.py", "policy", "push", str(policy), "--project", "sec-prod"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0 and "9 rules will change resources and the policy has no alert channel" in p.stderr
 
 
 def test_policy_push_refuses_an_invalid_policy_and_calls_nothing(tmp_path) -> None:
