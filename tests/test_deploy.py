@@ -789,7 +789,7 @@ def assert_real_gcloud_flags(argv: list[str]) -> None:
     """Every --flag of a planned command appears in the installed gcloud's help for that command."""
     words = []
     for a in argv[1:]:
-        if a.startswith(("-", "rampart")) or "/" in a or "." in a or "=" in a:
+        if a.startswith(("-", "rampart")) or a.isdigit() or "/" in a or "." in a or "=" in a:
             break
         words.append(a)
     text = _gcloud_help(tuple(words))
