@@ -92,5 +92,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: the service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key.",
+    why=(
+        "The service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to use its data "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

@@ -87,5 +87,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: you control access to the CMEK key with IAM; nobody outside may hold it.",
+    why=(
+        "Access to a key is granted with IAM on the key, its key ring, project or above; no public or outside member may hold it "
+        "(https://cloud.google.com/kms/docs/iam)."
+    ),
 )

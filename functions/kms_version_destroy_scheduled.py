@@ -79,5 +79,8 @@ RULE = Rule(
     params=Params,
     remediate=remediate,
     enrich=enrich,
-    why="Seed 001: a destroyed CMEK key makes data permanently inaccessible; restore before destroyTime.",
+    why=(
+        "Data encrypted with a destroyed key version can never be decrypted; a scheduled destruction can be cancelled by a restore "
+        "(https://cloud.google.com/kms/docs/destroy-restore)."
+    ),
 )

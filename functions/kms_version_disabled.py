@@ -69,5 +69,8 @@ RULE = Rule(
     params=Params,
     remediate=remediate,
     enrich=enrich,
-    why="Seed 001: disabling a CMEK key makes all data encrypted with it inaccessible.",
+    why=(
+        "Data encrypted with a disabled CMEK key cannot be accessed, and new instances of services using it do not start "
+        "(https://cloud.google.com/kms/docs/cmek)."
+    ),
 )

@@ -64,5 +64,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: data encrypted with a CMEK key whose key ring location matches the resource.",
+    why=(
+        "Customer-managed keys give you control over the key's location, rotation and access "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

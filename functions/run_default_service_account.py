@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §3: a dedicated service account per service, never the default compute SA.",
+    why=(
+        "The default compute service account has Editor on the project; give each service its own least-privilege identity "
+        "(https://cloud.google.com/run/docs/securing/service-identity)."
+    ),
 )

@@ -60,5 +60,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+    why=(
+        "Ingress `all` lets anyone on the internet reach the service; internal-and-cloud-load-balancing blocks direct access "
+        "(https://cloud.google.com/run/docs/securing/ingress)."
+    ),
 )

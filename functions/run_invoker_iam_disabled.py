@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --no-allow-unauthenticated; the invoker check is what enforces it.",
+    why=(
+        "With the invoker IAM check disabled, anyone who reaches the service can call it "
+        "(https://cloud.google.com/run/docs/securing/managing-access#invoker_check)."
+    ),
 )

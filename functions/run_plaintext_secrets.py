@@ -93,5 +93,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2/§7: --set-secrets from Secret Manager; never credentials in env vars or the image.",
+    why=(
+        "Keep credentials in Secret Manager, mounted or referenced, never in plain environment variables "
+        "(https://cloud.google.com/run/docs/configuring/services/secrets)."
+    ),
 )

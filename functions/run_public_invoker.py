@@ -63,5 +63,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+    why=(
+        "allUsers or allAuthenticatedUsers as invoker makes the service public; keep IAM authentication "
+        "(https://cloud.google.com/run/docs/authenticating/public)."
+    ),
 )

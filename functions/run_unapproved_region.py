@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §1: deploy only in us-central1, us-east1, us-east4, us-west1, us-west2.",
+    why=(
+        "A service's customer data is stored in its region; deploy only where the policy's approved_regions allow "
+        "(https://cloud.google.com/run/docs/locations)."
+    ),
 )

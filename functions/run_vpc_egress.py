@@ -62,5 +62,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+    why=(
+        "With --vpc-egress=private-ranges-only only private traffic goes through the VPC network "
+        "(https://cloud.google.com/run/docs/configuring/networking-best-practices)."
+    ),
 )
