@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions_framework
 
@@ -20,12 +20,15 @@ import functions
 from shared import log
 from shared.event import BadInput, from_cloudevent
 
-_pipeline: Any = None
+if TYPE_CHECKING:
+    from shared.pipeline import Pipeline, Result
+
+_pipeline: Pipeline | None = None
 _pipeline_lock = threading.Lock()
 _warm_up_started = False
 
 
-def _get_pipeline() -> Any:
+def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         with _pipeline_lock:
@@ -64,7 +67,7 @@ def _warm_up() -> None:
                     action="the first relevant event loads what is missing")
 
 
-def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Any:
+def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | None:
     """Handle one delivery. Returns normally for anything handled or deliberately skipped
     (Pub/Sub acks it); raises only for failures worth a redelivery."""
     try:

@@ -47,5 +47,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §2: traffic only through the load balancer and Cloud Armor.",
+    why="Cloud Armor security policies filter traffic at the load balancer in front of serverless NEGs (https://cloud.google.com/armor/docs/security-policy-overview).",
 )

@@ -27,5 +27,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 001: data encrypted with a CMEK key whose key ring location matches the resource.",
+    why="Customer-managed keys give you control over the key's location, rotation and access (https://cloud.google.com/functions/docs/securing/cmek).",
 )

@@ -27,5 +27,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §3: a dedicated service account per service, never the default compute SA.",
+    why="The default compute service account has Editor on the project; give each function its own identity (https://cloud.google.com/functions/docs/securing/function-identity).",
 )

@@ -57,5 +57,5 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+    why="Ingress ALLOW_ALL lets anyone on the internet reach the function; ALLOW_INTERNAL_AND_GCLB keeps it behind the load balancer (https://cloud.google.com/functions/docs/networking/network-settings).",
 )

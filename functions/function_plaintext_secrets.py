@@ -27,5 +27,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §2/§7: --set-secrets from Secret Manager; never credentials in env vars or the image.",
+    why="Keep credentials in Secret Manager, never in plain environment variables (https://cloud.google.com/functions/docs/configuring/secrets).",
 )

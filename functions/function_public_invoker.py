@@ -42,10 +42,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     IAM permissions: shared.permissions.FUNCTION_IAM (cloudfunctions.functions.getIamPolicy/.setIamPolicy).
     """
-    from shared.iam_actions import FUNCTION_IO, strip_members
+    from shared.actions import iam
 
-    pairs = [(str(g["role"]), str(g["member"])) for g in finding.observed.get("public_members", [])]
-    return strip_members(finding, ctx, FUNCTION_IO, pairs=pairs, still_bad=lambda m: m in PUBLIC)
+    flagged = {(str(g["role"]), str(g["member"])) for g in finding.observed.get("public_members", [])}
+    return iam.edit_policy(finding, ctx, iam.remove_grants(lambda g: (g.role, g.member) in flagged and g.member in PUBLIC),
+                           undo_verb="add")
 
 
 RULE = Rule(
@@ -60,5 +61,5 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+    why="allUsers or allAuthenticatedUsers as invoker makes the function public; keep IAM authentication (https://cloud.google.com/functions/docs/securing/managing-access-iam).",
 )

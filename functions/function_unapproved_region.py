@@ -27,5 +27,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §1: deploy only in us-central1, us-east1, us-east4, us-west1, us-west2.",
+    why="A function's data is stored in its region; deploy only where the policy's approved_regions allow (https://cloud.google.com/functions/docs/locations).",
 )

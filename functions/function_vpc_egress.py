@@ -27,5 +27,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+    why="With private-ranges-only egress only private traffic goes through the VPC network (https://cloud.google.com/functions/docs/networking/connecting-vpc).",
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.model import Action, Finding, Outcome, Severity
 from shared.permissions import PROJECT_IAM
@@ -57,7 +57,7 @@ def check(view: PolicyView, params: Params) -> Finding | None:
     observed = {"role": params.role, "missing_members": sorted(missing), "scope": scope}
     if conditional:
         observed["regranted_only_under_a_condition"] = conditional
-    f = finding(RULE, view, observed=observed, title=f"{RULE.title} ({scope})")
+    f: Finding[Any] = finding(RULE, view, observed=observed, title=f"{RULE.title} ({scope})")
     return dataclasses.replace(f, resource_type=scope, project=view.project or view.name, location=view.location or "global")
 
 
@@ -67,13 +67,13 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     IAM permissions: resourcemanager.projects.getIamPolicy/.setIamPolicy.
     """
-    from shared.actions import record
-    from shared.iam_actions import PROJECT_IO, restore_members
+    from shared.actions import iam, record
 
     if scope_of(finding.resource) != "project":
         return record(finding, ctx, Outcome.ALERTED, reason="no automatic fix above a project: a human decides")
     role = str(finding.observed.get("role") or params.role)
-    return restore_members(finding, ctx, PROJECT_IO, role=role, members=list(finding.observed.get("missing_members", [])))
+    members = list(finding.observed.get("missing_members", []))
+    return iam.edit_policy(finding, ctx, iam.add_members(role, members), undo_verb="remove")
 
 
 RULE = Rule(
@@ -88,5 +88,5 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: the service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key, here inherited.",
+    why="The service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter, here inherited from above the key (https://cloud.google.com/kms/docs/cmek).",
 )

@@ -91,5 +91,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 001: the service agent must be able to use the key; deny policies override every grant.",
+    why="Deny policies override every allow policy, for the principals and permissions they name (https://cloud.google.com/iam/docs/deny-overview).",
 )

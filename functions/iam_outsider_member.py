@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.members import Trust, outsider_reason
 from shared.model import Action, Finding, Outcome, Severity
@@ -85,7 +85,7 @@ def check(view: PolicyView, params: Params) -> Finding | None:
     if not found:
         return None
     observed = {"outsiders": found, "scope": scope}
-    f = finding(RULE, view, observed=observed, title=f"{RULE.title} ({scope})")
+    f: Finding[Any] = finding(RULE, view, observed=observed, title=f"{RULE.title} ({scope})")
     if scope in HIERARCHY:
         # A folder or organization is in no project; say which, so exemptions and alerts can name it.
         f = dataclasses.replace(f, project=view.project or view.name, location=view.location or "global")
@@ -103,23 +103,19 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     cloudfunctions.functions.getIamPolicy/.setIamPolicy (functions), cloudkms.*.getIamPolicy/
     .setIamPolicy (keys and key rings).
     """
-    from shared import kms_actions
-    from shared.actions import record
-    from shared.iam_actions import FUNCTION_IO, PROJECT_IO, RUN_SERVICE_IO, strip_members
+    from shared.actions import iam, record
 
     scope = scope_of(finding.resource)
-    io = {"project": PROJECT_IO, "run.function": FUNCTION_IO, "run.service": RUN_SERVICE_IO}.get(scope)
-    if io is None and not scope.startswith("kms."):
+    if scope not in ("project", "run.service", "run.function", "kms.cryptoKey", "kms.keyRing"):
         return record(finding, ctx, Outcome.ALERTED, reason=f"no automatic fix for a {scope}'s policy: a human decides")
     trust = Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()))
-    pairs = [(str(g["role"]), str(g["member"])) for g in finding.observed.get("outsiders", [])]
+    flagged = {(str(g["role"]), str(g["member"])) for g in finding.observed.get("outsiders", [])}
 
-    def still_bad(member: str) -> bool:
-        return outsider_reason(member, trust) is not None and not matches_any(member, params.allowed_members)
+    def still_bad(g: iam.Grant) -> bool:
+        return ((g.role, g.member) in flagged and outsider_reason(g.member, trust) is not None
+                and not matches_any(g.member, params.allowed_members))
 
-    if io is None:
-        return kms_actions.strip_members(finding, ctx, pairs=pairs, still_bad=still_bad)
-    return strip_members(finding, ctx, io, pairs=pairs, still_bad=still_bad)
+    return iam.edit_policy(finding, ctx, iam.remove_grants(still_bad), undo_verb="add")
 
 
 RULE = Rule(
@@ -134,5 +130,5 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000/001: only the organization's identities may hold roles on PHI services, keys or their projects.",
+    why="Only identities of your organization should hold roles; domain-restricted sharing is the preventive form (https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).",
 )

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Missing:
+    """For the remediation: the members to give `role` back."""
+
+    role: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Params:
     role: str = ENCRYPTER_DECRYPTER
     # Members whose removal is a violation (shell patterns): Google service agents by default.
@@ -31,7 +39,7 @@ class Params:
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def check(view: PolicyView, params: Params) -> Finding | None:
+def check(view: PolicyView, params: Params) -> Finding[Missing] | None:
     """A protected member lacks the role unconditionally on a key or key ring: one the prior
     policy gave it (where the source knows the prior policy: an entry with a delta), or one
     `params.required` names for this resource (where the source shows the whole policy)."""
@@ -51,20 +59,23 @@ def check(view: PolicyView, params: Params) -> Finding | None:
     if not missing:
         return None
     observed = {"role": params.role, "missing_members": sorted(missing)}
-    return finding(RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})")
+    return finding(
+        RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})",
+        detail=Missing(params.role, tuple(sorted(missing))),
+    )
 
 
-def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+def remediate(finding: Finding[Missing], params: Params, ctx: ActionContext) -> ActionRecord:
     """Put the removed members back in the role's unconditional binding on the key or key ring,
     keeping every other binding, condition and the policy version (etag-guarded).
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import restore_members
+    from shared.actions.kms import restore_members
 
-    role = str(finding.observed.get("role") or params.role)
-    return restore_members(finding, ctx, role=role, members=list(finding.observed.get("missing_members", [])))
+    missing = finding.detail or Missing(params.role, ())
+    return restore_members(finding, ctx, role=missing.role, members=list(missing.members))
 
 
 RULE = Rule(
@@ -81,5 +92,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: the service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key.",
+    why=(
+        "The service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to use its data "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

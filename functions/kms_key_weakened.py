@@ -75,5 +75,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 001: CMEK keys are managed by you; rotation, destroy delay and key origin bound what a key loss costs.",
+    why="Rotation, the destroy-scheduled duration, protection level and key origin bound what a key compromise or loss costs (https://cloud.google.com/kms/docs/key-rotation).",
 )

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Outsiders:
+    """For the remediation: the (role, member) grants to remove."""
+
+    grants: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Params:
     # Domains whose users and groups may hold roles on keys; empty: only public members are flagged.
     allowed_domains: tuple[str, ...] = ()
@@ -38,7 +45,7 @@ def _outside(member: str, params: Params) -> bool:
     return False
 
 
-def check(view: PolicyView, params: Params) -> Finding | None:
+def check(view: PolicyView, params: Params) -> Finding[Outsiders] | None:
     """The key's or key ring's policy grants a public or outside-domain member any role."""
     if view.resource_type not in ("kms.cryptoKey", "kms.keyRing"):
         return None
@@ -47,19 +54,22 @@ def check(view: PolicyView, params: Params) -> Finding | None:
     if not bad:
         return None
     observed = {"members": [{"role": r, "member": m} for r, m in bad]}
-    return finding(RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})")
+    return finding(
+        RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})",
+        detail=Outsiders(tuple(bad)),
+    )
 
 
-def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+def remediate(finding: Finding[Outsiders], params: Params, ctx: ActionContext) -> ActionRecord:
     """Remove exactly the flagged members from the key's or key ring's live policy, if the
     same test still flags them there; keep everything else (etag-guarded).
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import strip_members
+    from shared.actions.kms import strip_members
 
-    pairs = [(str(m["role"]), str(m["member"])) for m in finding.observed.get("members", [])]
+    pairs = list(finding.detail.grants) if finding.detail else []
     return strip_members(finding, ctx, pairs=pairs, still_bad=lambda member: _outside(member, params))
 
 
@@ -77,5 +87,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: you control access to the CMEK key with IAM; nobody outside may hold it.",
+    why=(
+        "Access to a key is granted with IAM on the key, its key ring, project or above; no public or outside member may hold it "
+        "(https://cloud.google.com/kms/docs/iam)."
+    ),
 )

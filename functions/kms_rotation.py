@@ -41,7 +41,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeys.get.
     """
-    from shared.kms_actions import key_rotation_facts
+    from shared.actions.kms import key_rotation_facts
 
     return key_rotation_facts(finding.resource, ctx)
 
@@ -58,5 +58,8 @@ RULE = Rule(
     check=check,
     params=Params,
     enrich=enrich,
-    why="Seed 001: CMEK keys are managed by you; rotation bounds what one key version protects.",
+    why=(
+        "Rotating symmetric keys on a schedule limits how much data one key version protects "
+        "(https://cloud.google.com/kms/docs/key-rotation)."
+    ),
 )

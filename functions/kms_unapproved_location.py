@@ -36,5 +36,8 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 001: the key ring location must match the location of the data it encrypts; seed 000 §1 regions.",
+    why=(
+        "A key ring cannot be moved after it is created; keep keys in the approved locations, near the data "
+        "(https://cloud.google.com/kms/docs/create-key-ring)."
+    ),
 )

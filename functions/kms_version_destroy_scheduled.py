@@ -24,36 +24,40 @@ class Params:
     max_services_scanned: int = 500
 
 
-def check(view: KeyVersionView, params: Params) -> Finding | None:
+def check(view: KeyVersionView, params: Params) -> Finding[KeyVersionView] | None:
     """The version is scheduled for destruction (or destroyed)."""
     if view.state not in ("DESTROY_SCHEDULED", "DESTROYED"):
         return None
     observed: dict[str, object] = {"state": view.state, "key": view.key, "version": view.version}
     if view.destroy_time:
         observed["destroy_time"] = view.destroy_time
-    return finding(RULE, view, observed=observed)
+    return finding(RULE, view, observed=observed, detail=view)
 
 
-def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+def remediate(finding: Finding[KeyVersionView], params: Params, ctx: ActionContext) -> ActionRecord:
     """Restore the version (→ DISABLED) while its destroy time is ahead, then enable it again
     when `reenable_after_restore`: the audit entry does not record the state it had before.
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.restore,
     cloudkms.cryptoKeyVersions.update.
     """
-    from shared.kms_actions import restore_version
+    from shared.actions.kms import restore_version
 
     return restore_version(finding, ctx, reenable=params.reenable_after_restore)
 
 
-def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, Any]:
+def enrich(finding: Finding[KeyVersionView], params: Params, ctx: ActionContext) -> dict[str, Any]:
     """The key, the destroy time and how long is left, and the Cloud Run services that use the key.
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
     """
-    from shared.kms_actions import version_facts
+    from shared.actions.kms import version_facts
 
-    return version_facts(finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned)
+    destroy_time = finding.detail.destroy_time if finding.detail else ""
+    return version_facts(
+        finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned,
+        destroy_time=destroy_time,
+    )
 
 
 RULE = Rule(
@@ -75,5 +79,8 @@ RULE = Rule(
     params=Params,
     remediate=remediate,
     enrich=enrich,
-    why="Seed 001: a destroyed CMEK key makes data permanently inaccessible; restore before destroyTime.",
+    why=(
+        "Data encrypted with a destroyed key version can never be decrypted; a scheduled destruction can be cancelled by a restore "
+        "(https://cloud.google.com/kms/docs/destroy-restore)."
+    ),
 )

@@ -25,12 +25,12 @@ class Params:
     max_services_scanned: int = 500
 
 
-def check(view: KeyVersionView, params: Params) -> Finding | None:
+def check(view: KeyVersionView, params: Params) -> Finding[KeyVersionView] | None:
     """The version is DISABLED, and its key is not one `allow_disable` names."""
     if view.state != "DISABLED" or matches_any(view.key, params.allow_disable):
         return None
     observed = {"state": "DISABLED", "key": view.key, "version": view.version}
-    return finding(RULE, view, observed=observed)
+    return finding(RULE, view, observed=observed, detail=view)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -38,7 +38,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.update.
     """
-    from shared.kms_actions import reenable_version
+    from shared.actions.kms import reenable_version
 
     return reenable_version(finding, ctx)
 
@@ -48,7 +48,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
     """
-    from shared.kms_actions import version_facts
+    from shared.actions.kms import version_facts
 
     return version_facts(finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned)
 
@@ -69,5 +69,8 @@ RULE = Rule(
     params=Params,
     remediate=remediate,
     enrich=enrich,
-    why="Seed 001: disabling a CMEK key makes all data encrypted with it inaccessible.",
+    why=(
+        "Data encrypted with a disabled CMEK key cannot be accessed, and new instances of services using it do not start "
+        "(https://cloud.google.com/kms/docs/cmek)."
+    ),
 )

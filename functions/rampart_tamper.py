@@ -44,7 +44,10 @@ _PATTERNS = {"sink": "sinks", "topic": "topics", "subscription": "subscriptions"
 
 def is_rampart(view: PlumbingView, params: Params) -> bool:
     field = _PATTERNS.get(view.kind)
-    return bool(field) and matches_any(view.name.rsplit("/", 1)[-1], getattr(params, field))
+    if field is None:
+        return False
+    patterns: tuple[str, ...] = getattr(params, field)
+    return matches_any(view.name.rsplit("/", 1)[-1], patterns)
 
 
 def check(view: PlumbingView, params: Params) -> Finding | None:
@@ -114,5 +117,5 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Rampart can only close doors it hears about, with the permissions it was given.",
+    why="A sink's filter, destination and exclusions decide which entries leave the project at all (https://cloud.google.com/logging/docs/export/configure_export_v2).",
 )

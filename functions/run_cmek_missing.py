@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
 from shared.views.names import kms_name
-from shared.views.run import SERVICE, ServiceView
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -22,7 +22,7 @@ class Params:
     require_same_location: bool = True
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """No CMEK key, or (with `require_same_location`) a key in another location."""
     key = view.encryption_key
     if not key:
@@ -45,9 +45,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
@@ -64,5 +64,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 001: data encrypted with a CMEK key whose key ring location matches the resource.",
+    why=(
+        "Customer-managed keys give you control over the key's location, rotation and access "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

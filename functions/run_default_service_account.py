@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -23,7 +23,7 @@ class Params:
     pass
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """The service runs as no service account, or as a default one."""
     sa = view.service_account
     if sa and not _DEFAULT_SA.match(sa):
@@ -38,9 +38,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §3: a dedicated service account per service, never the default compute SA.",
+    why=(
+        "The default compute service account has Editor on the project; give each service its own least-privilege identity "
+        "(https://cloud.google.com/run/docs/securing/service-identity)."
+    ),
 )

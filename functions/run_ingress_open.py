@@ -37,11 +37,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_UPDATE, i.e.
     run.services.get/update, run.operations.get, iam.serviceAccounts.actAs; quarantine adds RUN_IAM).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
+    return run.dispatch(
         finding, ctx, rule=RULE, params=params,
-        revert=lambda: run_actions.revert_ingress(finding, ctx, allowed=params.allowed, target=params.revert_to),
+        revert=lambda: run.revert_ingress(finding, ctx, allowed=params.allowed, target=params.revert_to),
     )
 
 
@@ -60,5 +60,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+    why=(
+        "Ingress `all` lets anyone on the internet reach the service; internal-and-cloud-load-balancing blocks direct access "
+        "(https://cloud.google.com/run/docs/securing/ingress)."
+    ),
 )

@@ -34,11 +34,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_UPDATE, i.e.
     run.services.get/update, run.operations.get, iam.serviceAccounts.actAs; quarantine adds RUN_IAM).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
+    return run.dispatch(
         finding, ctx, rule=RULE, params=params,
-        revert=lambda: run_actions.revert_invoker_check(finding, ctx),
+        revert=lambda: run.revert_invoker_check(finding, ctx),
     )
 
 
@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --no-allow-unauthenticated; the invoker check is what enforces it.",
+    why=(
+        "With the invoker IAM check disabled, anyone who reaches the service can call it "
+        "(https://cloud.google.com/run/docs/securing/managing-access#invoker_check)."
+    ),
 )

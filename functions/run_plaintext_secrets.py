@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -46,7 +46,7 @@ def _rx(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return rx
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """A plain environment variable whose name or value looks like a credential."""
     if not view.env:
         return None
@@ -74,9 +74,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
@@ -93,5 +93,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2/§7: --set-secrets from Secret Manager; never credentials in env vars or the image.",
+    why=(
+        "Keep credentials in Secret Manager, mounted or referenced, never in plain environment variables "
+        "(https://cloud.google.com/run/docs/configuring/services/secrets)."
+    ),
 )

@@ -40,11 +40,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     quarantine: RUN_QUARANTINE, which adds run.services.get/update, run.operations.get and
     iam.serviceAccounts.actAs).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
+    return run.dispatch(
         finding, ctx, rule=RULE, params=params,
-        revert=lambda: run_actions.revert_public_invoker(finding, ctx, roles=params.roles),
+        revert=lambda: run.revert_public_invoker(finding, ctx, roles=params.roles),
     )
 
 
@@ -63,5 +63,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+    why=(
+        "allUsers or allAuthenticatedUsers as invoker makes the service public; keep IAM authentication "
+        "(https://cloud.google.com/run/docs/authenticating/public)."
+    ),
 )

@@ -85,5 +85,5 @@ RULE = Rule(
     check=check,
     params=Params,
     enrich=enrich,
-    why="Seed 000/001: every revision that serves traffic must meet the rules, not only the newest.",
+    why="Traffic can be split across revisions or pinned to one by tag; each serving revision runs its own configuration (https://cloud.google.com/run/docs/rollouts-rollbacks-traffic-migration).",
 )

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -21,7 +21,7 @@ class Params:
     approved_regions: tuple[str, ...] | None = None
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """The service's region is not approved."""
     if not view.location:
         return None
@@ -38,9 +38,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
@@ -57,5 +57,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §1: deploy only in us-central1, us-east1, us-east4, us-west1, us-west2.",
+    why=(
+        "A service's customer data is stored in its region; deploy only where the policy's approved_regions allow "
+        "(https://cloud.google.com/run/docs/locations)."
+    ),
 )

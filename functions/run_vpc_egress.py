@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding, matches_any
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -22,7 +22,7 @@ class Params:
     require_vpc_access_for: tuple[str, ...] = ()
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """VPC egress not allowed, or no VPC access where `require_vpc_access_for` asks for it."""
     if view.has_vpc_access:
         if view.vpc_egress in params.allowed_egress:
@@ -43,9 +43,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, rule=RULE, params=params)
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
@@ -62,5 +62,8 @@ RULE = Rule(
     check=check,
     params=Params,
     remediate=remediate,
-    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+    why=(
+        "With --vpc-egress=private-ranges-only only private traffic goes through the VPC network "
+        "(https://cloud.google.com/run/docs/configuring/networking-best-practices)."
+    ),
 )

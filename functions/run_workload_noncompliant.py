@@ -51,5 +51,5 @@ RULE = Rule(
     permissions={},
     check=check,
     params=Params,
-    why="Seed 000 §1-§3/§7 and seed 001: every Cloud Run workload, not only services.",
+    why="Jobs and worker pools run with a service identity, in a region, with keys, secrets and egress like services (https://cloud.google.com/run/docs/securing/service-identity).",
 )

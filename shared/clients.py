@@ -163,8 +163,12 @@ def orgpolicy_rest() -> tuple[Any, str]:
     return rest(ORGPOLICY_ENDPOINT_ENV, "https://orgpolicy.googleapis.com")
 
 
-_LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions"),
-              "function": ("requests",), "iam": ("google.cloud.resourcemanager_v3",)}
+_LIBRARIES = {
+    "run": ("google.cloud.run_v2", "shared.actions.run", "shared.actions.quarantine"),
+    "kms": ("google.cloud.kms_v1", "shared.actions.kms"),
+    "function": ("requests",),
+    "iam": ("google.cloud.resourcemanager_v3",),
+}
 
 
 def preload(*products: str) -> None:

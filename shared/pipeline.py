@@ -10,11 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
+    from shared.alerts.dedupe import Store
+    from shared.alerts.delivery import DeliveryReport
+    from shared.config import Exemption, LoadedPolicy, PolicyStore, RuleSettings
+    from shared.rules import Enrich, Located
 
 
 @dataclass
@@ -25,34 +32,34 @@ class Result:
     skipped: str | None = None
     findings: list[Finding] = field(default_factory=list)
     records: list[ActionRecord] = field(default_factory=list)
-    deliveries: list[Any] = field(default_factory=list)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
 
 
 triage = functions.triage  # one triage, shared with main.py (which runs it before loading this module)
 
 
-def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: Any) -> list[tuple[Finding, Any]]:
+def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: LoadedPolicy) -> list[tuple[Finding[Any], RuleSettings]]:
     """Run the enabled rules among `rule_ids`; pure (no I/O). The rules an entry triggers judge
     one view of each resource it locates, built once."""
     out = []
-    views: dict[tuple[str, str], Any] = {}
+    seen: dict[str, tuple[Located | None, Any]] = {}
     for rid in rule_ids:
         settings = loaded.settings(rid)
         if settings.mode is Mode.OFF:
             continue
-        f = functions.rule(rid).evaluate(event, settings.params, views)
+        f = functions.rule(rid).evaluate(event, settings.params, seen)
         if f is not None:
             out.append((f, settings))
     return out
 
 
-def ignored(principal: str, loaded: Any) -> bool:
+def ignored(principal: str, loaded: LoadedPolicy) -> bool:
     from shared.rules import matches_any
 
     return bool(principal) and matches_any(principal, loaded.policy.ignore_principals)
 
 
-def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord | None:
+def decide(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None = None) -> ActionRecord | None:
     """The record for a finding that needs no action call (exempt, alert-only), else None.
 
     None means: call the rule's remediate() in `settings.mode` with `settings.action`.
@@ -60,7 +67,7 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
     return _decide(finding, settings, loaded, today)[0]
 
 
-def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None) -> tuple[ActionRecord | None, str]:
+def _decide(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None) -> tuple[ActionRecord | None, str]:
     """`decide`, and the note on exemptions that lapsed (for the record of an action taken)."""
     from shared.config import exemption_for
 
@@ -87,11 +94,11 @@ def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None)
     return None, note
 
 
-def _expired_note(expired: list[Any]) -> str:
+def _expired_note(expired: list[Exemption]) -> str:
     return "; ".join(f"exemption (owner {e.owner}) expired on {e.expires}: not applied" for e in expired)
 
 
-def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord:
+def act(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None = None) -> ActionRecord:
     """Decide, then remediate against live state where the policy allows it."""
     from shared.actions import ActionContext, run_remediation
 
@@ -119,7 +126,7 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
     return record
 
 
-def _enrich(enrich: Any, finding: Finding, settings: Any, ctx: Any) -> dict[str, Any]:
+def _enrich(enrich: Enrich, finding: Finding[Any], settings: RuleSettings, ctx: ActionContext) -> dict[str, Any]:
     from shared import log
 
     try:
@@ -132,7 +139,7 @@ def _enrich(enrich: Any, finding: Finding, settings: Any, ctx: Any) -> dict[str,
 class Pipeline:
     """Handles events with one policy store, one dedupe store, and the alert channels."""
 
-    def __init__(self, store: Any | None = None, *, alert: bool = True, dedupe: Any | None = None) -> None:
+    def __init__(self, store: PolicyStore | None = None, *, alert: bool = True, dedupe: Store | None = None) -> None:
         from shared.config import PolicyStore
 
         self.store = store or PolicyStore()
@@ -212,7 +219,7 @@ class Pipeline:
 
             preload(loaded.alerts)
 
-    def _record(self, record: ActionRecord, loaded: Any, result: Result) -> None:
+    def _record(self, record: ActionRecord, loaded: LoadedPolicy, result: Result) -> None:
         from shared.alerts import deliver, log_record
 
         log_record(record)
@@ -221,6 +228,6 @@ class Pipeline:
             result.deliveries.append(deliver(record, loaded.alerts, store=self._dedupe_pinned))
 
 
-def severity_at_least(record_or_finding: Any, threshold: Severity) -> bool:
-    sev = getattr(record_or_finding, "effective_severity", None) or record_or_finding.severity
+def severity_at_least(record_or_finding: ActionRecord | Finding[Any], threshold: Severity) -> bool:
+    sev = record_or_finding.effective_severity if isinstance(record_or_finding, ActionRecord) else record_or_finding.severity
     return sev.rank >= threshold.rank

@@ -32,7 +32,7 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
         from google.cloud import run_v2
 
         return (run_v2.Service.from_json(json.dumps(doc)),)
-    if kind == "orgpolicy.policy":
+    if kind == "orgpolicy.change":
         return (doc["name"], doc)
     if kind == "iam.denyPolicy":
         return (doc,)
@@ -79,11 +79,15 @@ def test_one_state_three_sources_one_finding(path: Path) -> None:
     if "live" in case:
         live_view = rule.kind.from_live(*_live(rule.kind.name, case["live"]))
         assert live_view is not None
-        assert _state(rule.check(live_view, params)) == _state(from_entry)
+        from_live = rule.check(live_view, params)
+        assert _state(from_live) == _state(from_entry)
+        assert from_live is not None and from_live.detail == from_entry.detail  # what remediation gets, too
     if "asset" in case:
         asset_view = rule.kind.from_asset(case["asset"])
         assert asset_view is not None
-        assert _state(rule.check(asset_view, params)) == _state(from_entry)
+        from_asset = rule.check(asset_view, params)
+        assert _state(from_asset) == _state(from_entry)
+        assert from_asset is not None and from_asset.detail == from_entry.detail
 
 
 @pytest.mark.parametrize("rule_id", functions.RULE_IDS)

@@ -60,6 +60,7 @@ class LocalStack:
         max_backoff: int | None = None,
         max_delivery_attempts: int = 10,
         threads: int | None = None,
+        policy_check_seconds: float | None = 0.0,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
@@ -72,6 +73,9 @@ class LocalStack:
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self.max_delivery_attempts = max_delivery_attempts
         self.threads = threads
+        # 0: the tests' policy edits take effect on the very next event; None: Rampart's default
+        # interval (shared.config.DEFAULT_CHECK_SECONDS), as deployed.
+        self.policy_check_seconds = policy_check_seconds
         self.pubsub: Any = None
         self.firestore: Any = None
         self.standin: Proc | None = None
@@ -196,6 +200,8 @@ class LocalStack:
             env["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
         if self.threads:
             env["THREADS"] = str(self.threads)
+        if self.policy_check_seconds is not None:
+            env["RAMPART_POLICY_CHECK_SECONDS"] = str(self.policy_check_seconds)
         return env
 
     def start_function(self, i: int) -> Proc:

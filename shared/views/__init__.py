@@ -12,13 +12,16 @@ adapter per source, and all the raw-dict digging:
 `Kind` ties a kind of view to its adapters and to the Cloud Asset Inventory asset types it
 covers, so the rules of a kind, the pipeline and a sweep all build views the same way.
 
-Modules: `run` (Cloud Run service), `kms` (key ring, key, key version), `iam` (an IAM policy
-with its conditions, on any resource), `names` (resource names of every source); and for the
-doors of issue 13: `function` (Cloud Run function, Cloud Functions v2 API), `workload` (job,
-worker pool), `traffic` (where a service's traffic goes), `scope` (which resource a policy is
-on, projects and folders included), `keyposture` (a key's rotation, destroy delay, protection
-level and primary), `orgpolicy`, `denypolicy`, `armor` (Cloud Armor writes) and `plumbing`
-(writes to Rampart's own resources).
+Modules and their kinds: `run` (SERVICE, with the revisions serving traffic; JOB; WORKER_POOL),
+`functions` (FUNCTION: a Cloud Run function, Cloud Functions v2 API), `kms` (KEY_RING, KEY,
+KEY_VERSION), `iam` (POLICY: an IAM policy with its conditions, on any resource), `orgpolicy`
+(ORG_POLICY), `names` (resource names of every source).
+And for the doors of issue 13: `function` (Cloud Run function as its rules judge it, from the
+`operation.last` response too), `workload` (job or worker pool, one kind for both), `traffic`
+(traffic targets with tags), `scope` (which resource a policy is on, projects and folders
+included), `keyposture` (a key's rotation, destroy delay, protection level and primary),
+`guardrail` (what a write did to an org policy: deletions and v1 writes included),
+`denypolicy`, `armor` (Cloud Armor writes) and `plumbing` (writes to Rampart's own resources).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
+from shared.views.run import EnvVar
 
 FUNCTIONS = "cloudfunctions.googleapis.com"
 ASSET_TYPE = "cloudfunctions.googleapis.com/Function"
@@ -26,13 +27,6 @@ INGRESS_INT = {0: "INGRESS_SETTINGS_UNSPECIFIED", 1: "ALLOW_ALL", 2: "ALLOW_INTE
 CONNECTOR_EGRESS_INT = {0: "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", 1: "PRIVATE_RANGES_ONLY", 2: "ALL_TRAFFIC"}
 # Direct VPC egress (in the discovery document; not yet in the google-cloud-functions 1.25 protos).
 DIRECT_EGRESS = {"VPC_EGRESS_ALL_TRAFFIC": "ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY": "PRIVATE_RANGES_ONLY"}
-
-
-@dataclass(frozen=True, slots=True)
-class EnvVar:
-    container: str
-    name: str
-    plain_value: str | None  # None when it is a Secret Manager reference
 
 
 @dataclass(frozen=True, slots=True)

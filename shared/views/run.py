@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
-from shared.views.names import from_full_name, project_location, run_service_name
+from shared.views.names import from_full_name, project_location, run_service_name, run_service_parts
 
 ASSET_TYPE = "run.googleapis.com/Service"
 
@@ -50,6 +50,15 @@ class EnvVar:
 
 
 @dataclass(frozen=True, slots=True)
+class Traffic:
+    """One traffic target: a named revision, or the latest ready one (`revision` "")."""
+
+    revision: str
+    percent: int
+    latest: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     """A Cloud Run service: the fields Rampart's rules judge, whatever the source."""
 
@@ -64,26 +73,43 @@ class ServiceView:
     has_vpc_access: bool
     encryption_key: str
     env: tuple[EnvVar, ...] = ()
+    # The revisions that serve traffic, as the service routes it (an entry or record without a
+    # traffic block routes everything to the latest revision).
+    traffic: tuple[Traffic, ...] = (Traffic("", 100, True),)
 
     resource_type = "run.service"
+
+    @property
+    def serving_revisions(self) -> tuple[str, ...]:
+        """Named revisions with a share of traffic ("" stands for the latest ready revision)."""
+        return tuple(dict.fromkeys(t.revision for t in self.traffic if t.percent > 0))
 
 
 # ---------------------------------------------------------------------------
 # Adapters.
 
 
+def _body(event: AuditEvent) -> Mapping[str, Any]:
+    """The service a Create/Replace/Update request writes (falling back to the response)."""
+    body = pick_dict(event.request, "service")
+    if not body and (pick(event.response, "metadata") or pick(event.response, "template")):
+        return event.response
+    return body
+
+
 def locate(event: AuditEvent) -> str | None:
-    return run_service_name(event, pick_dict(event.request, "service"))[0] or None
+    return run_service_name(event, _body(event))[0] or None
 
 
 def from_entry(event: AuditEvent, name: str) -> ServiceView | None:
-    """The service a Create/Replace/Update request writes (falling back to the response)."""
-    body = pick_dict(event.request, "service")
-    if not body:
-        body = event.response if pick(event.response, "metadata") or pick(event.response, "template") else {}
+    """The service a Create/Replace/Update request writes (falling back to the response), as
+    `name` (what `locate` found)."""
+    body = _body(event)
     if not body:
         return None
-    canonical, project, location = run_service_name(event, body)
+    parts = run_service_parts(name)
+    project, location = parts if parts is not None else (event.project, event.location)
+    canonical = name
     if _is_v1(body):
         # A missing ingress on create means the default (`all`); the response says what the server chose.
         fallback = pick_dict(event.response, "metadata", "annotations").get(_A_INGRESS, "all")
@@ -162,6 +188,24 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _percent(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
+        return int(value)
+    return 0
+
+
+def _traffic(targets: list[Any], revision_key: str, is_latest: Any) -> tuple[Traffic, ...]:
+    out = [
+        Traffic(pick_str(t, revision_key), _percent(pick(t, "percent")), bool(is_latest(t)))
+        for t in targets if isinstance(t, Mapping)
+    ]
+    return tuple(out) if out else (Traffic("", 100, True),)
+
+
 def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fallback_ingress: Any) -> ServiceView:
     ann = pick_dict(body, "metadata", "annotations")
     tmpl_ann = pick_dict(body, "spec", "template", "metadata", "annotations")
@@ -195,14 +239,24 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
         has_vpc_access=has_vpc,
         encryption_key=_text(tmpl_ann.get(_A_CMEK)) or _text(ann.get(_A_CMEK)),
         env=tuple(env),
+        traffic=_traffic(pick_list(body, "spec", "traffic"), "revisionName", lambda t: pick(t, "latestRevision") is True),
     )
 
 
-def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
-    raw_ingress = pick(body, "ingress")
-    explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
-    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
-    tmpl = pick_dict(body, "template")
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What a v2 revision, task or worker template says about identity, network, keys and env."""
+
+    service_account: str
+    vpc_connector: str
+    vpc_egress: str
+    has_vpc_access: bool
+    encryption_key: str
+    env: tuple[EnvVar, ...]
+
+
+def template_v2(tmpl: Mapping[str, Any]) -> Template:
+    """A v2 RevisionTemplate, TaskTemplate or WorkerPoolRevisionTemplate (REST JSON)."""
     env: list[EnvVar] = []
     for c in pick_list(tmpl, "containers"):
         cname = pick_str(c, "name")
@@ -218,19 +272,127 @@ def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) ->
     egress = _enum(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
     if has_vpc and egress in ("", "VPC_EGRESS_UNSPECIFIED"):
         egress = "PRIVATE_RANGES_ONLY"
+    return Template(pick_str(tmpl, "serviceAccount"), connector, egress, has_vpc, pick_str(tmpl, "encryptionKey"), tuple(env))
+
+
+def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
+    raw_ingress = pick(body, "ingress")
+    explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
+    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
+    t = template_v2(pick_dict(body, "template"))
     return ServiceView(
         name=name,
         project=project,
         location=location,
         ingress=ingress,
         invoker_iam_disabled=pick(body, "invokerIamDisabled") is True,
-        service_account=pick_str(tmpl, "serviceAccount"),
-        vpc_connector=connector,
-        vpc_egress=egress,
-        has_vpc_access=has_vpc,
-        encryption_key=pick_str(tmpl, "encryptionKey"),
-        env=tuple(env),
+        service_account=t.service_account,
+        vpc_connector=t.vpc_connector,
+        vpc_egress=t.vpc_egress,
+        has_vpc_access=t.has_vpc_access,
+        encryption_key=t.encryption_key,
+        env=t.env,
+        traffic=_traffic(pick_list(body, "traffic"), "revision", _v2_latest),
     )
 
 
+def _v2_latest(target: Any) -> bool:
+    kind = pick(target, "type")
+    return kind in ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1) or (not kind and not pick_str(target, "revision"))
+
+
+# ---------------------------------------------------------------------------
+# Jobs and worker pools (Cloud Run Admin API v2 shapes).
+
+JOB_ASSET_TYPE = "run.googleapis.com/Job"
+WORKER_POOL_ASSET_TYPE = "run.googleapis.com/WorkerPool"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    """A Cloud Run job (its task template) or worker pool (its revision template): identity,
+    network, key and environment, as for a service."""
+
+    name: str  # projects/P/locations/L/jobs/J | projects/P/locations/L/workerPools/W
+    project: str
+    location: str
+    resource_type: str  # run.job | run.workerPool
+    template: Template
+
+
+def _workload(name: str, resource_type: str, tmpl: Mapping[str, Any]) -> WorkloadView | None:
+    project, location = project_location(name)
+    if not project or not location:
+        return None
+    return WorkloadView(name, project, location, resource_type, template_v2(tmpl))
+
+
+def _locate_v2(event: AuditEvent, body_key: str, id_key: str) -> str | None:
+    body = pick_dict(event.request, body_key)
+    name = pick_str(body, "name") or pick_str(event.request, "name")
+    if name.startswith("projects/"):
+        return name
+    parent, rid = pick_str(event.request, "parent"), pick_str(event.request, id_key)
+    if parent and rid:
+        return f"{parent}/{'jobs' if body_key == 'job' else 'workerPools'}/{rid}"
+    return event.resource_name or None
+
+
+def _asset_body(record: Any, asset_type: str) -> tuple[str, Mapping[str, Any]] | None:
+    if pick_str(record, "assetType") != asset_type:
+        return None
+    data = pick_dict(record, "resource", "data")
+    if not data:
+        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
+        data = pick_dict(versions[0], "resource") if versions else {}
+    return (from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+
+
+def locate_job(event: AuditEvent) -> str | None:
+    return _locate_v2(event, "job", "jobId")
+
+
+def job_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
+    """The job a v2 CreateJob / UpdateJob request writes."""
+    body = pick_dict(event.request, "job")
+    return _workload(name, "run.job", pick_dict(body, "template", "template")) if body else None
+
+
+def job_from_live(job: Any) -> WorkloadView | None:
+    """A live `run_v2.Job` or its REST JSON."""
+    body = job if isinstance(job, Mapping) else type(job).to_dict(job, use_integers_for_enums=False, preserving_proto_field_name=False)
+    return _workload(pick_str(body, "name"), "run.job", pick_dict(body, "template", "template"))
+
+
+def job_from_asset(record: Any) -> WorkloadView | None:
+    found = _asset_body(record, JOB_ASSET_TYPE)
+    return _workload(found[0], "run.job", pick_dict(found[1], "template", "template")) if found else None
+
+
+def locate_worker_pool(event: AuditEvent) -> str | None:
+    return _locate_v2(event, "workerPool", "workerPoolId")
+
+
+def worker_pool_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
+    """The worker pool a v2 CreateWorkerPool / UpdateWorkerPool request writes."""
+    body = pick_dict(event.request, "workerPool")
+    return _workload(name, "run.workerPool", pick_dict(body, "template")) if body else None
+
+
+def worker_pool_from_live(pool: Any) -> WorkloadView | None:
+    """A live `run_v2.WorkerPool` or its REST JSON."""
+    body = pool if isinstance(pool, Mapping) else type(pool).to_dict(pool, use_integers_for_enums=False, preserving_proto_field_name=False)
+    return _workload(pick_str(body, "name"), "run.workerPool", pick_dict(body, "template"))
+
+
+def worker_pool_from_asset(record: Any) -> WorkloadView | None:
+    found = _asset_body(record, WORKER_POOL_ASSET_TYPE)
+    return _workload(found[0], "run.workerPool", pick_dict(found[1], "template")) if found else None
+
+
 SERVICE: Kind[ServiceView] = Kind("run.service", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)
+JOB: Kind[WorkloadView] = Kind("run.job", (JOB_ASSET_TYPE,), locate_job, job_from_entry, job_from_live, job_from_asset)
+WORKER_POOL: Kind[WorkloadView] = Kind(
+    "run.workerPool", (WORKER_POOL_ASSET_TYPE,), locate_worker_pool, worker_pool_from_entry, worker_pool_from_live,
+    worker_pool_from_asset,
+)

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
-from shared.views.function import EnvVar
+from shared.views.run import EnvVar
 
 JOB_ASSET = "run.googleapis.com/Job"
 WORKER_POOL_ASSET = "run.googleapis.com/WorkerPool"
