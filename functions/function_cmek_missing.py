@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions import run_cmek_missing as _cmek
 from shared.model import Action, Finding, Severity
 from shared.rules import FUNCTION_WRITES, Rule, finding
-from shared.views.function import FUNCTION, FunctionView
+from shared.views.functions import FUNCTION, FunctionView
 
 Params = _cmek.Params  # the same parameters as for a Cloud Run service, set apart in the policy
 

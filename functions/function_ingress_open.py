@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from shared.model import Action, Finding, Severity
 from shared.permissions import FUNCTION_UPDATE
 from shared.rules import FUNCTION_WRITES, Rule, finding
-from shared.views.function import FUNCTION, FunctionView
+from shared.views.functions import FUNCTION, FunctionView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext

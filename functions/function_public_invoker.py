@@ -12,8 +12,8 @@ from shared.members import PUBLIC
 from shared.model import Action, Finding, Severity
 from shared.permissions import FUNCTION_IAM
 from shared.rules import FUNCTION_SET_IAM, Rule, finding
-from shared.views.function import parts
 from shared.views.iam import POLICY, PolicyView
+from shared.views.scope import scope_of
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -28,7 +28,7 @@ class Params:
 
 def check(view: PolicyView, params: Params) -> Finding | None:
     """The function's policy grants a public member a role in `params.roles` (conditional grants too)."""
-    if parts(view.name) is None:
+    if scope_of(view.name) != "run.function":
         return None
     public = [(r, m) for r, m in view.grants(PUBLIC) if "*" in params.roles or r in params.roles]
     if not public:

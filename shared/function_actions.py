@@ -61,17 +61,17 @@ def _grpc_code(code: Any) -> Any:
 
 
 def facts(fn: dict[str, Any]) -> dict[str, Any]:
-    from shared.views.function import from_live
+    from shared.views.functions import from_live
 
     v = from_live(fn)
     if v is None:
         return {}
-    return {"ingress": v.ingress, "service_account": v.service_account or "(default)", "service": v.service}
+    return {"ingress": v.ingress, "service_account": v.service_account or "(default)", "service": v.run_service}
 
 
 def revert_ingress(finding: Finding, ctx: ActionContext, *, allowed: Iterable[str], target: str) -> ActionRecord:
     """Set the live function's ingress to `target` if it is not one of `allowed`."""
-    from shared.views.function import from_live
+    from shared.views.functions import from_live
 
     fn = call("GET", finding.resource, ctx)
     view = from_live(fn)

@@ -41,7 +41,7 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
 
         message = run_v2.WorkerPool if "/workerPools/" in doc["name"] else run_v2.Job
         return (message.from_json(json.dumps(doc), ignore_unknown_fields=True),)
-    if kind == "run.function":
+    if kind == "functions.function":
         return (doc,)  # Rampart reads functions over REST (no client library: shared.clients.functions_rest)
     from google.cloud import kms_v1
 
