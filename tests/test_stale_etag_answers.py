@@ -47,7 +47,7 @@ STALE_ETAG_ANSWERS = [
 def _remediate(rule_id: str, fixture: Path, action: Action) -> ActionRecord:
     mod = importlib.import_module(f"functions.{rule_id}")
     params = mod.Params()
-    finding = mod.evaluate(parse(load_json(fixture)), params)
+    finding = mod.RULE.evaluate(parse(load_json(fixture)), params)
     assert finding is not None, f"{rule_id} did not fire on {fixture.name}"
     ctx = ActionContext(mode=Mode.ENFORCE, action=action, clock=lambda: 1795430000.0)
     return run_remediation(mod.remediate, finding, params, ctx)
