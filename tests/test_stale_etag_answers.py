@@ -5,7 +5,7 @@ is ABORTED, HTTP 409, and IAM's setIamPolicy answers that; the same AIP said FAI
 (HTTP 400) before, and FAILED_PRECONDITION is what google/rpc/code.proto's own guidance suggests for
 a failed precondition; HTTP's If-Match precondition (RFC 9110 section 13.1.1) fails 412. Cloud Run
 v2's discovery document only says the etag "may be used to detect modification conflict during
-updates". So for each answer, through the public entry points (the rule's `evaluate` and
+updates". So for each answer, through the public entry points (the rule's `RULE.evaluate` and
 `remediate` via `run_remediation`) and the real clients against the stand-in:
   * another writer did move the etag: Rampart reads again, re-plans and remediates;
   * nothing moved (a refusal that only looks like a conflict): a FAILED record, not a retry loop.
