@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from bench.provenance import measured_at
 from infra.local import scenario as S
 from infra.local.stack import REMEDIATOR, ROOT, LocalStack, deep_merge
 from shared.alerts.dedupe import event_key
@@ -485,6 +486,7 @@ def save_figures(scenario: str, figures: dict[str, Any]) -> None:
         for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled"):
             totals[k] += int(fig.get(k, 0))
     data["run"] = mode()
+    data["provenance"] = measured_at()
     data["command"] = "make soak (RAMPART_SOAK=1 pytest tests/reliability -m soak)" if SOAK else "make test"
     data["totals"] = dict(totals)
     data["definitions"] = DEFINITIONS
