@@ -10,6 +10,7 @@ the killed share, the commit, and every survivor's name (`mutmut show NAME` prin
 
     python -m bench.mutate               # run mutmut (about 30 minutes on 2 cores), then collect
     python -m bench.mutate --collect     # only collect what the last run left in mutants/
+    python -m bench.mutate --readme      # the README's block, from bench/mutate_results.json
 """
 
 from __future__ import annotations
@@ -89,17 +90,37 @@ def summary(data: dict[str, Any]) -> str:
             f"{t.get('timeout', 0):,} timed out, {t.get('survived', 0):,} survived, {t.get('no_tests', 0):,} reached by no test)")
 
 
+def render(data: dict[str, Any]) -> str:
+    """The README's mutation block (tests/test_readme.py checks the README carries exactly this)."""
+    prov = data["provenance"]
+    rows = [f"`make mutate` ({data['tool']}) at commit {prov['commit']}: **{summary(data)}**.", "",
+            "| module | mutants | killed | survived | reached by no test | killed % |", "|---|---|---|---|---|---|"]
+    for module, c in data["modules"].items():
+        n = sum(c.values())
+        killed = c.get("killed", 0) + c.get("timeout", 0)
+        rows.append(f"| `{module}` | {n:,} | {killed:,} | {c.get('survived', 0):,} | {c.get('no_tests', 0):,} | {100 * killed / n:.1f} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--collect", action="store_true", help="only collect the last run's results from mutants/")
     p.add_argument("--max-children", type=int, default=2)
+    p.add_argument("--commit", help="with --collect: the commit the collected run was made at (default: HEAD)")
+    p.add_argument("--readme", action="store_true", help="print the README's mutation block from the results file")
     a = p.parse_args(argv)
+    if a.readme:
+        sys.stdout.write(render(json.loads(RESULTS.read_text())))
+        return 0
     if not a.collect:
         rc = run_mutmut(a.max_children)
         if rc not in (0, 1):  # mutmut exits 1 when a mutant survived
             print(f"mutmut run failed ({rc})", file=sys.stderr)
             return rc
     data = collect()
+    if a.commit:
+        data["provenance"] = {"commit": a.commit, "core_uncommitted_changes": False,
+                              "note": "collected later from the run made at this commit (make mutate --collect --commit)"}
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     print(summary(data))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
