@@ -21,6 +21,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.provenance import ROOT, measured_at
@@ -38,7 +39,10 @@ def run_mutmut(children: int) -> int:
     return subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=ROOT).returncode
 
 
-def collect() -> dict[str, Any]:
+def collect(fill_from: Path | None = None, *, partial: bool = False) -> dict[str, Any]:
+    """Counts and survivors from the .meta files mutmut left in mutants/. With `fill_from` (a copy
+    of an earlier full run's mutants/), a mutant this run did not check takes that run's verdict:
+    for a run restricted to named mutants (the earlier survivors, against tests added since)."""
     metas = sorted(MUTANTS.rglob("*.py.meta"))
     if not metas:
         raise FileNotFoundError(f"no mutmut results under {MUTANTS}: run `make mutate` first")
@@ -47,6 +51,9 @@ def collect() -> dict[str, Any]:
     for meta in metas:
         module = meta.relative_to(MUTANTS).as_posix().removesuffix(".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"]
+        if fill_from is not None:
+            earlier = json.loads((fill_from / meta.relative_to(MUTANTS)).read_text())["exit_code_by_key"]
+            codes = {k: earlier.get(k) if code is None else code for k, code in codes.items()}
         if not codes:
             continue
         counts = Counter(STATUS.get(code, "suspicious") for code in codes.values())
@@ -55,9 +62,14 @@ def collect() -> dict[str, Any]:
     totals: Counter[str] = Counter()
     for counts in modules.values():
         totals.update(counts)
+    if totals["not_checked"] and not partial:
+        raise RuntimeError(f"{totals['not_checked']} mutants were never run: the mutmut run did not finish (--partial counts the rest)")
+    not_checked = totals.pop("not_checked", 0)
+    for counts in modules.values():
+        counts.pop("not_checked", None)
+    unreached = sorted(m for m, counts in modules.items() if not counts)
+    modules = {m: counts for m, counts in modules.items() if counts}
     total = sum(totals.values())
-    if totals["not_checked"]:
-        raise RuntimeError(f"{totals['not_checked']} of {total} mutants were never run: the mutmut run did not finish")
     return {
         "command": "make mutate (mutmut run over the core; settings in setup.cfg)",
         "tool": f"mutmut {_version()}",
@@ -65,6 +77,8 @@ def collect() -> dict[str, Any]:
         "provenance": measured_at(),
         "totals": dict(sorted(totals.items())),
         "mutants": total,
+        "not_checked": not_checked,  # a run stopped before the end (--partial): not in any figure
+        "modules_not_checked": unreached,
         "killed_percent": round(100 * (totals["killed"] + totals["timeout"]) / total, 1),
         "modules": modules,
         "definitions": {
@@ -72,7 +86,8 @@ def collect() -> dict[str, Any]:
             "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
             "survived": "every test covering the mutated function passed with the mutant in place",
             "no_tests": "no test of the selection calls the mutated function: a survivor nothing would notice",
-            "killed_percent": "(killed + timeout) / all mutants",
+            "killed_percent": "(killed + timeout) / all mutants checked",
+            "not_checked": "mutants generated but not run before the run was stopped (--partial); counted nowhere else",
         },
         "survivors": survivors,
     }
@@ -86,8 +101,11 @@ def _version() -> str:
 
 def summary(data: dict[str, Any]) -> str:
     t = data["totals"]
-    return (f"{data['killed_percent']}% of {data['mutants']:,} mutants killed ({t.get('killed', 0):,} killed, "
+    text = (f"{data['killed_percent']}% of {data['mutants']:,} mutants killed ({t.get('killed', 0):,} killed, "
             f"{t.get('timeout', 0):,} timed out, {t.get('survived', 0):,} survived, {t.get('no_tests', 0):,} reached by no test)")
+    if data.get("not_checked"):
+        text += f"; the run was stopped with {data['not_checked']:,} mutants not yet checked"
+    return text
 
 
 def render(data: dict[str, Any]) -> str:
@@ -99,6 +117,8 @@ def render(data: dict[str, Any]) -> str:
         n = sum(c.values())
         killed = c.get("killed", 0) + c.get("timeout", 0)
         rows.append(f"| `{module}` | {n:,} | {killed:,} | {c.get('survived', 0):,} | {c.get('no_tests', 0):,} | {100 * killed / n:.1f} |")
+    if data.get("modules_not_checked"):
+        rows += ["", "Not reached before the run was stopped: " + ", ".join(f"`{m}`" for m in data["modules_not_checked"]) + "."]
     return "\n".join(rows) + "\n"
 
 
@@ -107,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--collect", action="store_true", help="only collect the last run's results from mutants/")
     p.add_argument("--max-children", type=int, default=2)
     p.add_argument("--commit", help="with --collect: the commit the collected run was made at (default: HEAD)")
+    p.add_argument("--fill-from", type=Path, help="with --collect: an earlier full run's mutants/ copy, for the mutants this run skipped")
+    p.add_argument("--partial", action="store_true", help="with --collect: count a run stopped before the end (say so)")
     p.add_argument("--readme", action="store_true", help="print the README's mutation block from the results file")
     a = p.parse_args(argv)
     if a.readme:
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if rc not in (0, 1):  # mutmut exits 1 when a mutant survived
             print(f"mutmut run failed ({rc})", file=sys.stderr)
             return rc
-    data = collect()
+    data = collect(a.fill_from, partial=a.partial)
     if a.commit:
         data["provenance"] = {"commit": a.commit, "core_uncommitted_changes": False,
                               "note": "collected later from the run made at this commit (make mutate --collect --commit)"}
