@@ -11,7 +11,7 @@ help:
 	@echo "make test   - set up and run lint and every test (what CI runs)"
 	@echo "make bench  - benchmarks: cold start, per-event cost, time to remediate, memory"
 	@echo "make soak   - the long versions of the load, fault and fuzz scenarios"
-	@echo "make mutate - mutation testing of the core (mutmut; a figure, not a gate; ~30 min)"
+	@echo "make mutate - mutation testing of the core (mutmut; a figure, not a gate; ~70 min)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

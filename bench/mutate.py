@@ -8,7 +8,7 @@ changed function. A mutant the tests pass on survived; one no test reaches has "
 survivor too: nothing would notice it). This writes bench/mutate_results.json: counts per module,
 the killed share, the commit, and every survivor's name (`mutmut show NAME` prints its diff).
 
-    python -m bench.mutate               # run mutmut (about 30 minutes on 2 cores), then collect
+    python -m bench.mutate               # run mutmut (about 70 minutes on a shared 2-core machine), then collect
     python -m bench.mutate --collect     # only collect what the last run left in mutants/
     python -m bench.mutate --readme      # the README's block, from bench/mutate_results.json
 """
