@@ -2,8 +2,8 @@
 
 mutmut (settings in setup.cfg) copies the tree to mutants/, makes small changes to the core
 (event intake shared/event.py, rules functions/ and shared/rules.py, decision shared/pipeline.py,
-actions shared/actions.py, shared/run_actions.py, shared/kms_actions.py, dedupe
-shared/alerts/dedupe.py, config shared/config.py) and runs, for each, the fast tests that cover the
+views and actions shared/views/ and shared/actions/, dedupe shared/alerts/dedupe.py, config
+shared/config.py) and runs, for each, the fast tests that cover the
 changed function. A mutant the tests pass on survived; one no test reaches has "no tests" (a
 survivor too: nothing would notice it). This writes bench/mutate_results.json: counts per module,
 the killed share, the commit, and every survivor's name (`mutmut show NAME` prints its diff).
