@@ -394,7 +394,22 @@ def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"release failed: {exc}\n")
         return EXIT_ERROR
     out.write(f"{result}\n")
+    _note_release(result)
     return EXIT_OK
+
+
+def _note_release(result: Any) -> None:
+    """Tell the alert store, so a quarantine after this release always alerts (issue 15)."""
+    from shared.alerts.dedupe import store_for
+    from shared.alerts.history import note_release
+    from shared.config import ConfigError, load_policy, policy_path
+
+    try:
+        loaded = load_policy(policy_path())
+    except ConfigError:
+        return
+    if loaded.alerts is not None:
+        note_release(store_for(loaded.alerts), result.service, rule=result.record.rule, quarantined_at=result.record.at)
 
 
 # ---------------------------------------------------------------------------
