@@ -37,6 +37,12 @@ ClaimStatus = Literal["new", "resumed", "duplicate", "busy", "deferred"]
 Decision = Literal["alert", "escalate", "suppress"]
 
 
+# While the store is unreachable: how long one call may spend retrying before failing open, and how
+# long later calls fail open at once before the store is tried again.
+PROBE_SECONDS = 2.0
+DOWN_SECONDS = 15.0
+
+
 class LeaseLost(Exception):
     """Another instance took over this claim (our lease expired); stop sending."""
 
@@ -270,6 +276,7 @@ class FirestoreStore:
         self.timeout = timeout
         self._client = client
         self._lock = threading.Lock()
+        self._down_until = 0.0  # monotonic: after an outage, fail fast until then (then probe once)
 
     def client(self) -> Any:
         """The Firestore client, created on first use."""
@@ -322,9 +329,13 @@ class FirestoreStore:
         from google.api_core import exceptions as gexc
         from google.api_core.retry import Retry
 
+        if time.monotonic() < self._down_until:
+            # Down a moment ago: fail open at once instead of waiting out the retries again
+            # for every alert (issue 15: was ~10 s per alert while the store was down).
+            raise StoreUnavailable(f"Firestore {self.collection}: unreachable a moment ago; retried after {DOWN_SECONDS:g}s")
         client = self.client()
         col = client.collection(self.collection)
-        retry = Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout)
+        retry = Retry(initial=0.1, maximum=0.5, multiplier=2.0, timeout=min(self.timeout, PROBE_SECONDS))
         call = {"retry": retry, "timeout": self.timeout}
         refs = [col.document(ev_key)] + ([col.document(res_key)] if res_key else [])
         try:
@@ -352,6 +363,8 @@ class FirestoreStore:
                     time.sleep(random.uniform(0.005, 0.05))
             raise StoreUnavailable(f"Firestore {self.collection}: still contended after 8 attempts")
         except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            if isinstance(e, gexc.RetryError | gexc.ServiceUnavailable | gexc.DeadlineExceeded):
+                self._down_until = time.monotonic() + DOWN_SECONDS
             raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}: {e}") from None
 
     def _expiring(self, doc: dict[str, Any], now: float) -> dict[str, Any]:

@@ -395,12 +395,16 @@ def unseen(ledger: Ledger, doors: list[Door]) -> list[str]:
     dead-letter consumer) that an alert went out for, or closed with no record at all."""
     still = {d.resource for d in open_doors(ledger.stack, doors)}
     alerted = set(ledger.alerts_by_id())
+    by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in ledger.records():
+        by_event[str(r.get("event_id"))].append(r)
     out = []
     for d in doors:
         ids = [d.event_id, d.event_id + "#last-attempt", d.event_id + "#dead-letter"]
-        recs = [r for r in ledger.records() if r.get("event_id") in ids and r.get("rule") == d.rule]
+        recs = [r for i in ids for r in by_event.get(i, ()) if r.get("rule") == d.rule]
         if d.resource in still:
-            told = any(r["outcome"] == "failed" and event_key(d.rule, r["event_id"])[4:28] in alerted for r in recs)
+            told = any(r["outcome"] in ("failed", "not_found") and event_key(d.rule, r["event_id"])[4:28] in alerted
+                       for r in recs)
             if not told:
                 out.append(f"{d.rule} {d.event_id} on {short(d.resource)}: open, and no failed record alerted")
         elif not recs:
