@@ -67,8 +67,17 @@ class RuleConfig(_Strict):
     exemptions: tuple[Exemption, ...] = ()
 
 
+class CircuitBreakerConfig(_Strict):
+    """Stop reverting a resource the same rule remediated this often within the window (0: never stop)."""
+
+    max_remediations: int = Field(default=3, ge=0, le=1000)
+    window_seconds: float = Field(default=3600, gt=0, le=7 * 86400)
+
+
 class RemediationConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10)  # per write, on an etag conflict
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    project_writes_per_minute: int = Field(default=1000, ge=0, le=100_000)  # per instance; 0: no limit
     operation_timeout_seconds: float = Field(default=60, gt=0, le=600)
     quarantine_label: str = Field(default="rampart-quarantine", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 

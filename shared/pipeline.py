@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import functions
+from shared.breaker import guarded
 from shared.deadletter import is_rule_failure, rule_failed_record
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
@@ -194,7 +195,9 @@ class Pipeline:
             # and grants allUsers): a transient failure of one, or its alert channel being down,
             # must not hold back the others until the redelivery. Raised once all had their turn.
             try:
-                record = act(finding, settings, loaded) if not is_rule_failure(finding) else rule_failed_record(finding, settings)
+                record = (guarded(finding, settings, loaded, lambda f=finding, s=settings: act(f, s, loaded),
+                                  store=self._dedupe_pinned)
+                          if not is_rule_failure(finding) else rule_failed_record(finding, settings))
                 result.records.append(record)
                 self.stats[f"outcome:{record.outcome.value}"] += 1
                 self._record(record, loaded, result)

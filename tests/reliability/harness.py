@@ -76,7 +76,9 @@ def stack_policy(**overrides: Any) -> dict[str, Any]:
     """Policy overrides of the scenario stack: channels answer fast (so a lease can be short),
     a deadline a delayed call can miss in a test's time, a short settle for tentative alerts."""
     base: dict[str, Any] = {
-        "remediation": {"operation_timeout_seconds": 3},
+        # The circuit breaker would stop the scenarios that reopen one resource again and again
+        # (that is its job); they measure remediation, so it is off here and has its own scenario.
+        "remediation": {"operation_timeout_seconds": 3, "circuit_breaker": {"max_remediations": 0}},
         "alerts": {
             "slack": {"timeout_seconds": 2},
             "email": {"timeout_seconds": 2},
