@@ -88,11 +88,11 @@ def test_slack_escape_leaves_code_spans_literal() -> None:
 
 def test_dedupe_store_down_fails_open_without_waiting_per_alert(tmp_path, slack_receiver, monkeypatch) -> None:
     """Issue 15 §6: with Firestore unreachable, the first alert waits at most PROBE_SECONDS for it,
-    the following ones not at all (was ~10 s each); every one still goes out, flagged."""
+    the following ones one quick try (DOWN_TRY_SECONDS; was ~10 s each); every one still goes out, flagged."""
     import time
 
     from shared.alerts import FirestoreStore
-    from shared.alerts.dedupe import PROBE_SECONDS
+    from shared.alerts.dedupe import DOWN_TRY_SECONDS, PROBE_SECONDS
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")  # nothing listens there
     store = FirestoreStore("alerts_down", project="demo-project")  # the production timeout (10 s)
@@ -104,5 +104,5 @@ def test_dedupe_store_down_fails_open_without_waiting_per_alert(tmp_path, slack_
         took.append(time.perf_counter() - t0)
         assert report.dedupe_unavailable and report.delivered == ["slack"]
     assert took[0] < PROBE_SECONDS + 1.5, took
-    assert max(took[1:]) < 0.5, took
+    assert max(took[1:]) < DOWN_TRY_SECONDS + 0.5, took
     assert len(slack_receiver.wait_for(5)) == 5

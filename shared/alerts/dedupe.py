@@ -37,10 +37,12 @@ ClaimStatus = Literal["new", "resumed", "duplicate", "busy", "deferred"]
 Decision = Literal["alert", "escalate", "suppress"]
 
 
-# While the store is unreachable: how long one call may spend retrying before failing open, and how
-# long later calls fail open at once before the store is tried again.
+# While the store is unreachable: how long one call may spend retrying before failing open; for
+# DOWN_SECONDS after that, each call makes one quick try (DOWN_TRY_SECONDS) and no retries, so an
+# alert neither waits for a dead store nor skips one that is back.
 PROBE_SECONDS = 2.0
-DOWN_SECONDS = 15.0
+DOWN_SECONDS = 60.0
+DOWN_TRY_SECONDS = 1.0
 
 
 class LeaseLost(Exception):
@@ -329,14 +331,16 @@ class FirestoreStore:
         from google.api_core import exceptions as gexc
         from google.api_core.retry import Retry
 
-        if time.monotonic() < self._down_until:
-            # Down a moment ago: fail open at once instead of waiting out the retries again
-            # for every alert (issue 15: was ~10 s per alert while the store was down).
-            raise StoreUnavailable(f"Firestore {self.collection}: unreachable a moment ago; retried after {DOWN_SECONDS:g}s")
         client = self.client()
         col = client.collection(self.collection)
-        retry = Retry(initial=0.1, maximum=0.5, multiplier=2.0, timeout=min(self.timeout, PROBE_SECONDS))
-        call = {"retry": retry, "timeout": self.timeout}
+        if time.monotonic() < self._down_until:
+            # Unreachable a moment ago: one quick try (the store may be back), no retries, instead of
+            # waiting them out again for every alert (issue 15: was ~10 s per alert while it was down).
+            retry = Retry(initial=0.05, maximum=0.05, multiplier=1.0, timeout=DOWN_TRY_SECONDS)
+            call = {"retry": retry, "timeout": DOWN_TRY_SECONDS}
+        else:
+            retry = Retry(initial=0.1, maximum=0.5, multiplier=2.0, timeout=min(self.timeout, PROBE_SECONDS))
+            call = {"retry": retry, "timeout": self.timeout}
         refs = [col.document(ev_key)] + ([col.document(res_key)] if res_key else [])
         try:
             for _ in range(8):
@@ -354,9 +358,11 @@ class FirestoreStore:
                     else:
                         batch.create(ref, new)
                 if len(batch) == 0:
+                    self._down_until = 0.0
                     return result
                 try:
                     batch.commit(**call)
+                    self._down_until = 0.0
                     return result
                 except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Aborted):
                     # Another instance wrote first: read its state and decide again.

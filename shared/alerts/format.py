@@ -30,6 +30,13 @@ Pub/Sub alert message (JSON, UTF-8), schema_version 1:
 
 Attributes (for subscription filters): schema_version, alert_id, alert_kind, severity,
 rule, outcome, project.
+
+UNTRUSTED TEXT (chosen by whoever made the change; escape it wherever it is shown, never run
+`undo` unread): headline, what_rampart_did, delivery_notes, and under record: title, resource,
+project, location, principal, method, event_id, event_time, observed, changes, before, after,
+reason, undo; the `project` attribute too. Rampart's own values: schema_version, type,
+alert_id, alert_kind, severity, console_url, occurrences, window_seconds, sent_at, and record's
+rule, severity, resource_type, mode, action, outcome, attempts, duration_ms.
 """
 
 from __future__ import annotations
