@@ -74,7 +74,7 @@ def rule_failed(event: Any, rule_id: str, settings: Any, exc: BaseException) -> 
     import functions
 
     where = _where(exc)
-    resource, project, location = _canonical(event, functions.rule(rule_id).resource_type)
+    resource, project, location = _canonical(event, rule_id)
     log.error("rampart.rule_failed", rule=rule_id, event_id=event.event_id[:200], method=event.method[:200],
               resource=event.resource_name[:300], error=type(exc).__name__, at=where,
               action="recorded as failed and alerted; the other rules on this event still act")
@@ -95,16 +95,19 @@ def rule_failed(event: Any, rule_id: str, settings: Any, exc: BaseException) -> 
     )
 
 
-def _canonical(event: Any, resource_type: str) -> tuple[str, str, str]:
+def _canonical(event: Any, rule_id: str) -> tuple[str, str, str]:
     """The resource's canonical name, as the rule would have named it (so alerts group by it)."""
-    if resource_type == "run.service":
-        try:
-            from shared.rules import run_service_name
+    import re
 
-            return run_service_name(event)
-        except Exception:  # noqa: BLE001 — the event that broke the rule may break this too
-            pass
-    return event.resource_name, event.project, event.location
+    import functions
+
+    try:
+        located = functions.rule(rule_id).locate(event)
+    except Exception:  # noqa: BLE001 — the event that broke the rule may break this too
+        located = None
+    name = located.name if located is not None else event.resource_name
+    m = re.match(r"^projects/([^/]+)/locations/([^/]+)/", name)
+    return (name, m.group(1), m.group(2)) if m else (name, event.project, event.location)
 
 
 def is_rule_failure(finding: Finding) -> bool:

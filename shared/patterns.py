@@ -15,7 +15,7 @@ _lock = threading.Lock()
 
 
 def _options(ignore_case: bool) -> Any:
-    import re2
+    import re2  # type: ignore[import-untyped]
 
     opts = re2.Options()
     opts.log_errors = False  # RE2 would print the pattern to stderr

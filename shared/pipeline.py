@@ -8,6 +8,7 @@ event: the policy (pydantic, PyYAML), the rule modules, and the Google clients.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -195,7 +196,7 @@ class Pipeline:
             # and grants allUsers): a transient failure of one, or its alert channel being down,
             # must not hold back the others until the redelivery. Raised once all had their turn.
             try:
-                record = (guarded(finding, settings, loaded, lambda f=finding, s=settings: act(f, s, loaded),
+                record = (guarded(finding, settings, loaded, functools.partial(act, finding, settings, loaded),
                                   store=self._dedupe_pinned)
                           if not is_rule_failure(finding) else rule_failed_record(finding, settings))
                 result.records.append(record)

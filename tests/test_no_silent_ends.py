@@ -77,7 +77,7 @@ def _boom(*_: object) -> None:
 def test_a_rule_that_raises_is_failed_and_alerted_and_the_others_still_act(standin, slack_receiver, tmp_path,
                                                                            monkeypatch) -> None:
     monkeypatch.setitem(functions._loaded, "run_vpc_egress",
-                        dataclasses.replace(functions.rule("run_vpc_egress"), evaluate=_boom))
+                        dataclasses.replace(functions.rule("run_vpc_egress"), check=_boom))
     _open_ingress(standin)
     pipeline = Pipeline(Pinned(_policy(slack_receiver, tmp_path)), dedupe=MemoryStore())
     with log.captured() as out:

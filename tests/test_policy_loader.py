@@ -31,7 +31,7 @@ def test_empty_or_comments_only_policy_is_an_error(text: str) -> None:
 def test_empty_policy_keeps_the_last_good_one_in_force(tmp_path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("rules: {run_ingress_open: {mode: alert}}\n")
-    store = PolicyStore(path)
+    store = PolicyStore(path, check_seconds=0)
     assert store.current().settings("run_ingress_open").mode is Mode.ALERT
     path.write_text("# truncated upload\n")
     with log.captured() as out:
