@@ -40,16 +40,18 @@ def check(view: RuntimeView, params: Params) -> Finding | None:
     """A plain environment variable whose name or value looks like a credential."""
     if not view.env:
         return None
-    from shared.patterns import any_of
+    from shared.patterns import any_of, matching
 
     by_name, by_value = any_of(params.name_patterns), any_of(params.value_patterns)
+    candidates = [v for v in view.env if v.plain_value and v.name not in params.ignore_names]
+    named = matching(by_name, [v.name for v in candidates]) if by_name else set()
+    rest = [i for i in range(len(candidates)) if i not in named]
+    valued = {rest[j] for j in matching(by_value, [candidates[i].plain_value or "" for i in rest])} if by_value else set()
     flagged: list[dict[str, str]] = []
-    for var in view.env:
-        if var.plain_value is None or not var.plain_value or var.name in params.ignore_names:
-            continue
-        if by_name and by_name.search(var.name):
+    for i, var in enumerate(candidates):
+        if i in named:
             flagged.append({"container": var.container, "name": var.name, "matched": "name"})
-        elif by_value and by_value.search(var.plain_value):
+        elif i in valued:
             flagged.append({"container": var.container, "name": var.name, "matched": "value"})
     if not flagged:
         return None
