@@ -37,14 +37,6 @@ ClaimStatus = Literal["new", "resumed", "duplicate", "busy", "deferred"]
 Decision = Literal["alert", "escalate", "suppress"]
 
 
-# While the store is unreachable: how long one call may spend retrying before failing open; for
-# DOWN_SECONDS after that, each call makes one try on a new connection (bounded by DOWN_TRY_SECONDS)
-# and no retries, so an alert neither waits for a dead store nor skips one that is back.
-PROBE_SECONDS = 2.0
-DOWN_SECONDS = 60.0
-DOWN_TRY_SECONDS = 1.0
-
-
 class LeaseLost(Exception):
     """Another instance took over this claim (our lease expired); stop sending."""
 
@@ -277,9 +269,7 @@ class FirestoreStore:
         self.retention_seconds = retention_seconds
         self.timeout = timeout
         self._client = client
-        self._owns_client = client is None
         self._lock = threading.Lock()
-        self._down_until = 0.0  # monotonic: after an outage, quick tries only until then
 
     def client(self) -> Any:
         """The Firestore client, created on first use."""
@@ -334,13 +324,8 @@ class FirestoreStore:
 
         client = self.client()
         col = client.collection(self.collection)
-        if time.monotonic() < self._down_until:
-            # Unreachable a moment ago: one quick try (the store may be back), no retries, instead of
-            # waiting them out again for every alert (issue 15: was ~10 s per alert while it was down).
-            call: dict[str, Any] = {"retry": None, "timeout": DOWN_TRY_SECONDS}
-        else:
-            retry = Retry(initial=0.1, maximum=0.5, multiplier=2.0, timeout=min(self.timeout, PROBE_SECONDS))
-            call = {"retry": retry, "timeout": self.timeout}
+        retry = Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout)
+        call = {"retry": retry, "timeout": self.timeout}
         refs = [col.document(ev_key)] + ([col.document(res_key)] if res_key else [])
         try:
             for _ in range(8):
@@ -358,24 +343,15 @@ class FirestoreStore:
                     else:
                         batch.create(ref, new)
                 if len(batch) == 0:
-                    self._down_until = 0.0
                     return result
                 try:
                     batch.commit(**call)
-                    self._down_until = 0.0
                     return result
                 except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Aborted):
                     # Another instance wrote first: read its state and decide again.
                     time.sleep(random.uniform(0.005, 0.05))
             raise StoreUnavailable(f"Firestore {self.collection}: still contended after 8 attempts")
         except (gexc.GoogleAPICallError, gexc.RetryError) as e:
-            if isinstance(e, gexc.RetryError | gexc.ServiceUnavailable | gexc.DeadlineExceeded):
-                self._down_until = time.monotonic() + DOWN_SECONDS
-                if self._owns_client:
-                    # A channel that failed waits out gRPC's reconnect backoff (seconds, growing):
-                    # the next try gets a new one, so a store that is back is reached at once.
-                    with self._lock:
-                        self._client = None
             raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}: {e}") from None
 
     def _expiring(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
