@@ -133,9 +133,9 @@ class LocalStack:
 
         self._write_policy()
         self._create_topics()
+        self.start_dead_letter_consumer()  # first: its start must not hold up the functions' warm-up
         for i in range(self.n_functions):
             self.start_function(i)
-        self.start_dead_letter_consumer()
         self._subscribe()
 
     def _create_topics(self) -> None:
