@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
+from shared.views.fields import asset_data, enum_name
 from shared.views.names import from_full_name, project_location, run_service_name, run_service_parts
 
 ASSET_TYPE = "run.googleapis.com/Service"
@@ -140,14 +141,10 @@ def from_asset(record: Any) -> ServiceView | None:
     """A `run.googleapis.com/Service` record: an asset feed's (or export's) `asset`, whose
     `resource.data` holds the service, or a `SearchAllResources` result, whose
     `versionedResources[].resource` does. The data may be the v1 (Knative) or v2 shape."""
-    if pick_str(record, "assetType") != ASSET_TYPE:
+    found = asset_data(record, ASSET_TYPE)
+    if found is None or not found[1]:
         return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    if not data:
-        return None
+    data = found[1]
     name = from_full_name(pick_str(record, "name"))
     project, location = project_location(name)
     location = location or pick_str(record, "resource", "location") or pick_str(record, "location")
@@ -169,21 +166,6 @@ def from_asset(record: Any) -> ServiceView | None:
 
 def _is_v1(body: Mapping[str, Any]) -> bool:
     return "spec" in body or ("metadata" in body and "template" not in body)
-
-
-def _enum(value: Any, by_int: Mapping[int, str], by_v1: Mapping[str, str]) -> str:
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, int):
-        return by_int.get(value, f"UNKNOWN_{value}")
-    if isinstance(value, str):
-        if value in by_v1:
-            return by_v1[value]
-        # ASCII only, and short: "²".isdigit() is True but int("²") raises, as does int() of 4300+ digits.
-        if value.isascii() and value.isdigit() and len(value) <= 18:
-            return by_int.get(int(value), f"UNKNOWN_{value}")
-        return value
-    return ""
 
 
 def _is_true(value: Any) -> bool:
@@ -226,7 +208,7 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
         name=name,
         project=project,
         location=location,
-        ingress=_enum(raw_ingress, INGRESS_INT, INGRESS_V1) or "INGRESS_TRAFFIC_ALL",
+        ingress=enum_name(raw_ingress, INGRESS_INT, INGRESS_V1) or "INGRESS_TRAFFIC_ALL",
         invoker_iam_disabled=_is_true(ann.get(_A_INVOKER_OFF)),
         service_account=t.service_account,
         vpc_connector=t.vpc_connector,
@@ -269,7 +251,7 @@ def template_v1(spec: Mapping[str, Any], ann: Mapping[str, Any], encryption_key:
     """A v1 (Knative) RevisionSpec or TaskSpec, with the annotations that carry VPC access."""
     connector = ann.get(_A_CONNECTOR) or ""
     has_vpc = bool(connector or ann.get(_A_NETIFS))
-    egress = _enum(ann.get(_A_EGRESS), EGRESS_INT, EGRESS_V1) if has_vpc else ""
+    egress = enum_name(ann.get(_A_EGRESS), EGRESS_INT, EGRESS_V1) if has_vpc else ""
     if has_vpc and not egress:
         egress = "PRIVATE_RANGES_ONLY"  # the API default when a connector is set
     return Template(pick_str(spec, "serviceAccountName"), connector if isinstance(connector, str) else "", egress, has_vpc,
@@ -282,7 +264,7 @@ def template_v2(tmpl: Mapping[str, Any]) -> Template:
     vpc = pick_dict(tmpl, "vpcAccess")
     connector = pick_str(vpc, "connector")
     has_vpc = bool(connector or pick_list(vpc, "networkInterfaces"))
-    egress = _enum(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
+    egress = enum_name(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
     if has_vpc and egress in ("", "VPC_EGRESS_UNSPECIFIED"):
         egress = "PRIVATE_RANGES_ONLY"
     return Template(pick_str(tmpl, "serviceAccount"), connector, egress, has_vpc, pick_str(tmpl, "encryptionKey"), env)
@@ -291,7 +273,7 @@ def template_v2(tmpl: Mapping[str, Any]) -> Template:
 def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
     raw_ingress = pick(body, "ingress")
     explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
-    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
+    ingress = enum_name(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
     t = template_v2(pick_dict(body, "template"))
     return ServiceView(
         name=name,
@@ -436,13 +418,8 @@ def workload_from_live(obj: Any) -> WorkloadView | None:
 
 def workload_from_asset(record: Any) -> WorkloadView | None:
     """A `run.googleapis.com/Job` or `/WorkerPool` record; its data may be the v1 or v2 shape."""
-    if pick_str(record, "assetType") not in (JOB_ASSET_TYPE, WORKER_POOL_ASSET_TYPE):
-        return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    return _workload(from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+    found = asset_data(record, JOB_ASSET_TYPE, WORKER_POOL_ASSET_TYPE)
+    return _workload(*found) if found is not None and found[1] else None
 
 
 def _only(resource_type: str, view: WorkloadView | None) -> WorkloadView | None:
