@@ -422,42 +422,18 @@ def workload_from_asset(record: Any) -> WorkloadView | None:
     return _workload(*found) if found is not None and found[1] else None
 
 
-def _only(resource_type: str, view: WorkloadView | None) -> WorkloadView | None:
-    return view if view is not None and view.resource_type == resource_type else None
+def _narrowed(resource_type: str, collection: str, asset_type: str) -> Kind[WorkloadView]:
+    """The workload kind for one resource type: the same adapters, refusing the other type."""
 
+    def only(view: WorkloadView | None) -> WorkloadView | None:
+        return view if view is not None and view.resource_type == resource_type else None
 
-def locate_job(event: AuditEvent) -> str | None:
-    name = locate_workload(event)
-    return name if name and "/jobs/" in name else None
+    def locate_one(event: AuditEvent) -> str | None:
+        name = locate_workload(event)
+        return name if name and f"/{collection}/" in name else None
 
-
-def job_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
-    return _only("run.job", workload_from_entry(event, name))
-
-
-def job_from_live(job: Any) -> WorkloadView | None:
-    return _only("run.job", workload_from_live(job))
-
-
-def job_from_asset(record: Any) -> WorkloadView | None:
-    return _only("run.job", workload_from_asset(record))
-
-
-def locate_worker_pool(event: AuditEvent) -> str | None:
-    name = locate_workload(event)
-    return name if name and "/workerPools/" in name else None
-
-
-def worker_pool_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
-    return _only("run.workerPool", workload_from_entry(event, name))
-
-
-def worker_pool_from_live(pool: Any) -> WorkloadView | None:
-    return _only("run.workerPool", workload_from_live(pool))
-
-
-def worker_pool_from_asset(record: Any) -> WorkloadView | None:
-    return _only("run.workerPool", workload_from_asset(record))
+    return Kind(resource_type, (asset_type,), locate_one, lambda event, name: only(workload_from_entry(event, name)),
+                lambda obj: only(workload_from_live(obj)), lambda record: only(workload_from_asset(record)))
 
 
 SERVICE: Kind[ServiceView] = Kind("run.service", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)
@@ -466,8 +442,8 @@ WORKLOAD: Kind[WorkloadView] = Kind(
     "run.workload", (JOB_ASSET_TYPE, WORKER_POOL_ASSET_TYPE), locate_workload, workload_from_entry, workload_from_live,
     workload_from_asset,
 )
-JOB: Kind[WorkloadView] = Kind("run.job", (JOB_ASSET_TYPE,), locate_job, job_from_entry, job_from_live, job_from_asset)
-WORKER_POOL: Kind[WorkloadView] = Kind(
-    "run.workerPool", (WORKER_POOL_ASSET_TYPE,), locate_worker_pool, worker_pool_from_entry, worker_pool_from_live,
-    worker_pool_from_asset,
-)
+JOB: Kind[WorkloadView] = _narrowed("run.job", "jobs", JOB_ASSET_TYPE)
+WORKER_POOL: Kind[WorkloadView] = _narrowed("run.workerPool", "workerPools", WORKER_POOL_ASSET_TYPE)
+locate_job, job_from_entry, job_from_live, job_from_asset = JOB.locate, JOB.from_entry, JOB.from_live, JOB.from_asset
+locate_worker_pool, worker_pool_from_entry, worker_pool_from_live, worker_pool_from_asset = (
+    WORKER_POOL.locate, WORKER_POOL.from_entry, WORKER_POOL.from_live, WORKER_POOL.from_asset)
