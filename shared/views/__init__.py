@@ -16,7 +16,8 @@ Modules and their kinds: `run` (SERVICE, with the revisions serving traffic, tag
 WORKLOAD: a job or worker pool, one kind for both, and JOB / WORKER_POOL for each),
 `functions` (FUNCTION: a Cloud Run function, Cloud Functions v2 API), `kms` (KEY_RING, KEY,
 KEY_VERSION), `iam` (POLICY: an IAM policy with its conditions, on any resource), `orgpolicy`
-(ORG_POLICY: v2 and v1 shapes, deletions included), `names` (resource names of every source).
+(ORG_POLICY: v2 and v1 shapes, deletions included), `names` (resource names of every source),
+`fields` (enum names and Asset Inventory record data, for every module).
 And for the doors of issue 13: `scope` (which resource a policy is on, projects and folders
 included), `keyposture` (a key's rotation, destroy delay, protection level and primary),
 `denypolicy`, `armor` (Cloud Armor writes) and `plumbing` (writes to Rampart's own resources).
