@@ -74,8 +74,7 @@ rampart_deploy_functions() {
     # PATH=SECRET:latest with PATH starting with "/": a file mount. For the policy, a mount (not an
     # environment variable) is what makes a new version take effect without a redeploy.
     secrets=(--set-secrets="$(rampart_secret_flag)")
-    # Not a secret: where the policy is mounted.
-    env=(--set-env-vars="RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
+    env=(--set-env-vars="$(rampart_env_vars)")
     if [[ -n $KMS_KEY ]]; then
         note "note: Cloud Run itself is not CMEK-encrypted here: gcloud deploys CMEK functions only from a"
         note "  pre-staged Cloud Storage source into a CMEK Artifact Registry repository. The functions keep no"
@@ -96,6 +95,18 @@ rampart_deploy_functions() {
             --memory="$MEMORY" --cpu="$CPU" --timeout="$TIMEOUT" --concurrency="$CONCURRENCY" --cpu-boost \
             --labels=app=rampart --description="Rampart: $rules" --quiet
     done
+}
+
+# Each function's environment, none of it secret, in gcloud's ^;^ list form (emails hold no ";"):
+#   RAMPART_POLICY          where the policy is mounted;
+#   RAMPART_OWN_PRINCIPALS  the exact emails of Rampart's own service accounts, space-separated: their
+#                           changes come back as audit entries and are left alone, with no pattern in
+#                           the policy that someone else's account could match.
+rampart_env_vars() {
+    local vars=("RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
+    vars+=("RAMPART_OWN_PRINCIPALS=${FUNCTION_SAS[*]}")
+    local IFS=';'
+    printf '^;^%s' "${vars[*]}"
 }
 
 # /etc/rampart/policy/policy.yaml=rampart-policy:latest,/secrets/slack/webhook-url=rampart-slack-webhook:latest,...

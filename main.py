@@ -18,7 +18,12 @@ import functions_framework
 
 import functions
 from shared import log
-from shared.event import BadInput, from_cloudevent
+from shared.clients import check_endpoints
+from shared.event import NOT_ADMIN_ACTIVITY, BadInput, from_cloudevent
+
+# A RAMPART_*_ENDPOINT naming anything but loopback would receive Rampart's access token: refuse
+# to start (the import fails, so the deploy's health check does) rather than serve one event.
+check_endpoints()
 
 if TYPE_CHECKING:
     from shared.pipeline import Pipeline, Result
@@ -81,6 +86,11 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
         return None  # no rule triggers on it (most of the stream): no policy, no client needed
     triaged = functions.triage(event)
     if isinstance(triaged, str):
+        if triaged == NOT_ADMIN_ACTIVITY:
+            # The sink sends Admin Activity entries only: this one was written by someone else.
+            log.warning("rampart.not_admin_activity", event_id=event.event_id[:200], method=event.method[:200],
+                        resource=event.resource_name[:300], principal=event.actor[:320],
+                        reason="not an Admin Activity audit entry (logName or @type): not believed, nothing done")
         return None  # a failed call, a system event, ...: skipped without loading the policy
     pipeline = _get_pipeline()
     try:

@@ -503,7 +503,6 @@ rampart_confirm() {
 rampart_generate() {
     mkdir -p "$WORK"
     "$PYTHON" - "$POLICY" "$WORK" "$FUNCTIONS" "$PROJECT" "$STAGE" <<'PY' || die "could not generate the deployment from $POLICY (see above)"
-import fnmatch
 import hashlib
 import io
 import json
@@ -650,12 +649,6 @@ if alerts is not None and alerts.dedupe.store == "firestore":
     d = alerts.dedupe
     facts.append(f"dedupe=firestore|{d.project or project}|{d.database}|{d.collection}")
 
-own = f"rampart-runtime@{project}.iam.gserviceaccount.com"
-if not any(fnmatch.fnmatchcase(own, pat) for pat in loaded.policy.ignore_principals):
-    facts.append(
-        "warning=ignore_principals does not match Rampart's own service accounts (rampart-*@...): "
-        "Rampart would react to its own remediations"
-    )
 (work / "facts").write_text("".join(f + "\n" for f in facts))
 PY
     FUNCTION_NAMES=()

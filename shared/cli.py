@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import functions
+from shared.event import AUDIT_LOG_TYPE
 from shared.model import Action, Mode, Severity
+
+ADMIN_ACTIVITY_LOG_ID = "cloudaudit.googleapis.com/activity"
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
 # replay read no valid audit entry (garbage, or the empty export of a failed `gcloud logging read`):
@@ -304,7 +307,11 @@ def sink_filter(rule_ids: Sequence[str], loaded: Any | None = None) -> str:
     for service in sorted(by_service):
         methods = " OR ".join(f'protoPayload.methodName="{m}"' for m in sorted(by_service[service]))
         clauses.append(f'(protoPayload.serviceName="{service}" AND ({methods}))')
-    return 'logName:"/logs/cloudaudit.googleapis.com%2Factivity"\nAND (\n  ' + "\n  OR ".join(clauses) + "\n)"
+    # Exact matches only: `logName:"…%2Factivity"` is a substring test that a log named
+    # `evil-cloudaudit.googleapis.com%2Factivity`, which anyone may write, also passes. log_id()
+    # matches the log ID exactly in every project, folder and organization of an aggregated sink.
+    head = f'log_id("{ADMIN_ACTIVITY_LOG_ID}")\nAND protoPayload."@type"="{AUDIT_LOG_TYPE}"'
+    return head + "\nAND (\n  " + "\n  OR ".join(clauses) + "\n)"
 
 
 def cmd_sink_filter(args: argparse.Namespace, out: TextIO) -> int:

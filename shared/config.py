@@ -97,6 +97,16 @@ class Policy(_Strict):
             raise ValueError(f"unknown rule(s) {', '.join(unknown)}; expected any of: {', '.join(functions.RULE_IDS)}")
         return v
 
+    @field_validator("ignore_principals")
+    @classmethod
+    def _pinned_principals(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from shared.principals import pattern_problem
+
+        problems = [p for p in map(pattern_problem, v) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
     @field_validator("folders")
     @classmethod
     def _folder_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -206,12 +216,6 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
         alerts = _alerts_model().model_validate(policy.alerts)
     except ValidationError as exc:
         errors.extend(_format_errors(exc, "alerts"))
-    for p in policy.ignore_principals:
-        if "@" in p and "*" in p.split("@", 1)[1]:
-            warnings.append(
-                f"ignore_principals: {p!r} has a wildcard in the domain: pin it to Rampart's own project,"
-                " or a service account in any project with a matching name is ignored"
-            )
     if errors:
         raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
     return LoadedPolicy(policy=policy, source=source, rules=rules, alerts=alerts, warnings=tuple(warnings))

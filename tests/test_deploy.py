@@ -45,7 +45,7 @@ CANARY = "https://hooks.slack.com/services/T0CANARY/B0CANARY/canaryCANARYcanary"
 ALERTS_POLICY = """\
 version: 1
 default_mode: enforce
-ignore_principals: ["rampart-*@*.iam.gserviceaccount.com"]
+ignore_principals: ["rampart-*@rampart-prod.iam.gserviceaccount.com"]
 rules:
   run_vpc_egress: {mode: "off"}
 alerts:
@@ -285,10 +285,18 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
         assert flag(argv, "function") in ("rampart", *RULE_IDS)
         assert "--no-invoker-iam-check" not in argv
         for env_flag in ("set-env-vars", "update-env-vars"):
-            for pair in filter(None, (flag(argv, env_flag) or "").split(",")):
-                name = pair.split("=", 1)[0]
+            raw = flag(argv, env_flag) or ""
+            sep = ","
+            if raw.startswith("^"):  # gcloud's alternate delimiter: ^;^A=1;B=2
+                sep, raw = raw[1:].split("^", 1)
+            env = dict(pair.split("=", 1) for pair in filter(None, raw.split(sep)))
+            for name in env:
                 assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
-                assert name == "RAMPART_POLICY", pair
+                assert name in ("RAMPART_POLICY", "RAMPART_OWN_PRINCIPALS"), name
+            if env_flag == "set-env-vars":
+                # Rampart's own accounts, exactly: no pattern another project's account could match.
+                own = set(env["RAMPART_OWN_PRINCIPALS"].split())
+                assert sa in own and own <= created_sas and "*" not in env["RAMPART_OWN_PRINCIPALS"], own
     assert len(set(accounts)) == len(accounts), "each function needs its own service account"
 
 

@@ -186,6 +186,7 @@ class LocalStack:
                 "RAMPART_POLICY": str(self.policy_path),
                 "RAMPART_RUN_ENDPOINT": self.standin_url,
                 "RAMPART_KMS_ENDPOINT": self.standin_url,
+                "RAMPART_LOGGING_ENDPOINT": self.standin_url,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
@@ -262,7 +263,8 @@ class LocalStack:
             webhook.write_text(self.slack.url + "\n")
             webhook.chmod(0o600)
             policy["alerts"] = {
-                "slack": {"webhook_url_file": str(webhook)},
+                # The local receiver's host, allowed explicitly: the default allows hooks.slack.com only.
+                "slack": {"webhook_url_file": str(webhook), "allowed_hosts": [LOOPBACK]},
                 "email": {
                     "host": LOOPBACK,
                     "port": self.smtp.port,
@@ -288,13 +290,18 @@ class LocalStack:
 
     # -- traffic ------------------------------------------------------------------------------
 
-    def publish(self, entry: dict[str, Any] | bytes, *, attributes: dict[str, str] | None = None) -> str:
-        """Publish a LogEntry to the audit topic the way a log sink does; returns the message id."""
+    def publish(self, entry: dict[str, Any] | bytes, *, attributes: dict[str, str] | None = None,
+                logged: bool = True) -> str:
+        """Publish a LogEntry to the audit topic the way a log sink does; returns the message id.
+        `logged=False` publishes an entry Cloud Logging never held: a forged delivery."""
         if self._publisher is None:
             from infra.local.emulators import publisher
 
             self._publisher = publisher(self.pubsub.host)
         data = entry if isinstance(entry, bytes) else json.dumps(entry, separators=(",", ":")).encode()
+        if isinstance(entry, dict) and logged:
+            # Cloud Logging holds every entry its sink forwards: Rampart may look it up there.
+            self.admin.log_entries([entry])
         attrs = attributes or {"logging.googleapis.com/timestamp": _now()}
         future = self._publisher.publish(f"projects/{PROJECT}/topics/{AUDIT_TOPIC}", data, **attrs)
         return str(future.result(timeout=30))

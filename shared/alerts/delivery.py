@@ -115,6 +115,16 @@ _SENDERS: dict[str, Callable[[AlertsConfig, fmt.Alert], None]] = {
 }
 
 
+def _window_subject(rec: dict[str, Any]) -> str:
+    """What repeats are grouped by: the resource, with an ignored principal's violating change
+    kept apart (a different incident: never a suppressed repeat of the violation Rampart fixed)."""
+    from shared.principals import IGNORED_VIOLATION
+
+    if rec["outcome"] == "alerted" and str(rec.get("reason", "")).startswith(IGNORED_VIOLATION):
+        return f"{rec['resource']}\0ignored-principal"
+    return rec["resource"]
+
+
 def deliver(
     record: ActionRecord,
     cfg: AlertsConfig,
@@ -134,7 +144,7 @@ def deliver(
     active: Store | None = opened
     req = BeginRequest(
         event_key=ekey,
-        resource_key=resource_key(rec["rule"], rec["resource"]),
+        resource_key=resource_key(rec["rule"], _window_subject(rec)),
         owner=owner,
         payload=json.dumps(rec, sort_keys=True, default=str),
         now=clock(),
