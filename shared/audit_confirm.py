@@ -1,0 +1,100 @@
+"""Confirm an audit entry in Cloud Logging before a write the live state alone cannot justify.
+
+Anyone who can publish to Rampart's topic, or invoke its function, can hand it an entry. Most
+actions need no trust in the entry: they re-read the live state and close what is open. Two
+kinds of write do: putting back a binding that was removed (the live policy does not say who
+was there before) and undoing a change whose earlier value only the entry records. Before
+those, Rampart looks the entry up where only Google writes it, Cloud Logging's Admin Activity
+log, and uses the entry it finds there (not the one it was handed):
+
+    entries.list  resourceNames=[projects/P]
+                  filter: log_id("cloudaudit.googleapis.com/activity") AND insertId="…"
+                          AND timestamp>="T-1s" AND timestamp<="T+1s"
+
+The client is google-cloud-logging's HTTP client (its GAPIC client has no REST transport in
+3.17), pointed at the stand-in by RAMPART_LOGGING_ENDPOINT (loopback only, see shared.clients).
+
+IAM permission: logging.logEntries.list on the watched projects (roles/logging.viewer holds it;
+Admin Activity logs need no private-logs permission).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from shared import clients
+from shared.event import AuditEvent, BadInput, from_entry
+
+ADMIN_ACTIVITY_LOG_ID = "cloudaudit.googleapis.com/activity"
+_INSERT_ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$|^[0-9]{1,20}$")
+PERMISSIONS = ("logging.logEntries.list",)
+
+
+class Unconfirmed(Exception):
+    """The entry is not in Cloud Logging as handed to Rampart: alert, and do not write."""
+
+
+def _when(timestamp: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise Unconfirmed(f"the entry's timestamp is not RFC 3339 ({len(timestamp)} characters)") from None
+    if t.tzinfo is None:
+        raise Unconfirmed("the entry's timestamp has no time zone")
+    return t.astimezone(dt.UTC)
+
+
+def query(event: AuditEvent) -> tuple[str, str]:
+    """(resource name, filter) that finds `event`'s entry, or Unconfirmed if it cannot be asked for
+    safely (every value placed in the filter is checked first: it comes from the entry)."""
+    if not _INSERT_ID.match(event.insert_id):
+        raise Unconfirmed("the entry has no insertId Rampart can look up")
+    if not _PROJECT.match(event.project):
+        raise Unconfirmed("the entry names no project Rampart can look it up in")
+    t = _when(event.timestamp)
+    lo, hi = (t - dt.timedelta(seconds=1)), (t + dt.timedelta(seconds=1))
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    text = (f'log_id("{ADMIN_ACTIVITY_LOG_ID}") AND insertId="{event.insert_id}" '
+            f'AND timestamp>="{lo.strftime(fmt)}" AND timestamp<="{hi.strftime(fmt)}"')
+    return f"projects/{event.project}", text
+
+
+def confirm(event: AuditEvent) -> AuditEvent:
+    """The entry as Cloud Logging holds it: same insertId, timestamp, method, resource and caller
+    as `event`. Raises Unconfirmed when it is not there or says something else; transient API
+    errors propagate (the caller's retry policy applies)."""
+    parent, text = query(event)
+    found = list(_client(event.project).list_entries(resource_names=[parent], filter_=text, page_size=5, max_results=5))
+    if not found:
+        raise Unconfirmed(f"no Admin Activity entry {event.insert_id} in Cloud Logging for {parent}")
+    for item in found:
+        raw = item.to_api_repr() if hasattr(item, "to_api_repr") else item
+        try:
+            held = from_entry(raw)
+        except BadInput:
+            continue
+        if (held.insert_id, held.service, held.method, held.resource_name, held.actor) == (
+            event.insert_id, event.service, event.method, event.resource_name, event.actor
+        ) and _when(held.timestamp) == _when(event.timestamp) and held.log_kind == "activity":
+            return held
+    raise Unconfirmed(f"Cloud Logging's entry {event.insert_id} does not match the one delivered")
+
+
+def _client(project: str) -> Any:
+    """google-cloud-logging's HTTP client, one per project, cached like the other clients."""
+
+    def build() -> Any:
+        from google.cloud.logging_v2.client import Client
+
+        endpoint = clients.endpoint_override(clients.LOGGING_ENDPOINT_ENV)
+        if endpoint is None:
+            return Client(project=project, _use_grpc=False)
+        from google.auth.credentials import AnonymousCredentials
+
+        return Client(project=project, credentials=AnonymousCredentials(), _use_grpc=False,
+                      client_options={"api_endpoint": endpoint})
+
+    return clients._cached(f"logging:{project}", build)
