@@ -355,6 +355,16 @@ def _role_description(ids: Sequence[str]) -> str:
 def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
     ids = args.rules or list(functions.RULE_IDS)
     perms = iam_permissions(ids, _policy(args.policy))
+    if args.identity:
+        from shared.permissions import CONDITIONS, identity_permissions
+
+        perms = identity_permissions(perms)[args.identity]
+        if args.format == "condition":
+            out.write((CONDITIONS[args.identity] or "") + "\n")
+            return EXIT_OK
+    elif args.format == "condition":
+        sys.stderr.write("iam-role: --format condition needs --identity (only the KMS writer's binding has one)\n")
+        return EXIT_USAGE
     if args.format == "list":
         out.write("\n".join(perms) + "\n")
         return EXIT_OK
@@ -510,7 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("iam-role", help="the custom role with exactly the permissions the enabled rules need")
     s.add_argument("rules", nargs="*")
     s.add_argument("--policy")
-    s.add_argument("--format", choices=["yaml", "json", "list"], default="yaml")
+    s.add_argument("--format", choices=["yaml", "json", "list", "condition"], default="yaml",
+                   help="condition: the IAM condition its org/folder binding carries (empty: none)")
+    s.add_argument("--identity", choices=["detect", "act-run", "act-kms"],
+                   help="only what that identity holds: detect reads, act-run/act-kms write (README, Threat model)")
     s.set_defaults(func=cmd_iam_role)
 
     s = sub.add_parser("release", help="undo a quarantine: restore the recorded prior state")

@@ -220,3 +220,42 @@ def test_the_default_slack_allowlist_is_slacks_own_host() -> None:
     assert SlackConfig(webhook_url_file="/secrets/slack/webhook-url").allowed_hosts == ("hooks.slack.com",)
     with pytest.raises(ValueError):
         SlackConfig(webhook_url_file="/x", allowed_hosts=("https://hooks.slack.com/",))
+
+
+# -- finding 7: least privilege ---------------------------------------------------------------
+
+
+def _role(*args: str) -> list[str]:
+    import io
+
+    from shared.cli import main as cli
+
+    out = io.StringIO()
+    assert cli(["iam-role", *args, "--policy", str(ROOT / "config" / "policy.yaml")], out=out) == 0
+    return out.getvalue().split()
+
+
+def test_the_identity_that_reads_untrusted_input_can_write_nothing() -> None:
+    detect = _role("--identity", "detect", "--format", "list")
+    assert detect and all(p.endswith((".get", ".getIamPolicy", ".list")) for p in detect), detect
+    assert "iam.serviceAccounts.actAs" not in detect and "logging.logEntries.list" in detect
+
+
+def test_each_writer_holds_only_its_products_permissions() -> None:
+    run, kms = _role("--identity", "act-run", "--format", "list"), _role("--identity", "act-kms", "--format", "list")
+    assert all(p.startswith("run.") or p == "iam.serviceAccounts.actAs" for p in run)
+    assert all(p.startswith("cloudkms.") for p in kms) and "iam.serviceAccounts.actAs" not in kms
+    assert set(run) | set(kms) | set(_role("--identity", "detect", "--format", "list")) >= set(_role("--format", "list"))
+
+
+def test_act_as_only_where_a_service_update_needs_it() -> None:
+    # An IAM-only revert (run_public_invoker) attaches no identity; an ingress revert updates the service.
+    assert "iam.serviceAccounts.actAs" not in _role("run_public_invoker", "--format", "list")
+    assert "iam.serviceAccounts.actAs" in _role("run_ingress_open", "--format", "list")
+    assert "iam.serviceAccounts.actAs" not in _role("--identity", "act-run", "run_public_invoker", "--format", "list")
+
+
+def test_the_kms_writers_org_binding_is_conditioned_on_kms_resource_types() -> None:
+    (line,) = [" ".join(_role("--identity", "act-kms", "--format", "condition"))]
+    assert 'resource.type == "cloudkms.googleapis.com/CryptoKey"' in line
+    assert _role("--identity", "act-run", "--format", "condition") == []  # Cloud Run: no resource attributes
