@@ -187,6 +187,8 @@ class LocalStack:
                 "RAMPART_RUN_ENDPOINT": self.standin_url,
                 "RAMPART_KMS_ENDPOINT": self.standin_url,
                 "RAMPART_LOGGING_ENDPOINT": self.standin_url,
+                # What deploy.sh sets: Rampart's own account, exactly (the shipped policy ignores nobody).
+                "RAMPART_OWN_PRINCIPALS": REMEDIATOR,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
@@ -255,7 +257,6 @@ class LocalStack:
         import yaml
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
-        policy["ignore_principals"] = [REMEDIATOR]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)
