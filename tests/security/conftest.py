@@ -18,7 +18,7 @@ def pipeline() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def stack(pipeline: LocalStack) -> LocalStack:
-    from infra.local.standin import load_seed
+    from infra.local.standin.seeding import load_seed
 
     pipeline.admin.seed(load_seed(SEED))
     pipeline.admin.clear_requests()

@@ -14,21 +14,22 @@ joined by AND) and answers 400 INVALID_ARGUMENT to anything else rather than gue
 `resourceNames` must name `projects/P` (or folders/organizations); an entry is returned when its
 logName is under one of them.
 
-How entries get here: `LocalStack.publish` (what a log sink does) also posts each entry to
-`POST /_standin/logging/entries {"entries": [LogEntry...]}`, as Cloud Logging holds an entry before
-its sink forwards it. `DELETE /_standin/logging/entries` forgets them (the stand-in's reset does too).
-An entry posted only to Pub/Sub, never here, is what a forged delivery looks like.
+How entries get here: they are the seed key `logEntries` (each LogEntry with `name` =
+LOGNAME/entries/INSERTID added; `StandinAdmin.log_entries` adds it), and `LocalStack.publish` (what
+a log sink does) seeds each entry it publishes, as Cloud Logging holds an entry before its sink
+forwards it; the stand-in's reset forgets them. An entry published to Pub/Sub and never held here
+is what a forged delivery looks like.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Callable
-from typing import Any
 
-Json = dict[str, Any]
+from infra.local.standin.core import Api, Collection, Json, Response, Route, bad, clone, json_response
+from infra.local.standin.store import Store
+
 MAX_ENTRIES = 50_000
 
 _CLAUSE = re.compile(
@@ -87,61 +88,65 @@ def _entry_time(entry: Json) -> dt.datetime | None:
         return None
 
 
-class LoggingStandin:
-    """The entries Cloud Logging would hold, and `entries.list` over them. Thread-safe."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entries: list[Json] = []
-
-    def clear(self) -> None:
-        with self.lock:
-            self.entries = []
-
-    def add(self, entries: list[Any]) -> int:
-        ok = [e for e in entries if isinstance(e, dict)]
-        with self.lock:
-            self.entries.extend(ok)
-            del self.entries[:-MAX_ENTRIES]
-        return len(ok)
-
-    def entries_list(self, body: Json) -> tuple[int, Json]:
-        """`entries.list`: (HTTP status, JSON body)."""
-        names = body.get("resourceNames")
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and _PARENT.match(n) for n in names):
-            return 400, _error(400, "resourceNames: expected one or more of projects/P, folders/F, organizations/O",
-                               "INVALID_ARGUMENT")
-        try:
-            match = compile_filter(str(body.get("filter") or ""))
-        except FilterError as exc:
-            return 400, _error(400, f"filter: {exc}", "INVALID_ARGUMENT")
-        size = body.get("pageSize") or 50
-        start = int(body.get("pageToken") or 0) if str(body.get("pageToken") or "0").isdigit() else 0
-        prefixes = tuple(f"{n}/logs/" for n in names)
-        with self.lock:
-            found = [e for e in self.entries if str(e.get("logName", "")).startswith(prefixes) and match(e)]
-        if str(body.get("orderBy") or "").lower().startswith("timestamp desc"):
-            found.reverse()
-        page = found[start:start + int(size)]
-        out: Json = {"entries": page}
-        if start + int(size) < len(found):
-            out["nextPageToken"] = str(start + int(size))
-        return 200, out
-
-    def admin(self, method: str, body: Json) -> tuple[int, Json]:
-        if method == "POST":
-            entries = body.get("entries")
-            if not isinstance(entries, list):
-                return 400, _error(400, "expected {\"entries\": [LogEntry, ...]}", "INVALID_ARGUMENT")
-            return 200, {"added": self.add(entries)}
-        if method == "DELETE":
-            self.clear()
-            return 200, {"ok": True}
-        if method == "GET":
-            with self.lock:
-                return 200, {"entries": list(self.entries)}
-        return 405, _error(405, f"{method} not allowed on /_standin/logging/entries", "INVALID_ARGUMENT")
+ENTRIES = "logEntries"
+ENTRY_NAME = re.compile(r"^(projects|folders|organizations|billingAccounts)/[^/]+/logs/[^/]+/entries/[^/]+$")
 
 
-def _error(code: int, message: str, status: str) -> Json:
-    return {"error": {"code": code, "message": message, "status": status}}
+def entry_name(entry: Json) -> str | None:
+    """The store key of a LogEntry (its logName and insertId), or None if Logging would not hold it."""
+    log_name, insert_id = entry.get("logName"), entry.get("insertId")
+    if not (isinstance(log_name, str) and isinstance(insert_id, str) and insert_id and "/" not in insert_id):
+        return None
+    name = f"{log_name}/entries/{insert_id}"
+    return name if ENTRY_NAME.match(name) else None
+
+
+def list_entries(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
+    """`logging.entries.list`: the held entries under `resourceNames` that match `filter`."""
+    names = body.get("resourceNames")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and _PARENT.match(n) for n in names):
+        bad("resourceNames: expected one or more of projects/P, folders/F, organizations/O")
+    try:
+        match = compile_filter(str(body.get("filter") or ""))
+    except FilterError as exc:
+        bad(f"filter: {exc}")
+    size = body.get("pageSize") or 50
+    if not isinstance(size, int) or not 0 < size <= 1000:
+        bad(f"pageSize: expected 1..1000, found {size!r}")
+    token = str(body.get("pageToken") or "0")
+    start = int(token) if token.isdigit() else 0
+    prefixes = tuple(f"{n}/logs/" for n in names)
+    found = [clone(e) for e in store.tables[ENTRIES].values()
+             if str(e.get("logName", "")).startswith(prefixes) and match(e)]
+    if str(body.get("orderBy") or "").lower().startswith("timestamp desc"):
+        found.reverse()
+    out: Json = {"entries": found[start:start + size]}
+    if start + size < len(found):
+        out["nextPageToken"] = str(start + size)
+    return json_response(200, out)
+
+
+def _seed_entry(store: Store, index: int, entry: Json) -> None:
+    name = entry.pop("name")
+    if entry_name(entry) != name:
+        bad(f"seed.{ENTRIES}[{index}].name: expected LOGNAME/entries/INSERTID of the entry, found {name!r}")
+    table = store.tables[ENTRIES]
+    table[name] = entry
+    while len(table) > MAX_ENTRIES:
+        table.pop(next(iter(table)))
+
+
+def _view_entry(store: Store, name: str) -> Json:
+    return dict(store.tables[ENTRIES][name], name=name)
+
+
+def _patch_entry(store: Store, name: str, patch: Json, actor: str) -> None:
+    bad("log entries are immutable: Cloud Logging has no method that changes one")
+
+
+API = Api(
+    name="logging_v2",
+    discovery="logging.v2.json",
+    routes=(Route("POST", "/v2/entries:list", "logging.entries.list", list_entries),),
+    collections=(Collection(ENTRIES, ENTRY_NAME, seed=_seed_entry, view=_view_entry, patch=_patch_entry),),
+)
