@@ -83,6 +83,30 @@ def confirm(event: AuditEvent) -> AuditEvent:
     raise Unconfirmed(f"Cloud Logging's entry {event.insert_id} does not match the one delivered")
 
 
+_RESOURCE = re.compile(r"^projects/[^/\s\"\\]{1,100}(/[^/\s\"\\]{1,200}){1,10}$")
+
+
+def history(project: str, resource: str, *, until: str, limit: int = 50) -> list[AuditEvent]:
+    """Admin Activity entries on `resource` (its exact resourceName) at or before `until`, newest
+    first, as Cloud Logging holds them: what a restore may trust about a resource's past."""
+    if not _PROJECT.match(project) or not _RESOURCE.match(resource):
+        raise Unconfirmed("the resource cannot be looked up in Cloud Logging (unexpected name)")
+    t = _when(until).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = (f'log_id("{ADMIN_ACTIVITY_LOG_ID}") AND protoPayload.resourceName="{resource}" '
+            f'AND timestamp<="{t}"')
+    entries = _client(project).list_entries(resource_names=[f"projects/{project}"], filter_=text,
+                                            order_by="timestamp desc", page_size=limit, max_results=limit)
+    out = []
+    for item in entries:
+        try:
+            event = from_entry(item.to_api_repr() if hasattr(item, "to_api_repr") else item)
+        except BadInput:
+            continue
+        if event.log_kind == "activity" and event.resource_name == resource and event.status_code == 0:
+            out.append(event)
+    return out
+
+
 def _client(project: str) -> Any:
     """google-cloud-logging's HTTP client, one per project, cached like the other clients."""
 

@@ -10,7 +10,8 @@ The google-cloud-logging 3.17 HTTP client (`Client(_use_grpc=False)`) sends exac
 
 The filter language is Logging's; this stand-in evaluates the subset Rampart writes (comparisons
 joined by AND) and answers 400 INVALID_ARGUMENT to anything else rather than guess:
-    insertId="X"   logName="X"   timestamp>="T"   timestamp<="T"   timestamp="T"   log_id("X")
+    insertId="X"   logName="X"   timestamp (= < <= > >=) "T"   log_id("X")
+    protoPayload.resourceName="X"   protoPayload.methodName="X"
 `resourceNames` must name `projects/P` (or folders/organizations); an entry is returned when its
 logName is under one of them.
 
@@ -31,9 +32,11 @@ from infra.local.standin.core import Api, Collection, Json, Response, Route, bad
 from infra.local.standin.store import Store
 
 MAX_ENTRIES = 50_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _CLAUSE = re.compile(
-    r'\s*(?:(?P<field>insertId|logName|timestamp)\s*(?P<op>>=|<=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"'
+    r'\s*(?:(?P<field>insertId|logName|timestamp|protoPayload\.resourceName|protoPayload\.methodName)'
+    r'\s*(?P<op>>=|<=|<|>|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"'
     r'|log_id\(\s*"(?P<log_id>(?:[^"\\]|\\.)*)"\s*\))\s*'
 )
 _PARENT = re.compile(r"^(projects|folders|organizations|billingAccounts)/[^/]+$")
@@ -69,8 +72,12 @@ def compile_filter(text: str) -> Callable[[Json], bool]:
         field, op, value = m["field"], m["op"], _unquote(m["value"])
         if field == "timestamp":
             bound = _time(value)
-            compare = {"=": lambda a, b: a == b, ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}[op]
+            compare = {"=": lambda a, b: a == b, ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
+                       "<": lambda a, b: a < b, ">": lambda a, b: a > b}[op]
             tests.append(lambda e, c=compare, b=bound: _entry_time(e) is not None and c(_entry_time(e), b))
+        elif op == "=" and field.startswith("protoPayload."):
+            key = field.split(".", 1)[1]
+            tests.append(lambda e, k=key, v=value: isinstance(e.get("protoPayload"), dict) and e["protoPayload"].get(k) == v)
         elif op == "=":
             tests.append(lambda e, f=field, v=value: e.get(f) == v)
         else:
@@ -118,6 +125,8 @@ def list_entries(store: Store, path: dict[str, str], params: dict[str, str], bod
     prefixes = tuple(f"{n}/logs/" for n in names)
     found = [clone(e) for e in store.tables[ENTRIES].values()
              if str(e.get("logName", "")).startswith(prefixes) and match(e)]
+    # Logging's default order is timestamp ascending; orderBy may ask for "timestamp desc".
+    found.sort(key=lambda e: _entry_time(e) or _EPOCH)
     if str(body.get("orderBy") or "").lower().startswith("timestamp desc"):
         found.reverse()
     out: Json = {"entries": found[start:start + size]}
