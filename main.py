@@ -24,6 +24,9 @@ from shared.event import NOT_ADMIN_ACTIVITY, BadInput, from_cloudevent
 # A RAMPART_*_ENDPOINT naming anything but loopback would receive Rampart's access token: refuse
 # to start (the import fails, so the deploy's health check does) rather than serve one event.
 check_endpoints()
+_identity = os.environ.get("RAMPART_IDENTITY", "").strip()
+if _identity not in ("", "detect", "act-run", "act-kms"):
+    raise ValueError(f"RAMPART_IDENTITY: expected detect, act-run or act-kms (or unset); found {_identity[:40]!r}")
 
 if TYPE_CHECKING:
     from shared.pipeline import Pipeline, Result
@@ -94,6 +97,10 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
         return None  # a failed call, a system event, ...: skipped without loading the policy
     pipeline = _get_pipeline()
     try:
+        if _identity == "detect":  # read-only: writers act on what it finds (shared/split.py)
+            from shared import split
+
+            return split.detect(pipeline, event, only=only, triaged=triaged)
         return pipeline.handle(event, only=only, triaged=triaged)
     except Exception as exc:
         log.error(
@@ -124,6 +131,18 @@ def rampart(cloud_event: Any) -> None:
         handle_cloud_event(cloud_event)
     finally:
         start_warm_up()  # after the event, so the first one does not share the CPU with it
+
+
+@functions_framework.cloud_event
+def rampart_act(cloud_event: Any) -> None:
+    """A writer (RAMPART_IDENTITY act-run or act-kms): acts on the detector's requests, each after
+    reading its audit entry from Cloud Logging itself (shared/split.py)."""
+    from shared import split
+
+    try:
+        split.act(_get_pipeline(), cloud_event)
+    finally:
+        start_warm_up()
 
 
 def _entry(rule_id: str) -> Any:

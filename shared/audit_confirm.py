@@ -50,37 +50,54 @@ def _when(timestamp: str) -> dt.datetime:
 def query(event: AuditEvent) -> tuple[str, str]:
     """(resource name, filter) that finds `event`'s entry, or Unconfirmed if it cannot be asked for
     safely (every value placed in the filter is checked first: it comes from the entry)."""
-    if not _INSERT_ID.match(event.insert_id):
+    return _query(event.project, event.insert_id, event.timestamp)
+
+
+def _query(project: str, insert_id: str, timestamp: str) -> tuple[str, str]:
+    if not isinstance(insert_id, str) or not _INSERT_ID.match(insert_id):
         raise Unconfirmed("the entry has no insertId Rampart can look up")
-    if not _PROJECT.match(event.project):
+    if not isinstance(project, str) or not _PROJECT.match(project):
         raise Unconfirmed("the entry names no project Rampart can look it up in")
-    t = _when(event.timestamp)
+    t = _when(timestamp if isinstance(timestamp, str) else "")
     lo, hi = (t - dt.timedelta(seconds=1)), (t + dt.timedelta(seconds=1))
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    text = (f'log_id("{ADMIN_ACTIVITY_LOG_ID}") AND insertId="{event.insert_id}" '
+    text = (f'log_id("{ADMIN_ACTIVITY_LOG_ID}") AND insertId="{insert_id}" '
             f'AND timestamp>="{lo.strftime(fmt)}" AND timestamp<="{hi.strftime(fmt)}"')
-    return f"projects/{event.project}", text
+    return f"projects/{project}", text
+
+
+def lookup(project: str, insert_id: str, timestamp: str) -> AuditEvent:
+    """The Admin Activity entry Cloud Logging holds under this insertId and timestamp (Unconfirmed
+    if none): for a writer that is told only where to look, never what the entry says."""
+    parent, text = _query(project, insert_id, timestamp)
+    for held in _held(project, parent, text):
+        if held.insert_id == insert_id and _when(held.timestamp) == _when(timestamp):
+            return held
+    raise Unconfirmed(f"no Admin Activity entry {insert_id} in Cloud Logging for {parent}")
+
+
+def _held(project: str, parent: str, text: str) -> list[AuditEvent]:
+    out = []
+    for item in _client(project).list_entries(resource_names=[parent], filter_=text, page_size=5, max_results=5):
+        try:
+            held = from_entry(item.to_api_repr() if hasattr(item, "to_api_repr") else item)
+        except BadInput:
+            continue
+        if held.log_kind == "activity":
+            out.append(held)
+    return out
 
 
 def confirm(event: AuditEvent) -> AuditEvent:
     """The entry as Cloud Logging holds it: same insertId, timestamp, method, resource and caller
     as `event`. Raises Unconfirmed when it is not there or says something else; transient API
     errors propagate (the caller's retry policy applies)."""
-    parent, text = query(event)
-    found = list(_client(event.project).list_entries(resource_names=[parent], filter_=text, page_size=5, max_results=5))
-    if not found:
-        raise Unconfirmed(f"no Admin Activity entry {event.insert_id} in Cloud Logging for {parent}")
-    for item in found:
-        raw = item.to_api_repr() if hasattr(item, "to_api_repr") else item
-        try:
-            held = from_entry(raw)
-        except BadInput:
-            continue
-        if (held.insert_id, held.service, held.method, held.resource_name, held.actor) == (
-            event.insert_id, event.service, event.method, event.resource_name, event.actor
-        ) and _when(held.timestamp) == _when(event.timestamp) and held.log_kind == "activity":
-            return held
-    raise Unconfirmed(f"Cloud Logging's entry {event.insert_id} does not match the one delivered")
+    held = lookup(event.project, event.insert_id, event.timestamp)
+    if (held.service, held.method, held.resource_name, held.actor) != (
+        event.service, event.method, event.resource_name, event.actor
+    ):
+        raise Unconfirmed(f"Cloud Logging's entry {event.insert_id} does not match the one delivered")
+    return held
 
 
 _RESOURCE = re.compile(r"^projects/[^/\s\"\\]{1,100}(/[^/\s\"\\]{1,200}){1,10}$")

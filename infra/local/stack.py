@@ -30,6 +30,7 @@ PROJECT = "demo-project"
 AUDIT_TOPIC = "rampart-audit-logs"
 ALERT_TOPIC = "rampart-alerts"
 DLQ_TOPIC = "rampart-audit-logs-dlq"
+ACTIONS_TOPIC = "rampart-actions"
 REMEDIATOR = "rampart-remediator@demo-project.iam.gserviceaccount.com"
 
 
@@ -61,11 +62,15 @@ class LocalStack:
         max_delivery_attempts: int = 10,
         threads: int | None = None,
         policy_check_seconds: float | None = 0.0,
+        split: bool = False,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.n_functions = functions
+        # split: function 0 is the read-only detector on the audit topic; 1 and 2 the Cloud Run and
+        # KMS writers on the actions topic (shared/split.py), as a split deployment runs them.
+        self.split = split
+        self.n_functions = 3 if split else functions
         self.use_firestore = firestore
         self.use_alerts = alerts
         self.policy_overrides = policy_overrides or {}
@@ -142,6 +147,8 @@ class LocalStack:
             create_topic(self.pubsub.host, PROJECT, ALERT_TOPIC)
             self.alert_subscription = create_pull_subscription(self.pubsub.host, PROJECT, "rampart-alerts-pull", ALERT_TOPIC)
         create_topic(self.pubsub.host, PROJECT, AUDIT_TOPIC)
+        if self.split:
+            create_topic(self.pubsub.host, PROJECT, ACTIONS_TOPIC)
         create_topic(self.pubsub.host, PROJECT, DLQ_TOPIC)
         create_pull_subscription(self.pubsub.host, PROJECT, "rampart-dlq-pull", DLQ_TOPIC)
 
@@ -166,12 +173,13 @@ class LocalStack:
         # subscription on the same topic: every message reaches every instance, the harshest
         # duplicate delivery there is.
         for i, port in enumerate(self.function_ports):
+            topic = ACTIONS_TOPIC if self.split and i > 0 else AUDIT_TOPIC
             create_push_subscription(
                 self.pubsub.host,
                 PROJECT,
                 f"rampart-push-{i}",
-                AUDIT_TOPIC,
-                f"http://{LOOPBACK}:{port}/projects/{PROJECT}/topics/{AUDIT_TOPIC}",
+                topic,
+                f"http://{LOOPBACK}:{port}/projects/{PROJECT}/topics/{topic}",
                 ack_deadline=self.ack_deadline,
                 min_backoff_seconds=self.min_backoff,
                 max_backoff_seconds=self.max_backoff,
@@ -179,7 +187,11 @@ class LocalStack:
                 max_delivery_attempts=self.max_delivery_attempts,
             )
 
-    def function_env(self) -> dict[str, str]:
+    def identity(self, i: int) -> str:
+        """Function `i`'s part in a split stack ("" when one function does everything)."""
+        return ("detect", "act-run", "act-kms")[i] if self.split else ""
+
+    def function_env(self, i: int = 0) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAMPART_", "PUBSUB_", "FIRESTORE_"))}
         env.update(
             {
@@ -197,6 +209,9 @@ class LocalStack:
         )
         if self.firestore is not None:
             env["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
+        if self.identity(i):
+            env["RAMPART_IDENTITY"] = self.identity(i)
+            env["RAMPART_ACTIONS_TOPIC"] = f"projects/{PROJECT}/topics/{ACTIONS_TOPIC}"
         if self.threads:
             env["THREADS"] = str(self.threads)
         if self.policy_check_seconds is not None:
@@ -212,9 +227,9 @@ class LocalStack:
             self.function_ports.append(port)
         proc = Proc(
             f"function-{i}",
-            [_bin("functions-framework"), "--target", "rampart", "--source", str(ROOT / "main.py"),
-             "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
-            env=self.function_env(),
+            [_bin("functions-framework"), "--target", "rampart_act" if self.identity(i).startswith("act") else "rampart",
+             "--source", str(ROOT / "main.py"), "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
+            env=self.function_env(i),
             cwd=ROOT,
             log_path=self.function_log(i),
         ).start(ready=lambda: port_open(port), timeout=60)
