@@ -940,3 +940,46 @@ def test_a_new_layout_removes_what_the_old_one_left(tmp_path: Path) -> None:
     assert calls.index(next(c for c in calls if c[1:3] == ["run", "deploy"])) < calls.index(deletes[0])
     assert calls[-1][1:4] == ["secrets", "update", "rampart-policy"] and "rampart-scope=project-rampart-prod" in calls[-1][-1]
     assert f"Removed {len(deletes)}:" in result.stderr and f"  - service account {old_sa}" in result.stderr
+# --functions split (issue 14 #7): a read-only detector, a writer per product
+
+
+@pytest.fixture(scope="module")
+def split_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return dry_run(tmp_path_factory.mktemp("split-plan"), "--functions", "split", "--scope", "org", "--scope-id", ORG)
+
+
+def _role_perms(plan: Plan, role: str) -> list[str]:
+    import yaml
+
+    (create,) = [c for c in plan.find("iam", "roles", "create") if c[4] == role]
+    return yaml.safe_load((plan.src / (flag(create, "file") or "")).read_text())["includedPermissions"]
+
+
+def test_split_deploys_a_detector_and_a_writer_per_product(split_plan: Plan) -> None:
+    deploys = {c[3]: c for c in split_plan.find("run", "deploy")}
+    assert set(deploys) == {"rampart", "rampart-act-run", "rampart-act-kms"}
+    assert flag(deploys["rampart"], "function") == "rampart"
+    assert flag(deploys["rampart-act-run"], "function") == flag(deploys["rampart-act-kms"], "function") == "rampart_act"
+    assert flag(deploys["rampart"], "service-account") == f"rampart-detect@{PROJECT}.iam.gserviceaccount.com"
+    assert "RAMPART_IDENTITY=act-kms" in (flag(deploys["rampart-act-kms"], "set-env-vars") or "")
+
+
+def test_split_detector_reads_only_and_alone_may_ask(split_plan: Plan) -> None:
+    detect = _role_perms(split_plan, "rampart_detect")
+    assert detect and all(p.endswith((".get", ".getIamPolicy", ".list")) for p in detect), detect
+    assert all(p.startswith(("run.", "iam.")) for p in _role_perms(split_plan, "rampart_act_run"))
+    assert all(p.startswith("cloudkms.") for p in _role_perms(split_plan, "rampart_act_kms"))
+    publishers = [c for c in split_plan.find("pubsub", "topics", "add-iam-policy-binding") if c[4] == "rampart-actions"]
+    assert [flag(c, "member") for c in publishers] == [f"serviceAccount:rampart-detect@{PROJECT}.iam.gserviceaccount.com"]
+
+
+def test_split_kms_writer_binding_is_conditioned_and_writers_get_no_sink(split_plan: Plan) -> None:
+    bindings = {flag(c, "role"): c for c in split_plan.find("organizations", "add-iam-policy-binding")}
+    kms = bindings[f"organizations/{ORG}/roles/rampart_act_kms"]
+    assert 'resource.type == "cloudkms.googleapis.com/CryptoKey"' in (flag(kms, "condition") or "")
+    assert flag(bindings[f"organizations/{ORG}/roles/rampart_act_run"], "condition") == "None"
+    sinks = split_plan.find("logging", "sinks", "create")
+    assert [c[4] for c in sinks] == ["rampart-audit"]
+    subs = {c[4]: c for c in split_plan.find("pubsub", "subscriptions", "create")}
+    assert flag(subs["rampart-push-rampart-act-kms"], "topic") == "rampart-actions"
+    assert flag(subs["rampart-push-rampart-act-kms"], "message-filter") == 'attributes.product = "kms"'
