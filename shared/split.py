@@ -29,6 +29,7 @@ from typing import Any
 
 from shared import log
 from shared.event import AuditEvent
+from shared.model import ActionRecord
 
 IDENTITY_ENV = "RAMPART_IDENTITY"
 ACTIONS_TOPIC_ENV = "RAMPART_ACTIONS_TOPIC"
@@ -58,16 +59,17 @@ def product(rule_id: str) -> str:
 # -- the detector --------------------------------------------------------------------------
 
 
-def detect(pipeline: Any, event: AuditEvent, only: str | None = None) -> Any:
+def detect(pipeline: Any, event: AuditEvent, only: str | None = None, triaged: Any = None) -> Any:
     """Evaluate without writing: record and alert what needs no write; ask a writer for the rest."""
     from shared.pipeline import decide, ignored_violation
 
-    result = pipeline.handle(event, only=only, act_on=False)
+    result = pipeline.handle(event, only=only, act_on=False, triaged=triaged)
     if not result.findings:
         return result
     loaded = pipeline.store.current()
     for finding in result.findings:
         settings = loaded.settings(finding.rule)
+        record: ActionRecord | None
         if result.skipped == "ignored_principal":
             record = ignored_violation(finding, settings, loaded)
         else:
