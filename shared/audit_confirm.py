@@ -37,14 +37,17 @@ class Unconfirmed(Exception):
     """The entry is not in Cloud Logging as handed to Rampart: alert, and do not write."""
 
 
+_TS = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?$")
+
+
 def _when(timestamp: str) -> dt.datetime:
-    try:
-        t = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        raise Unconfirmed(f"the entry's timestamp is not RFC 3339 ({len(timestamp)} characters)") from None
-    if t.tzinfo is None:
-        raise Unconfirmed("the entry's timestamp has no time zone")
-    return t.astimezone(dt.UTC)
+    """An entry's timestamp (RFC 3339; a zone-less export is UTC), to the microsecond."""
+    m = _TS.match(timestamp.strip()) if isinstance(timestamp, str) else None
+    if not m:
+        raise Unconfirmed(f"the entry's timestamp is not RFC 3339 ({len(str(timestamp))} characters)")
+    zone = m[4] or "Z"
+    text = f"{m[1]}T{m[2]}.{(m[3] or '0')[:6].ljust(6, '0')}{'+00:00' if zone == 'Z' else zone}"
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
 
 
 def query(event: AuditEvent) -> tuple[str, str]:

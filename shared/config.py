@@ -83,6 +83,10 @@ class Policy(_Strict):
     version: Literal[1] = 1
     default_mode: Mode = Mode.ENFORCE
     approved_regions: tuple[str, ...] = HIPAA_REGIONS
+    # Who counts as an insider in IAM policies: user/group/domain members of these domains, and
+    # service accounts of these projects. Consumer accounts (gmail.com) never do.
+    trusted_domains: tuple[str, ...] = ()
+    trusted_projects: tuple[str, ...] = ()
     ignore_principals: tuple[str, ...] = ()  # shell patterns on principalEmail
     folders: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # folders/N → project ids
     rules: dict[str, RuleConfig] = Field(default_factory=dict)
@@ -187,6 +191,9 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
         values = dict(validated)
         if "approved_regions" in values and values["approved_regions"] is None:
             values["approved_regions"] = policy.approved_regions
+        for key in ("trusted_domains", "trusted_projects"):  # None: the policy's top-level list
+            if key in values and values[key] is None:
+                values[key] = getattr(policy, key)
         action = rc.action or rule.action
         if action not in rule.actions:
             allowed = ", ".join(a.value for a in rule.actions)
@@ -211,6 +218,12 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
             params=rule.params(**values),
             exemptions=rc.exemptions,
         )
+    # The destroy rule re-enables a restored version only where kms_version_disabled would have
+    # it enabled: it reads that rule's allow_disable unless its own params name one.
+    destroy, disabled = rules.get("kms_version_destroy_scheduled"), rules.get("kms_version_disabled")
+    if destroy is not None and disabled is not None and getattr(destroy.params, "allow_disable", ()) is None:
+        rules["kms_version_destroy_scheduled"] = dataclasses.replace(
+            destroy, params=dataclasses.replace(destroy.params, allow_disable=disabled.params.allow_disable))
     alerts = None
     try:
         alerts = _alerts_model().model_validate(policy.alerts)

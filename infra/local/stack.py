@@ -32,6 +32,7 @@ ALERT_TOPIC = "rampart-alerts"
 DLQ_TOPIC = "rampart-audit-logs-dlq"
 ACTIONS_TOPIC = "rampart-actions"
 REMEDIATOR = "rampart-remediator@demo-project.iam.gserviceaccount.com"
+PROJECT_NUMBER = "123456789012"  # infra/local/scenario.py PNUM
 
 
 def _bin(name: str) -> str:
@@ -272,6 +273,8 @@ class LocalStack:
         import yaml
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
+        # The demo project's number: its service agents may be put back on its keys.
+        policy["trusted_projects"] = [PROJECT_NUMBER]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)

@@ -50,11 +50,17 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
+_TS = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?$")
+
+
 def _time(value: str) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise FilterError(f"invalid timestamp {value!r}") from None
+    """RFC 3339 as Logging reads it (a zone-less value is UTC), to the microsecond."""
+    m = _TS.match(value.strip())
+    if not m:
+        raise FilterError(f"invalid timestamp {value[:40]!r}")
+    zone = m[4] or "Z"
+    text = f"{m[1]}T{m[2]}.{(m[3] or '0')[:6].ljust(6, '0')}{'+00:00' if zone == 'Z' else zone}"
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
 
 
 def compile_filter(text: str) -> Callable[[Json], bool]:
@@ -135,8 +141,21 @@ def list_entries(store: Store, path: dict[str, str], params: dict[str, str], bod
     return json_response(200, out)
 
 
+def _canonical_time(value: str) -> str:
+    """Logging stores and returns timestamps as RFC 3339 UTC ("Z"), nanoseconds kept."""
+    m = _TS.match(value.strip())
+    if not m:
+        bad(f"timestamp: expected RFC 3339, found {value[:40]!r}")
+    if m[4] and m[4] != "Z":
+        return _time(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{m[1]}T{m[2]}" + (f".{m[3]}" if m[3] else "") + "Z"
+
+
 def _seed_entry(store: Store, index: int, entry: Json) -> None:
     name = entry.pop("name")
+    for key in ("timestamp", "receiveTimestamp"):
+        if isinstance(entry.get(key), str):
+            entry[key] = _canonical_time(entry[key])
     if entry_name(entry) != name:
         bad(f"seed.{ENTRIES}[{index}].name: expected LOGNAME/entries/INSERTID of the entry, found {name!r}")
     table = store.tables[ENTRIES]
