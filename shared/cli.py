@@ -405,13 +405,21 @@ def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"release: {NO_CREDENTIALS}\n")
         return EXIT_ERROR
     except quarantine.ReleaseRefused as exc:
-        sys.stderr.write(f"release refused: {exc}\n")
+        sys.stderr.write(_terminal(f"release refused: {exc}"))
         return EXIT_ERROR
     except quarantine.ReleaseError as exc:
-        sys.stderr.write(f"release failed: {exc}\n")
+        sys.stderr.write(_terminal(f"release failed: {exc}"))
         return EXIT_ERROR
-    out.write(f"{result}\n")
+    out.write(_terminal(str(result)))
     return EXIT_OK
+
+
+def _terminal(text: str) -> str:
+    """Each line of `text` stripped of escape sequences and control characters: a record's fields
+    come from a service someone else controls, and a terminal obeys what it is sent."""
+    from shared.terminal import printable
+
+    return "".join(printable(line) + "\n" for line in text.split("\n"))
 
 
 # ---------------------------------------------------------------------------

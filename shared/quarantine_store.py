@@ -80,8 +80,8 @@ class MemoryRecords:
             doc = self._docs.get(doc_id)
             return dict(doc) if doc else None
 
-    def save(self, service: str, record: dict[str, Any]) -> Stored:
-        return save(self, service, record)
+    def save(self, service: str, record: dict[str, Any], qid: str | None = None) -> Stored:
+        return save(self, service, record, qid)
 
     def load(self, service: str, marker: Any) -> Stored:
         return load(self, service, marker)
@@ -117,9 +117,45 @@ class FirestoreRecords(MemoryRecords):
         return snap.to_dict() if snap.exists else None
 
 
-def save(store: Any, service: str, record: dict[str, Any]) -> Stored:
-    """Write `record` once under a new quarantine id; the returned `marker` goes on the service."""
-    qid = "q" + secrets.token_hex(8)
+def new_qid() -> str:
+    return "q" + secrets.token_hex(8)
+
+
+def marker_for(service: str, qid: str, record: dict[str, Any]) -> str:
+    """What the service carries for `record` saved under `qid`."""
+    return f"{qid}:{digest(service, qid, record)}"
+
+
+_default: Any = None
+_default_lock = threading.Lock()
+
+
+def default() -> Any:
+    """The process's record store: Firestore (RAMPART_RECORDS_PROJECT or GOOGLE_CLOUD_PROJECT,
+    RAMPART_RECORDS_DATABASE or "(default)", collection rampart_quarantine), or what `set_default`
+    pinned (tests)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            import os
+
+            _default = FirestoreRecords(
+                os.environ.get("RAMPART_RECORDS_COLLECTION") or DEFAULT_COLLECTION,
+                project=os.environ.get("RAMPART_RECORDS_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
+                database=os.environ.get("RAMPART_RECORDS_DATABASE") or "(default)",
+            )
+        return _default
+
+
+def set_default(store: Any) -> None:
+    global _default
+    with _default_lock:
+        _default = store
+
+
+def save(store: Any, service: str, record: dict[str, Any], qid: str | None = None) -> Stored:
+    """Write `record` once under `qid` (a new one if None); the returned `marker` goes on the service."""
+    qid = qid or new_qid()
     d = digest(service, qid, record)
     store._create(_doc_id(service, qid), {"service": service, "qid": qid, "digest": d,
                                           "record": canonical(record), "created": time.time()})
