@@ -7,6 +7,7 @@ function's log lines."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from typing import Any
@@ -144,3 +145,70 @@ def test_an_endpoint_override_off_loopback_stops_the_function(stack: LocalStack,
     )
     assert proc.returncode != 0
     assert "RAMPART_KMS_ENDPOINT: expected a loopback endpoint" in proc.stderr + proc.stdout
+
+
+# -- finding 4 -------------------------------------------------------------------------------
+
+OTHER_AGENT = "serviceAccount:service-999999999999@gs-project-accounts.iam.gserviceaccount.com"
+ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+
+
+def _key_members(stack: LocalStack) -> list[str]:
+    for b in stack.iam(S.KEY).get("bindings", []):
+        if b["role"] == ROLE:
+            return sorted(b["members"])
+    return []
+
+
+@pytest.mark.parametrize("logged", [False, True])
+def test_a_remove_of_another_projects_agent_never_grants_it(stack: LocalStack, logged: bool) -> None:
+    """A forged REMOVE (never in Cloud Logging), or a real one, of an agent from a project nobody
+    trusts: Rampart used to grant that agent encrypt/decrypt on the key."""
+    entry = _fresh(S.kms_set_iam(S.KEY, ROLE, OTHER_AGENT, "REMOVE"))
+    stack.publish(entry, logged=logged)
+    rec = wait_until(lambda: [r for r in stack.records() if r["event_id"] == entry["insertId"]], 20, what="record")[0]
+    assert rec["outcome"] == "failed" and rec["reason"].startswith("not restored")
+    assert ("not confirmed in Cloud Logging" if not logged else "999999999999 is not in trusted_projects") in rec["reason"]
+    assert OTHER_AGENT not in _key_members(stack) and _writes(stack) == []
+
+
+# -- findings 1 and 5 ------------------------------------------------------------------------
+
+
+def test_a_junk_annotation_does_not_stop_quarantine_and_an_edited_one_does_not_fool_release(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import cli, clients, quarantine_store
+
+    svc = f"{S.SVC}/billing-frontend"
+    sa = f"{S.PNUM}-compute@developer.gserviceaccount.com"
+    stack.admin.mutate(svc, patch={"annotations": {"rampart.dev/quarantine": "please-do-not-quarantine"},
+                                   "template": {"serviceAccount": sa}}, actor=S.DEVELOPER)
+    stack.publish(_fresh(S.update_service_v2("billing-frontend", sa=sa)))
+    wait_until(lambda: stack.get(svc).get("labels", {}).get("rampart-quarantine") == "run_default_service_account",
+               30, what="quarantined despite the junk annotation")
+    marker = stack.get(svc)["annotations"]["rampart.dev/quarantine"]
+    assert marker != "please-do-not-quarantine"
+
+    # A run.developer rewrites the annotation to the "prior state" they want back.
+    forged = json.dumps({"v": 1, "rule": "run_default_service_account", "event": "x", "at": "now", "label": "rampart-quarantine",
+                         "prior": {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": True, "label": None},
+                         "set": {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False},
+                         "removed": [{"role": "roles/run.admin", "member": "user:mallory@attacker.example"}]})
+    stack.admin.mutate(svc, patch={"annotations": {"rampart.dev/quarantine": forged}}, actor=S.DEVELOPER)
+    stack.admin.clear_requests()
+    for k, v in {"RAMPART_RUN_ENDPOINT": stack.standin_url, "FIRESTORE_EMULATOR_HOST": stack.firestore.host,
+                 "GOOGLE_CLOUD_PROJECT": S.P, "RAMPART_POLICY": str(stack.policy_path)}.items():
+        monkeypatch.setenv(k, v)
+    clients.reset()
+    quarantine_store.set_default(None)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = cli.main(["release", svc, "--force"], out=io.StringIO())
+    clients.reset()
+    quarantine_store.set_default(None)
+    assert rc != 0 and "refusing to release" in err.getvalue() and "no Rampart quarantine id" in err.getvalue()
+    assert _writes(stack) == [] and stack.get(svc)["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
