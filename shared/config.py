@@ -229,6 +229,11 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
         alerts = _alerts_model().model_validate(policy.alerts)
     except ValidationError as exc:
         errors.extend(_format_errors(exc, "alerts"))
+    if not policy.trusted_domains:
+        warnings.append(
+            "trusted_domains is empty: every user, group and domain member in an IAM policy is an outsider"
+            " to the outsider rules; list your organization's domains"
+        )
     if errors:
         raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
     return LoadedPolicy(policy=policy, source=source, rules=rules, alerts=alerts, warnings=tuple(warnings))

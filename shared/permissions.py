@@ -37,6 +37,14 @@ KMS_IAM: tuple[str, ...] = (
     "cloudkms.keyRings.getIamPolicy",
     "cloudkms.keyRings.setIamPolicy",
 )
+FUNCTION_UPDATE: tuple[str, ...] = (
+    "cloudfunctions.functions.get",
+    "cloudfunctions.functions.update",
+    "cloudfunctions.operations.get",
+    "iam.serviceAccounts.actAs",  # an update redeploys the function's Cloud Run service as its runtime identity
+)
+FUNCTION_IAM: tuple[str, ...] = ("cloudfunctions.functions.getIamPolicy", "cloudfunctions.functions.setIamPolicy")
+PROJECT_IAM: tuple[str, ...] = ("resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy")
 
 LOGGING_READ: tuple[str, ...] = ("logging.logEntries.list",)
 IDENTITIES: tuple[str, ...] = ("detect", "act-run", "act-kms")
@@ -59,7 +67,9 @@ CONDITIONS: dict[str, str | None] = {"detect": None, "act-run": None, "act-kms":
 def identity_permissions(perms: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
     """Split the permissions the enabled rules need among Rampart's identities."""
     reads = sorted({p for p in perms if p.endswith(_READ_SUFFIXES)} | set(LOGGING_READ))
-    run = sorted({p for p in perms if p.startswith("run.") or p == "iam.serviceAccounts.actAs"})
+    # act-run writes everything that is not KMS (Cloud Run, and the function, project IAM and
+    # guardrail fixes that came with them); act-kms writes KMS only, under its condition.
+    run = sorted(p for p in perms if not p.startswith("cloudkms.") and p not in LOGGING_READ)
     kms = sorted(p for p in perms if p.startswith("cloudkms."))
     return {"detect": reads, "act-run": run if any(not p.endswith(_READ_SUFFIXES) for p in run) else [],
             "act-kms": kms if any(p.startswith("cloudkms.") and not p.endswith(_READ_SUFFIXES) for p in kms) else []}

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from infra.local import scenario
-from infra.local.standin.logging_v2 import FilterError, compile_filter
+from infra.local.standin.logging_v2_entries import FilterError, compile_filter
 from shared.audit_confirm import Unconfirmed, confirm, query
 from shared.event import parse
 

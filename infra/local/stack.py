@@ -199,7 +199,10 @@ class LocalStack:
                 "RAMPART_POLICY": str(self.policy_path),
                 "RAMPART_RUN_ENDPOINT": self.standin_url,
                 "RAMPART_KMS_ENDPOINT": self.standin_url,
+                "RAMPART_FUNCTIONS_ENDPOINT": self.standin_url,
+                "RAMPART_RESOURCE_MANAGER_ENDPOINT": self.standin_url,
                 "RAMPART_LOGGING_ENDPOINT": self.standin_url,
+                "RAMPART_ORGPOLICY_ENDPOINT": self.standin_url,
                 # What deploy.sh sets: Rampart's own account, exactly (the shipped policy ignores nobody).
                 "RAMPART_OWN_PRINCIPALS": REMEDIATOR,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
@@ -273,8 +276,10 @@ class LocalStack:
         import yaml
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
-        # The demo project's number: its service agents may be put back on its keys.
-        policy["trusted_projects"] = [PROJECT_NUMBER]
+        # The demo organization: its people and its project's service accounts are insiders, and its
+        # project's service agents (named by the project number) may be put back on its keys.
+        policy["trusted_domains"] = [f"{PROJECT}.example"]
+        policy["trusted_projects"] = [PROJECT, PROJECT_NUMBER]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)
