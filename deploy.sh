@@ -74,8 +74,6 @@ rampart_deploy_functions() {
     # PATH=SECRET:latest with PATH starting with "/": a file mount. For the policy, a mount (not an
     # environment variable) is what makes a new version take effect without a redeploy.
     secrets=(--set-secrets="$(rampart_secret_flag)")
-    # Not a secret: where the policy is mounted.
-    env=(--set-env-vars="RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
     if [[ -n $KMS_KEY ]]; then
         note "note: Cloud Run itself is not CMEK-encrypted here: gcloud deploys CMEK functions only from a"
         note "  pre-staged Cloud Storage source into a CMEK Artifact Registry repository. The functions keep no"
@@ -86,8 +84,9 @@ rampart_deploy_functions() {
         svc=${FUNCTION_SERVICES[i]}
         sa=${FUNCTION_SAS[i]}
         rules=${FUNCTION_RULES[i]:-every enabled rule}
-        step "deploy $svc (entry point $fn: $rules)"
-        gc run deploy "$svc" --source=. --function="$fn" --base-image="$BASE_IMAGE" \
+        step "deploy $svc (entry point ${FUNCTION_TARGETS[i]}: $rules)"
+        env=(--set-env-vars="$(rampart_env_vars "$i")")
+        gc run deploy "$svc" --source=. --function="${FUNCTION_TARGETS[i]}" --base-image="$BASE_IMAGE" \
             --region="$REGION" --project="$PROJECT" \
             --service-account="$sa" --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_EMAIL" \
             --no-allow-unauthenticated --invoker-iam-check --ingress=internal \
@@ -106,6 +105,23 @@ rampart_deploy_functions() {
         --min-instances=0 --max-instances=2 \
         --memory="$MEMORY" --cpu="$CPU" --timeout="$TIMEOUT" --concurrency="$CONCURRENCY" \
         --labels=app=rampart --description="Rampart: dead-letter consumer" --quiet
+}
+
+# Each function's environment, none of it secret, in gcloud's ^;^ list form (emails hold no ";"):
+#   RAMPART_POLICY          where the policy is mounted;
+#   RAMPART_OWN_PRINCIPALS  the exact emails of Rampart's own service accounts, space-separated: their
+#                           changes come back as audit entries and are left alone, with no pattern in
+#                           the policy that someone else's account could match.
+#   RAMPART_IDENTITY, RAMPART_ACTIONS_TOPIC  with --functions split: the function's part, and where
+#                           the detector asks the writers to act.
+rampart_env_vars() {
+    local i=$1 vars=("RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
+    vars+=("RAMPART_OWN_PRINCIPALS=${FUNCTION_SAS[*]}")
+    if [[ -n ${FUNCTION_IDENTITIES[i]} ]]; then
+        vars+=("RAMPART_IDENTITY=${FUNCTION_IDENTITIES[i]}" "RAMPART_ACTIONS_TOPIC=projects/$PROJECT/topics/$RAMPART_ACTIONS_TOPIC")
+    fi
+    local IFS=';'
+    printf '^;^%s' "${vars[*]}"
 }
 
 # /etc/rampart/policy/policy.yaml=rampart-policy:latest,/secrets/slack/webhook-url=rampart-slack-webhook:latest,...

@@ -18,7 +18,15 @@ import functions_framework
 
 import functions
 from shared import log
-from shared.event import BadInput, from_cloudevent
+from shared.clients import check_endpoints
+from shared.event import NOT_ADMIN_ACTIVITY, BadInput, from_cloudevent
+
+# A RAMPART_*_ENDPOINT naming anything but loopback would receive Rampart's access token: refuse
+# to start (the import fails, so the deploy's health check does) rather than serve one event.
+check_endpoints()
+_identity = os.environ.get("RAMPART_IDENTITY", "").strip()
+if _identity not in ("", "detect", "act-run", "act-kms"):
+    raise ValueError(f"RAMPART_IDENTITY: expected detect, act-run or act-kms (or unset); found {_identity[:40]!r}")
 
 if TYPE_CHECKING:
     from shared.pipeline import Pipeline, Result
@@ -81,12 +89,21 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
         return None  # no rule triggers on it (most of the stream): no policy, no client needed
     triaged = functions.triage(event)
     if isinstance(triaged, str):
+        if triaged == NOT_ADMIN_ACTIVITY:
+            # The sink sends Admin Activity entries only: this one was written by someone else.
+            log.warning("rampart.not_admin_activity", event_id=event.event_id[:200], method=event.method[:200],
+                        resource=event.resource_name[:300], principal=event.actor[:320],
+                        reason="not an Admin Activity audit entry (logName or @type): not believed, nothing done")
         return None  # a failed call, a system event, ...: skipped without loading the policy
     pipeline = _get_pipeline()
     from shared.deadletter import delivery_attempt, max_delivery_attempts
 
     attempt = delivery_attempt(cloud_event)
     try:
+        if _identity == "detect":  # read-only: writers act on what it finds (shared/split.py)
+            from shared import split
+
+            return split.detect(pipeline, event, only=only, triaged=triaged)
         # On the last delivery Pub/Sub will make, a finding that still fails is recorded and alerted.
         return pipeline.handle(event, only=only, triaged=triaged,
                                last_attempt=attempt if attempt and attempt >= max_delivery_attempts() else None)
@@ -119,6 +136,18 @@ def rampart(cloud_event: Any) -> None:
         handle_cloud_event(cloud_event)
     finally:
         start_warm_up()  # after the event, so the first one does not share the CPU with it
+
+
+@functions_framework.cloud_event
+def rampart_act(cloud_event: Any) -> None:
+    """A writer (RAMPART_IDENTITY act-run or act-kms): acts on the detector's requests, each after
+    reading its audit entry from Cloud Logging itself (shared/split.py)."""
+    from shared import split
+
+    try:
+        split.act(_get_pipeline(), cloud_event)
+    finally:
+        start_warm_up()
 
 
 def _entry(rule_id: str) -> Any:

@@ -41,6 +41,9 @@ class Params:
     # Key or key ring name pattern → members that must always hold the role there. Checked
     # against the new policy when the entry carries no policyDelta.
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Projects (numbers: service agents are named by number) whose agents may be put back; None:
+    # the policy's top-level trusted_projects. A member `required` names for the key always may.
+    trusted_projects: tuple[str, ...] | None = None
 
 
 def check(view: PolicyView, params: Params) -> Finding[Missing] | None:
@@ -70,16 +73,55 @@ def check(view: PolicyView, params: Params) -> Finding[Missing] | None:
 
 
 def remediate(finding: Finding[Missing], params: Params, ctx: ActionContext) -> ActionRecord:
-    """Put the removed members back in the role's unconditional binding on the key or key ring,
-    keeping every other binding, condition and the policy version (etag-guarded).
+    """Put back, in the role's unconditional binding on the key or key ring (keeping every other
+    binding, condition and the policy version, etag-guarded), only the members that Cloud
+    Logging's copy of the entry shows removed, that are Google service agents of a trusted
+    project (or `required` for the key). A grant is the one write here the live state cannot
+    justify: the live policy does not say who was there before.
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
-    cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
+    cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring, logging.logEntries.list.
     """
+    from shared.actions import record
     from shared.actions.kms import restore_members
+    from shared.model import Outcome
 
     missing = finding.detail or Missing(params.role, ())
-    return restore_members(finding, ctx, role=missing.role, members=list(missing.members))
+    members, refused = confirmed_members(finding, params, missing)
+    note = "; ".join(refused)
+    if not members:
+        return record(finding, ctx, Outcome.FAILED, reason=f"not restored: {note}")
+    rec = restore_members(finding, ctx, role=missing.role, members=members)
+    if note:
+        rec.reason = "; ".join(x for x in (rec.reason, f"not restored: {note}") if x)
+    return rec
+
+
+def confirmed_members(finding: Finding[Missing], params: Params, missing: Missing) -> tuple[list[str], list[str]]:
+    """(members that may be put back, why each other one may not)."""
+    from shared.audit_confirm import Unconfirmed, lookup
+    from shared.kms_trust import restorable
+
+    if not finding.event_id:
+        return [], ["no audit entry to confirm who removed them (found by a sweep): a human decides"]
+    try:
+        held = lookup(finding.project, finding.event_id, finding.timestamp)
+    except Unconfirmed as exc:
+        return [], [f"the audit entry is not confirmed in Cloud Logging ({exc})"]
+    again = RULE.evaluate(held, params)
+    confirmed = set(again.detail.members) if again is not None and again.detail is not None else set()
+    required = {m for pattern, ms in params.required.items() if matches_any(finding.resource, (pattern,)) for m in ms}
+    ok, refused = [], []
+    for member in missing.members:
+        if member not in confirmed:
+            refused.append(f"{member}: Cloud Logging's entry does not show it removed")
+            continue
+        why = restorable(member, trusted_projects=params.trusted_projects or (), required=required)
+        if why:
+            refused.append(f"{member}: {why}")
+        else:
+            ok.append(member)
+    return ok, refused
 
 
 RULE = Rule(
@@ -91,7 +133,7 @@ RULE = Rule(
     action=Action.RESTORE,
     actions=(Action.RESTORE, Action.ALERT),
     permissions={
-        "restore": KMS_IAM,
+        "restore": (*KMS_IAM, "logging.logEntries.list"),
     },
     check=check,
     params=Params,

@@ -44,6 +44,8 @@ rampart_bootstrap() {
         rampart_ensure_role "$i"
     done
 
+    rampart_bootstrap_split
+
     step "per-resource grants: each function reads only its own secrets"
     for i in "${!FUNCTION_NAMES[@]}"; do
         fn=${FUNCTION_NAMES[i]}
@@ -119,7 +121,8 @@ rampart_bootstrap_topics() {
         note "alerts: the policy's topic $ALERTS_TOPIC_PATH is in another project; it must exist there"
     fi
     for fn in "${FUNCTION_NAMES[@]}"; do
-        wanted+=("$(rampart_audit_topic "$fn")")
+        t=$(rampart_audit_topic "$fn")
+        [[ " ${wanted[*]} " == *" $t "* ]] || wanted+=("$t")
     done
     local existing missing=()
     existing=$(gc_value "" pubsub topics list --project="$PROJECT" --format='value(name)')
@@ -217,7 +220,40 @@ rampart_ensure_role() {
         fi
         gc iam roles create "$role" "$parent" --file="$file"
     fi
-    rampart_scope_binding --member="serviceAccount:$sa" --role="$(rampart_role_name "$role")"
+    RAMPART_BINDING_CONDITION=$(<"$WORK/$fn.condition") \
+        rampart_scope_binding --member="serviceAccount:$sa" --role="$(rampart_role_name "$role")"
+}
+
+# --functions split: only the detector may publish action requests; the writers read the entries
+# they act on from Cloud Logging, through a role holding logging.logEntries.list alone (the KMS
+# writer's own role is conditioned on KMS resource types, which a log read is not).
+rampart_bootstrap_split() {
+    local i sa parent has_writer=0
+    for i in "${!FUNCTION_NAMES[@]}"; do
+        sa=${FUNCTION_SAS[i]}
+        case ${FUNCTION_IDENTITIES[i]} in
+            detect)
+                step "only the detector ($sa) may publish to $RAMPART_ACTIONS_TOPIC"
+                gc_bind pubsub topics add-iam-policy-binding "$RAMPART_ACTIONS_TOPIC" --project="$PROJECT" \
+                    --member="serviceAccount:$sa" --role=roles/pubsub.publisher
+                ;;
+            act-*) has_writer=1 ;;
+        esac
+    done
+    ((has_writer)) || return 0
+    step "role $RAMPART_LOGS_ROLE (logging.logEntries.list) for the writers, at the $SCOPE $SCOPE_ID"
+    parent=$(rampart_role_parent)
+    printf 'title: Rampart log reader\ndescription: Read Admin Activity entries to confirm them before acting\nstage: GA\nincludedPermissions:\n- logging.logEntries.list\n' \
+        >"$WORK/$RAMPART_LOGS_ROLE.role.yaml"
+    if gc_exists iam roles describe "$RAMPART_LOGS_ROLE" "$parent" --format='value(name)'; then
+        gc iam roles update "$RAMPART_LOGS_ROLE" "$parent" --file="$WORK/$RAMPART_LOGS_ROLE.role.yaml" --quiet
+    else
+        gc iam roles create "$RAMPART_LOGS_ROLE" "$parent" --file="$WORK/$RAMPART_LOGS_ROLE.role.yaml"
+    fi
+    for i in "${!FUNCTION_NAMES[@]}"; do
+        [[ ${FUNCTION_IDENTITIES[i]} == act-* ]] || continue
+        rampart_scope_binding --member="serviceAccount:${FUNCTION_SAS[i]}" --role="$(rampart_role_name "$RAMPART_LOGS_ROLE")"
+    done
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

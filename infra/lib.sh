@@ -21,6 +21,8 @@ RAMPART_SECRET_POLICY=rampart-policy
 # The policy secret is mounted here, in a directory of its own (Cloud Run mounts one secret per directory).
 RAMPART_POLICY_MOUNT=/etc/rampart/policy/policy.yaml
 RAMPART_DEAD_LETTER_TOPIC=rampart-dead-letter
+RAMPART_ACTIONS_TOPIC=rampart-actions
+RAMPART_LOGS_ROLE=rampart_logs_reader
 RAMPART_DEAD_LETTER_HOLD=rampart-dead-letter-hold
 RAMPART_DEAD_LETTER_SERVICE=rampart-dead-letter # entry point rampart_dead_letter: alerts on every dead letter
 RAMPART_DEAD_LETTER_PUSH=rampart-dead-letter-push
@@ -262,7 +264,8 @@ secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
   --scope-id ID         organization or folder number, or project id (default: --project)
   --org-id ID           with --scope folder: the organization that holds Rampart's custom roles
   --functions WHICH     rampart (one function, every enabled rule; default) | all (one function
-                        per enabled rule) | RULE[,RULE...]
+                        per enabled rule) | RULE[,RULE...] | split (a read-only detector and a
+                        Cloud Run and a KMS writer: README, Threat model)
   --trigger KIND        push (Pub/Sub push subscription, default) | eventarc
   --policy FILE         the policy to put in force (default config/policy.yaml): validated, then
                         added as a version of secret ${RAMPART_SECRET_POLICY}, which the functions mount
@@ -505,7 +508,6 @@ rampart_confirm() {
 rampart_generate() {
     mkdir -p "$WORK"
     "$PYTHON" - "$POLICY" "$WORK" "$FUNCTIONS" "$PROJECT" "$STAGE" <<'PY' || die "could not generate the deployment from $POLICY (see above)"
-import fnmatch
 import hashlib
 import io
 import json
@@ -556,8 +558,12 @@ known = [r["id"] for r in rules]
 enabled = [r["id"] for r in rules if r["mode"] != "off"]
 if not enabled:
     sys.exit(f"{policy}: every rule is off: there is nothing to deploy")
+identities = {}  # function -> its part when detection is split from action (shared/split.py)
 if which == "rampart":
     functions = {"rampart": []}
+elif which == "split":
+    functions = {"rampart": [], "rampart_act_run": [], "rampart_act_kms": []}
+    identities = {"rampart": "detect", "rampart_act_run": "act-run", "rampart_act_kms": "act-kms"}
 elif which == "all":
     functions = {rid: [rid] for rid in enabled}
 else:
@@ -583,14 +589,30 @@ def names(fn: str) -> tuple[str, str, str]:
     return service, sa, ("rampart" if fn == "rampart" else f"rampart_{fn}")
 
 
+def split_names(identity: str) -> tuple[str, str, str]:
+    """The service, service account id and role id of a --functions split part."""
+    if identity == "detect":
+        return "rampart", "rampart-detect", "rampart_detect"
+    return f"rampart-{identity}", f"rampart-{identity}", f"rampart_{identity.replace('-', '_')}"
+
+
 # Every function any layout could have: what rampart_prune may remove when a layout drops it.
-facts.append("layout_sas=" + " ".join(f"{names(fn)[1]}@{project}.iam.gserviceaccount.com" for fn in ["rampart", *known]))
-facts.append("layout_roles=" + " ".join(names(fn)[2] for fn in ["rampart", *known]))
+parts = ("detect", "act-run", "act-kms")
+facts.append("layout_sas=" + " ".join(
+    [f"{names(fn)[1]}@{project}.iam.gserviceaccount.com" for fn in ["rampart", *known]]
+    + [f"{split_names(i)[1]}@{project}.iam.gserviceaccount.com" for i in parts]))
+facts.append("layout_roles=" + " ".join([names(fn)[2] for fn in ["rampart", *known]]
+                                         + [split_names(i)[2] for i in parts] + ["rampart_logs_reader"]))
 for fn, ids in functions.items():
-    service, sa, role_id = names(fn)
-    (work / f"{fn}.filter").write_text(run("sink-filter", *ids).rstrip("\n"))
-    role_yaml = run("iam-role", *ids, "--format", "yaml")
-    perms = run("iam-role", *ids, "--format", "list").split()
+    identity = identities.get(fn, "")
+    service, sa, role_id = split_names(identity) if identity else names(fn)
+    split_args = ("--identity", identity) if identity else ()
+    # Writers get no sink: they act on the detector's requests, never on what a sink delivers.
+    filter_text = "" if identity.startswith("act") else run("sink-filter", *ids).rstrip("\n")
+    (work / f"{fn}.filter").write_text(filter_text)
+    (work / f"{fn}.condition").write_text(run("iam-role", *split_args, "--format", "condition").strip() if identity else "")
+    role_yaml = run("iam-role", *ids, *split_args, "--format", "yaml")
+    perms = run("iam-role", *ids, *split_args, "--format", "list").split()
     role = yaml.safe_load(role_yaml)
     if len(role["description"].encode()) > 256:
         # IAM caps a role description at 256 bytes; the permissions are what matter.
@@ -598,7 +620,8 @@ for fn, ids in functions.items():
         role_yaml = yaml.safe_dump(role, sort_keys=False, width=200)
     (work / f"{fn}.role.yaml").write_text(role_yaml)
     (work / f"{fn}.permissions").write_text("".join(p + "\n" for p in perms))
-    facts.append(f"function={fn}|{service}|{sa}|{role_id}|{len(perms)}|{' '.join(ids)}")
+    target = "rampart_act" if identity.startswith("act") else fn
+    facts.append(f"function={fn}|{service}|{sa}|{role_id}|{len(perms)}|{' '.join(ids)}|{target}|{identity}")
 
 loaded = load_policy(policy)
 alerts = loaded.alerts
@@ -652,12 +675,6 @@ if alerts is not None and alerts.dedupe.store == "firestore":
     d = alerts.dedupe
     facts.append(f"dedupe=firestore|{d.project or project}|{d.database}|{d.collection}")
 
-own = f"rampart-runtime@{project}.iam.gserviceaccount.com"
-if not any(fnmatch.fnmatchcase(own, pat) for pat in loaded.policy.ignore_principals):
-    facts.append(
-        "warning=ignore_principals does not match Rampart's own service accounts (rampart-*@...): "
-        "Rampart would react to its own remediations"
-    )
 (work / "facts").write_text("".join(f + "\n" for f in facts))
 PY
     FUNCTION_NAMES=()
@@ -666,6 +683,8 @@ PY
     FUNCTION_ROLES=()
     FUNCTION_PERMS=()
     FUNCTION_RULES=()
+    FUNCTION_TARGETS=()
+    FUNCTION_IDENTITIES=()
     SECRET_MOUNTS=()
     ALERTS_TOPIC_PATH=""
     DEDUPE_PROJECT=""
@@ -679,11 +698,13 @@ PY
     LAYOUT_SAS=" "
     LAYOUT_ROLES=" "
     DEPLOYED_POLICY="$WORK/policy.deployed.yaml"
-    local key value fn svc sa role nperm rules
+    local key value fn svc sa role nperm rules target identity
     while IFS='=' read -r key value; do
         case $key in
             function)
-                IFS='|' read -r fn svc sa role nperm rules <<<"$value"
+                IFS='|' read -r fn svc sa role nperm rules target identity <<<"$value"
+                FUNCTION_TARGETS+=("$target")
+                FUNCTION_IDENTITIES+=("$identity")
                 FUNCTION_NAMES+=("$fn")
                 FUNCTION_SERVICES+=("$svc")
                 FUNCTION_SAS+=("$sa@$PROJECT.iam.gserviceaccount.com")
@@ -712,7 +733,11 @@ PY
 }
 
 rampart_audit_topic() {
-    if [[ $1 == rampart ]]; then echo rampart-audit; else echo "rampart-audit-${1//_/-}"; fi
+    case $1 in
+        rampart) echo rampart-audit ;;
+        rampart_act_*) echo "$RAMPART_ACTIONS_TOPIC" ;; # a writer's requests come from the detector
+        *) echo "rampart-audit-${1//_/-}" ;;
+    esac
 }
 
 rampart_sink_name() {
@@ -736,12 +761,17 @@ rampart_role_name() {
     fi
 }
 
-# `gcloud projects|organizations|resource-manager folders add-iam-policy-binding ID` for the scope.
+# `gcloud projects|organizations|resource-manager folders add-iam-policy-binding ID` for the scope;
+# RAMPART_BINDING_CONDITION (a CEL expression) narrows the binding, else it has none.
 rampart_scope_binding() {
+    local cond=--condition=None
+    if [[ -n ${RAMPART_BINDING_CONDITION:-} ]]; then
+        cond="--condition=^;^expression=$RAMPART_BINDING_CONDITION;title=rampart-kms-resources-only;description=Rampart KMS writer: KMS key rings, keys and versions only"
+    fi
     case $SCOPE in
-        project) gc_bind projects add-iam-policy-binding "$SCOPE_ID" "$@" --condition=None ;;
-        org) gc_bind organizations add-iam-policy-binding "$SCOPE_ID" "$@" --condition=None ;;
-        folder) gc_bind resource-manager folders add-iam-policy-binding "$SCOPE_ID" "$@" --condition=None ;;
+        project) gc_bind projects add-iam-policy-binding "$SCOPE_ID" "$@" "$cond" ;;
+        org) gc_bind organizations add-iam-policy-binding "$SCOPE_ID" "$@" "$cond" ;;
+        folder) gc_bind resource-manager folders add-iam-policy-binding "$SCOPE_ID" "$@" "$cond" ;;
     esac
 }
 

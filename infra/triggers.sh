@@ -25,10 +25,20 @@ rampart_triggers() {
         fn=${FUNCTION_NAMES[i]}
         svc=${FUNCTION_SERVICES[i]}
         topic=$(rampart_audit_topic "$fn")
-        step "$svc: invoker, $TRIGGER delivery from $topic, audit-log sink"
+        if [[ ${FUNCTION_IDENTITIES[i]:-} == act-* ]]; then
+            step "$svc: invoker, push delivery of the detector's ${FUNCTION_IDENTITIES[i]#act-} requests from $topic"
+        else
+            step "$svc: invoker, $TRIGGER delivery from $topic, audit-log sink"
+        fi
         url=$(rampart_service_url "$svc")
         gc_bind run services add-iam-policy-binding "$svc" --region="$REGION" --project="$PROJECT" \
             --member="serviceAccount:$INVOKER_EMAIL" --role=roles/run.invoker
+        if [[ ${FUNCTION_IDENTITIES[i]:-} == act-* ]]; then
+            # A writer: the detector's requests for its product, never a sink's deliveries.
+            RAMPART_MESSAGE_FILTER="attributes.product = \"${FUNCTION_IDENTITIES[i]#act-}\"" \
+                rampart_push_subscription "$fn" "$topic" "$url"
+            continue
+        fi
         if [[ $TRIGGER == push ]]; then
             rampart_push_subscription "$fn" "$topic" "$url"
         else
@@ -110,8 +120,11 @@ rampart_push_subscription() {
         if [[ -n $ttl ]]; then expiry=("$RAMPART_NEVER_EXPIRE"); fi
         gc pubsub subscriptions update "$sub" "${push[@]}" "${expiry[@]}"
     else
+        local only=()
+        # A subscription's filter is fixed at creation.
+        if [[ -n ${RAMPART_MESSAGE_FILTER:-} ]]; then only=(--message-filter="$RAMPART_MESSAGE_FILTER"); fi
         gc pubsub subscriptions create "$sub" --topic="$topic" "${push[@]}" "$RAMPART_NEVER_EXPIRE" \
-            --message-retention-duration=7d --labels=app=rampart
+            --message-retention-duration=7d --labels=app=rampart "${only[@]}"
     fi
     # Dead-lettering needs the service agent to subscribe (acknowledge what it forwards).
     gc_bind pubsub subscriptions add-iam-policy-binding "$sub" --project="$PROJECT" \

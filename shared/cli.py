@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import functions
+from shared.event import AUDIT_LOG_TYPE
 from shared.model import Action, Mode, Severity
+
+ADMIN_ACTIVITY_LOG_ID = "cloudaudit.googleapis.com/activity"
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
 # replay read no valid audit entry (garbage, or the empty export of a failed `gcloud logging read`):
@@ -304,7 +307,11 @@ def sink_filter(rule_ids: Sequence[str], loaded: Any | None = None) -> str:
     for service in sorted(by_service):
         methods = " OR ".join(f'protoPayload.methodName="{m}"' for m in sorted(by_service[service]))
         clauses.append(f'(protoPayload.serviceName="{service}" AND ({methods}))')
-    return 'logName:"/logs/cloudaudit.googleapis.com%2Factivity"\nAND (\n  ' + "\n  OR ".join(clauses) + "\n)"
+    # Exact matches only: `logName:"…%2Factivity"` is a substring test that a log named
+    # `evil-cloudaudit.googleapis.com%2Factivity`, which anyone may write, also passes. log_id()
+    # matches the log ID exactly in every project, folder and organization of an aggregated sink.
+    head = f'log_id("{ADMIN_ACTIVITY_LOG_ID}")\nAND protoPayload."@type"="{AUDIT_LOG_TYPE}"'
+    return head + "\nAND (\n  " + "\n  OR ".join(clauses) + "\n)"
 
 
 def cmd_sink_filter(args: argparse.Namespace, out: TextIO) -> int:
@@ -348,6 +355,16 @@ def _role_description(ids: Sequence[str]) -> str:
 def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
     ids = args.rules or list(functions.RULE_IDS)
     perms = iam_permissions(ids, _policy(args.policy))
+    if args.identity:
+        from shared.permissions import CONDITIONS, identity_permissions
+
+        perms = identity_permissions(perms)[args.identity]
+        if args.format == "condition":
+            out.write((CONDITIONS[args.identity] or "") + "\n")
+            return EXIT_OK
+    elif args.format == "condition":
+        sys.stderr.write("iam-role: --format condition needs --identity (only the KMS writer's binding has one)\n")
+        return EXIT_USAGE
     if args.format == "list":
         out.write("\n".join(perms) + "\n")
         return EXIT_OK
@@ -388,12 +405,12 @@ def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"release: {NO_CREDENTIALS}\n")
         return EXIT_ERROR
     except quarantine.ReleaseRefused as exc:
-        sys.stderr.write(f"release refused: {exc}\n")
+        sys.stderr.write(_terminal(f"release refused: {exc}"))
         return EXIT_ERROR
     except quarantine.ReleaseError as exc:
-        sys.stderr.write(f"release failed: {exc}\n")
+        sys.stderr.write(_terminal(f"release failed: {exc}"))
         return EXIT_ERROR
-    out.write(f"{result}\n")
+    out.write(_terminal(str(result)))
     _note_release(result)
     return EXIT_OK
 
@@ -425,6 +442,14 @@ def cmd_reset(args: argparse.Namespace, out: TextIO) -> int:
     held = breaker.reset(loaded, args.resource.strip(), functions.RULE_IDS)
     out.write(f"{args.resource.strip()}: circuit breaker cleared ({held} rule(s) were holding it in alert mode)\n")
     return EXIT_OK
+
+
+def _terminal(text: str) -> str:
+    """Each line of `text` stripped of escape sequences and control characters: a record's fields
+    come from a service someone else controls, and a terminal obeys what it is sent."""
+    from shared.terminal import printable
+
+    return "".join(printable(line) + "\n" for line in text.split("\n"))
 
 
 # ---------------------------------------------------------------------------
@@ -533,7 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("iam-role", help="the custom role with exactly the permissions the enabled rules need")
     s.add_argument("rules", nargs="*")
     s.add_argument("--policy")
-    s.add_argument("--format", choices=["yaml", "json", "list"], default="yaml")
+    s.add_argument("--format", choices=["yaml", "json", "list", "condition"], default="yaml",
+                   help="condition: the IAM condition its org/folder binding carries (empty: none)")
+    s.add_argument("--identity", choices=["detect", "act-run", "act-kms"],
+                   help="only what that identity holds: detect reads, act-run/act-kms write (README, Threat model)")
     s.set_defaults(func=cmd_iam_role)
 
     s = sub.add_parser("release", help="undo a quarantine: restore the recorded prior state")

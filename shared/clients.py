@@ -3,11 +3,14 @@
 The client libraries cost about 0.5 s each to import, so they are imported inside the factory
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
-path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT`,
-`RAMPART_LOGGING_ENDPOINT`, `RAMPART_ORGPOLICY_ENDPOINT` point a client elsewhere (the stand-in at
-http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
-one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
-default one, uses Application Default Credentials.
+path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`,
+`RAMPART_RESOURCE_MANAGER_ENDPOINT`, `RAMPART_LOGGING_ENDPOINT`, `RAMPART_ORGPOLICY_ENDPOINT` point a client
+at the local stand-in, and only there: every `RAMPART_*_ENDPOINT` must name a loopback host
+(http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT), or the function refuses to
+start (`check_endpoints`). A client sends its access token to whatever endpoint it is given, so
+an override naming another host would hand Rampart's token, and with it write access to every
+service and key in scope, to that host. Loopback endpoints get AnonymousCredentials; the default
+endpoints use Application Default Credentials.
 
 What callers must know about these clients over REST (checked against the stand-in):
   * errors map by HTTP status only: 400 BadRequest (never FailedPrecondition), 403 Forbidden
@@ -38,7 +41,8 @@ FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
 RESOURCE_MANAGER_ENDPOINT_ENV = "RAMPART_RESOURCE_MANAGER_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "RAMPART_LOGGING_ENDPOINT"
 ORGPOLICY_ENDPOINT_ENV = "RAMPART_ORGPOLICY_ENDPOINT"
-_ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
+_ENDPOINT_ENV_RE = re.compile(r"^RAMPART_[A-Z0-9_]+_ENDPOINT$")
+_ENDPOINT_RE = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}/?$")
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -49,12 +53,25 @@ def endpoint_override(env: str) -> str | None:
     raw = os.environ.get(env, "").strip()
     if not raw:
         return None
+    return _loopback(env, raw).rstrip("/")
+
+
+def _loopback(name: str, raw: str) -> str:
     if not _ENDPOINT_RE.match(raw):
+        shown = "".join(c for c in raw if c.isprintable())[:120]
         raise ValueError(
-            f"{env}: expected http://127.0.0.1:PORT (the local stand-in) or https://HOST[:PORT], "
-            f"found {raw!r}"
+            f"{name}: expected a loopback endpoint, http://127.0.0.1:PORT (the local stand-in), found {shown!r}: "
+            "an endpoint override receives Rampart's access token, so only loopback is accepted"
         )
-    return raw.rstrip("/")
+    return raw
+
+
+def check_endpoints(environ: dict[str, str] | None = None) -> None:
+    """Refuse to start with any RAMPART_*_ENDPOINT that is not loopback (ValueError naming it)."""
+    env = os.environ if environ is None else environ
+    for name in sorted(env):
+        if _ENDPOINT_ENV_RE.match(name) and env[name].strip():
+            _loopback(name, env[name].strip())
 
 
 def _cached(name: str, build: Any) -> Any:
@@ -75,10 +92,9 @@ def _options(env: str) -> dict[str, Any]:
     from google.api_core.client_options import ClientOptions
 
     options: dict[str, Any] = {"transport": "rest", "client_options": ClientOptions(api_endpoint=endpoint)}
-    if endpoint.startswith("http://"):  # the local stand-in: no credentials to present
-        from google.auth.credentials import AnonymousCredentials
+    from google.auth.credentials import AnonymousCredentials
 
-        options["credentials"] = AnonymousCredentials()
+    options["credentials"] = AnonymousCredentials()  # loopback only: no token leaves the machine
     return options
 
 

@@ -110,6 +110,16 @@ class Policy(_Strict):
             raise ValueError("; ".join(_unknown_rule(u) for u in unknown))
         return v
 
+    @field_validator("ignore_principals")
+    @classmethod
+    def _pinned_principals(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from shared.principals import pattern_problem
+
+        problems = [p for p in map(pattern_problem, v) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
     @field_validator("folders")
     @classmethod
     def _folder_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -230,17 +240,17 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
             params=rule.params(**values),
             exemptions=rc.exemptions,
         )
+    # The destroy rule re-enables a restored version only where kms_version_disabled would have
+    # it enabled: it reads that rule's allow_disable unless its own params name one.
+    destroy, disabled = rules.get("kms_version_destroy_scheduled"), rules.get("kms_version_disabled")
+    if destroy is not None and disabled is not None and getattr(destroy.params, "allow_disable", ()) is None:
+        rules["kms_version_destroy_scheduled"] = dataclasses.replace(
+            destroy, params=dataclasses.replace(destroy.params, allow_disable=disabled.params.allow_disable))
     alerts = None
     try:
         alerts = _alerts_model().model_validate(policy.alerts)
     except ValidationError as exc:
         errors.extend(_format_errors(exc, "alerts"))
-    for p in policy.ignore_principals:
-        if "@" in p and "*" in p.split("@", 1)[1]:
-            warnings.append(
-                f"ignore_principals: {p!r} has a wildcard in the domain: pin it to Rampart's own project,"
-                " or a service account in any project with a matching name is ignored"
-            )
     if not policy.trusted_domains:
         warnings.append(
             "trusted_domains is empty: every user, group and domain member in an IAM policy is an outsider"

@@ -64,6 +64,15 @@ class AuditEvent(NamedTuple):
     response: Mapping[str, Any] = {}
     service_data: Mapping[str, Any] = {}
     resource_labels: Mapping[str, Any] = {}
+    payload_type: str = ""  # protoPayload["@type"]; "" where the delivery strips it (Eventarc)
+    delegation: tuple[str, ...] = ()  # serviceAccountDelegationInfo, first (original) caller first
+
+    @property
+    def actor(self) -> str:
+        """The principal judged for this change: with impersonation, the first principal in the
+        delegation chain (the one who really asked), else principalEmail. An ignored service
+        account impersonated by someone else is not an ignored change."""
+        return self.delegation[0] if self.delegation else self.principal
 
     @property
     def key(self) -> tuple[str, str]:
@@ -201,7 +210,10 @@ def unwrap(doc: Any, *, ce_type: str = "", depth: int = 0) -> Mapping[str, Any]:
 # ---------------------------------------------------------------------------
 # LogEntry → AuditEvent.
 
-_LOG_KIND_RE = re.compile(r"cloudaudit\.googleapis\.com(?:%2F|/)(\w+)$")
+# The whole logName, anchored: `logName:"…%2Factivity"` style substring tests accept
+# `projects/x/logs/evil-cloudaudit.googleapis.com%2Factivity`, which anyone can write.
+_LOG_KIND_RE = re.compile(r"(?:projects|organizations|folders|billingAccounts)/[^/]+/logs/cloudaudit\.googleapis\.com%2F(\w+)")
+AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
 _PROJECT_RE = re.compile(r"^(?:projects|namespaces)/([^/]+)")
 _LOCATION_RE = re.compile(r"/locations/([^/]+)")
 
@@ -280,8 +292,13 @@ def _from_entry(entry: Mapping[str, Any], wanted: Container[tuple[str, str]] | N
     response = _dict(pp, "response", p)
     if wanted is not None and (service, method) not in wanted:
         return None  # valid, and no rule wants it: the derived fields below are not worth their ~5 µs
-    m = _LOG_KIND_RE.search(log_name)
+    m = _LOG_KIND_RE.fullmatch(log_name)
     log_kind = m.group(1) if m else ""
+    payload_type = pp.get("@type")
+    if payload_type is None:
+        payload_type = ""
+    elif not isinstance(payload_type, str):
+        raise BadInput(f"protoPayload.@type: expected a string, found {type(payload_type).__name__}")
     project = ""
     m = _PROJECT_RE.match(resource_name)
     if m:
@@ -326,7 +343,32 @@ def _from_entry(entry: Mapping[str, Any], wanted: Container[tuple[str, str]] | N
         response,  # response
         service_data,  # service_data
         labels,  # resource_labels
+        payload_type,  # payload_type
+        _delegation(auth),  # delegation
     ))
+
+
+def _delegation(auth: Mapping[str, Any]) -> tuple[str, ...]:
+    """The identity delegation chain, original caller first ("sorted based on the original ordering
+    of the identity delegation events": AuditLog AuthenticationInfo reference). A link we cannot
+    name is kept as "(unnamed)", so it never matches an ignored principal."""
+    chain = auth.get("serviceAccountDelegationInfo")
+    if not isinstance(chain, list) or not chain:
+        return ()
+    out = []
+    for link in chain[:20]:
+        who = ""
+        if isinstance(link, Mapping):
+            first = link.get("firstPartyPrincipal")
+            third = link.get("thirdPartyPrincipal")
+            if isinstance(first, Mapping) and isinstance(first.get("principalEmail"), str):
+                who = first["principalEmail"]
+            elif isinstance(link.get("principalSubject"), str):
+                who = link["principalSubject"]
+            elif isinstance(third, Mapping):
+                who = "(third-party principal)"
+        out.append(who[:320] if who else "(unnamed)")
+    return tuple(out)
 
 
 _new_event = AuditEvent._make
@@ -378,12 +420,19 @@ def from_cloudevent(ce: Any, *, wanted: Container[tuple[str, str]] | None = None
 # What to skip, and why. Config-free: ignored principals are the decision's business.
 
 
+NOT_ADMIN_ACTIVITY = "not_admin_activity"
+
+
 def skip_reason(event: AuditEvent) -> str | None:
     """Why this entry records no user change worth evaluating, or None if it may."""
     if event.status_code != 0:
         return "failed_call"
     if event.log_kind in ("system_event", "data_access"):
         return event.log_kind
+    if event.log_kind != "activity" or (event.payload_type and event.payload_type != AUDIT_LOG_TYPE):
+        # Only Admin Activity audit entries record changes; anything else that names a rule's
+        # method (another log, a non-AuditLog payload) is forged or out of place: never believed.
+        return NOT_ADMIN_ACTIVITY
     if event.method.startswith("/") or ".internal." in event.method:
         return "internal_method"
     if event.operation_first and not event.operation_last and event.service != "compute.googleapis.com":

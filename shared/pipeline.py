@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from shared.config import Exemption, LoadedPolicy, PolicyStore, RuleSettings
     from shared.rules import Enrich, Located
 
+IGNORED_VIOLATION_NOTE = "its change still violates a rule: alerted, not acted on"
+
 
 @dataclass
 class Result:
@@ -62,9 +64,42 @@ def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: LoadedPolicy)
 
 
 def ignored(principal: str, loaded: LoadedPolicy) -> bool:
-    from shared.rules import matches_any
+    from shared.principals import is_ignored
 
-    return bool(principal) and matches_any(principal, loaded.policy.ignore_principals)
+    return is_ignored(principal, loaded.policy.ignore_principals)
+
+
+def rampart_isolation(event: AuditEvent, finding: Finding, settings: Any, loaded: Any) -> bool:
+    """Whether a violating-looking change is Rampart's own quarantine coming back: a quarantine
+    isolates the service (ingress, invokers) and labels it, but leaves the violation itself (the
+    service account, the region) for its owner to fix."""
+    if settings.action is not Action.QUARANTINE or finding.resource_type != "run.service":
+        return False
+    from shared.views import run as run_views
+
+    view = run_views.from_entry(event, finding.resource)
+    label = view.labels.get(loaded.policy.remediation.quarantine_label) if view is not None else None
+    return isinstance(label, str) and label == finding.rule.lower()[:63]
+
+
+def ignored_violation(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord:
+    """The record of a violating change by an ignored principal: never acted on, always in front
+    of a human (unless the security team exempted the resource)."""
+    import dataclasses
+
+    from shared.principals import IGNORED_VIOLATION
+
+    record, _ = _decide(finding, settings, loaded, today)
+    if record is not None and record.outcome is Outcome.EXEMPT:
+        return record
+    named = dataclasses.replace(finding, title=f"{IGNORED_VIOLATION[0].upper()}{IGNORED_VIOLATION[1:]}: {finding.title}")
+    return ActionRecord(
+        finding=named,
+        mode=settings.mode,
+        outcome=Outcome.ALERTED,
+        reason=f"{IGNORED_VIOLATION} ({finding.principal}): not acted on; check who holds that identity",
+        severity=settings.severity,
+    )
 
 
 def decide(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None = None) -> ActionRecord | None:
@@ -173,15 +208,8 @@ class Pipeline:
             self.stats[f"skipped:{t}"] += 1
             return result
         loaded = self.store.current()
-        if ignored(event.principal, loaded):
-            from shared import log
-
-            result.skipped = "ignored_principal"
-            self.stats["skipped:ignored_principal"] += 1
-            # Rampart's own changes come back as audit entries: say so once, then leave them be.
-            log.info("rampart.ignored", event_id=event.event_id, method=event.method, resource=event.resource_name,
-                     principal=event.principal, reason="ignored principal")
-            return result
+        if ignored(event.actor, loaded):
+            return self._ignored(event, t, loaded, result, act_on)
         found = evaluate(event, t, loaded)
         if not found:
             result.skipped = "compliant"
@@ -213,6 +241,26 @@ class Pipeline:
                                 resource=finding.resource, error=type(exc).__name__, reason=str(exc)[:300])
         if errors:
             raise errors[0]
+        return result
+
+    def _ignored(self, event: AuditEvent, rule_ids: tuple[str, ...], loaded: Any, result: Result, act_on: bool) -> Result:
+        """An ignored principal's change: never acted on. Rampart's own changes come back as audit
+        entries and are compliant (or its own quarantine): say so once, then leave them be. One
+        that still violates a rule is someone else using an ignored identity: alerted."""
+        from shared import log
+
+        found = [(f, s) for f, s in evaluate(event, rule_ids, loaded) if not rampart_isolation(event, f, s, loaded)]
+        result.skipped = "ignored_principal"
+        self.stats["skipped:ignored_principal"] += 1
+        log.info("rampart.ignored", event_id=event.event_id, method=event.method, resource=event.resource_name,
+                 principal=event.actor, reason=f"ignored principal; {IGNORED_VIOLATION_NOTE}" if found else "ignored principal")
+        for finding, settings in found:
+            result.findings.append(finding)
+            if act_on:
+                record = ignored_violation(finding, settings, loaded)
+                result.records.append(record)
+                self.stats[f"outcome:{record.outcome.value}"] += 1
+                self._record(record, loaded, result)
         return result
 
     def warm_up(self, only: str | None = None) -> None:

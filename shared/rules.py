@@ -119,7 +119,8 @@ class Origin:
 
     @property
     def principal(self) -> str:
-        return self.entry.principal
+        """Who is judged: with impersonation, the first principal of the delegation chain."""
+        return self.entry.actor
 
     @property
     def method(self) -> str:
@@ -241,8 +242,10 @@ def attribute(found: Finding[D], origin: Origin) -> Finding[D]:
     with which method and entry, and when. Set in place: a frozen Finding costs ~7 µs to build
     on the reference machine, and a relevant entry would otherwise build each finding twice."""
     e = origin.entry
-    for name, value in (("principal", e.principal), ("event_id", e.event_id), ("method", e.method), ("timestamp", e.timestamp)):
+    for name, value in (("principal", e.actor), ("event_id", e.event_id), ("method", e.method), ("timestamp", e.timestamp)):
         object.__setattr__(found, name, value)
+    if e.actor != e.principal:  # impersonation: the account it acted as, for the record
+        object.__setattr__(found, "observed", {**found.observed, "acting_as": e.principal})
     return found
 
 

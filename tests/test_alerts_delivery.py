@@ -88,7 +88,7 @@ def make_config(
     if slack is not None:
         secret = tmp_path / "slack-webhook"
         secret.write_text(slack.url + "\n")
-        data["slack"] = {"webhook_url_file": str(secret), "timeout_seconds": 3}
+        data["slack"] = {"webhook_url_file": str(secret), "timeout_seconds": 3, "allowed_hosts": ["127.0.0.1"]}
         chans.append("slack")
     if smtp is not None:
         data["email"] = {

@@ -217,7 +217,7 @@ def test_sink_filter_matches_the_rules() -> None:
         for service, method in r.triggers:
             assert f'protoPayload.methodName="{method}"' in text
             assert f'protoPayload.serviceName="{service}"' in text
-    assert text.startswith('logName:"/logs/cloudaudit.googleapis.com%2Factivity"')
+    assert text.startswith('log_id("cloudaudit.googleapis.com/activity")\nAND protoPayload."@type"=')
     one = run("sink-filter", "kms_version_disabled").stdout
     assert '"UpdateCryptoKeyVersion"' in one and "run.googleapis.com" not in one
     assert run("sink-filter", "nope").returncode == 2

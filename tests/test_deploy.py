@@ -45,7 +45,7 @@ CANARY = "https://hooks.slack.com/services/T0CANARY/B0CANARY/canaryCANARYcanary"
 ALERTS_POLICY = """\
 version: 1
 default_mode: enforce
-ignore_principals: ["rampart-*@*.iam.gserviceaccount.com"]
+ignore_principals: ["rampart-*@rampart-prod.iam.gserviceaccount.com"]
 rules:
   run_vpc_egress: {mode: "off"}
 alerts:
@@ -303,10 +303,18 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
         assert flag(argv, "function") in ("rampart", "rampart_dead_letter", *RULE_IDS)
         assert "--no-invoker-iam-check" not in argv
         for env_flag in ("set-env-vars", "update-env-vars"):
-            for pair in filter(None, (flag(argv, env_flag) or "").split(",")):
-                name = pair.split("=", 1)[0]
+            raw = flag(argv, env_flag) or ""
+            sep = ","
+            if raw.startswith("^"):  # gcloud's alternate delimiter: ^;^A=1;B=2
+                sep, raw = raw[1:].split("^", 1)
+            env = dict(pair.split("=", 1) for pair in filter(None, raw.split(sep)))
+            for name in env:
                 assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
-                assert name == "RAMPART_POLICY", pair
+                assert name in ("RAMPART_POLICY", "RAMPART_OWN_PRINCIPALS"), name
+            if env_flag == "set-env-vars":
+                # Rampart's own accounts, exactly: no pattern another project's account could match.
+                own = set(env["RAMPART_OWN_PRINCIPALS"].split())
+                assert sa in own and own <= created_sas and "*" not in env["RAMPART_OWN_PRINCIPALS"], own
     # The dead-letter consumer only alerts: it runs as the first function's account.
     rules_accounts = [sa for argv, sa in zip(deploys, accounts, strict=True) if argv[3] != DEAD_LETTER_SERVICE]
     assert len(set(rules_accounts)) == len(rules_accounts), "each function needs its own service account"
@@ -317,7 +325,8 @@ def test_secrets_are_mounted_as_files_only_where_the_policy_reads_them(default_p
     for argv in default_plan.find("run", "deploy"):
         # config/policy.yaml configures no alert channel: only the policy is mounted and granted.
         assert dict(i.split("=", 1) for i in (flag(argv, "set-secrets") or "").split(",")) == policy_mount
-        assert flag(argv, "set-env-vars") == "RAMPART_POLICY=/etc/rampart/policy/policy.yaml"
+        env = dict(p.split("=", 1) for p in (flag(argv, "set-env-vars") or "").removeprefix("^;^").split(";"))
+        assert env["RAMPART_POLICY"] == "/etc/rampart/policy/policy.yaml"
     assert {c[3] for c in default_plan.find("secrets", "add-iam-policy-binding")} == {"rampart-policy"}
     for argv in full_plan.find("run", "deploy"):
         mounts = dict(item.split("=", 1) for item in (flag(argv, "set-secrets") or "").split(","))
@@ -959,3 +968,46 @@ def test_a_new_layout_removes_what_the_old_one_left(tmp_path: Path) -> None:
     assert calls.index(next(c for c in calls if c[1:3] == ["run", "deploy"])) < calls.index(deletes[0])
     assert calls[-1][1:4] == ["secrets", "update", "rampart-policy"] and "rampart-scope=project-rampart-prod" in calls[-1][-1]
     assert f"Removed {len(deletes)}:" in result.stderr and f"  - service account {old_sa}" in result.stderr
+# --functions split (issue 14 #7): a read-only detector, a writer per product
+
+
+@pytest.fixture(scope="module")
+def split_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return dry_run(tmp_path_factory.mktemp("split-plan"), "--functions", "split", "--scope", "org", "--scope-id", ORG, "--no-alerts")
+
+
+def _role_perms(plan: Plan, role: str) -> list[str]:
+    import yaml
+
+    (create,) = [c for c in plan.find("iam", "roles", "create") if c[4] == role]
+    return yaml.safe_load((plan.src / (flag(create, "file") or "")).read_text())["includedPermissions"]
+
+
+def test_split_deploys_a_detector_and_a_writer_per_product(split_plan: Plan) -> None:
+    deploys = {c[3]: c for c in split_plan.find("run", "deploy")}
+    assert set(deploys) == {"rampart", "rampart-act-run", "rampart-act-kms", "rampart-dead-letter"}  # the consumer only alerts
+    assert flag(deploys["rampart"], "function") == "rampart"
+    assert flag(deploys["rampart-act-run"], "function") == flag(deploys["rampart-act-kms"], "function") == "rampart_act"
+    assert flag(deploys["rampart"], "service-account") == f"rampart-detect@{PROJECT}.iam.gserviceaccount.com"
+    assert "RAMPART_IDENTITY=act-kms" in (flag(deploys["rampart-act-kms"], "set-env-vars") or "")
+
+
+def test_split_detector_reads_only_and_alone_may_ask(split_plan: Plan) -> None:
+    detect = _role_perms(split_plan, "rampart_detect")
+    assert detect and all(p.endswith((".get", ".getIamPolicy", ".list")) for p in detect), detect
+    assert not any(p.startswith("cloudkms.") for p in _role_perms(split_plan, "rampart_act_run"))
+    assert all(p.startswith("cloudkms.") for p in _role_perms(split_plan, "rampart_act_kms"))
+    publishers = [c for c in split_plan.find("pubsub", "topics", "add-iam-policy-binding") if c[4] == "rampart-actions"]
+    assert [flag(c, "member") for c in publishers] == [f"serviceAccount:rampart-detect@{PROJECT}.iam.gserviceaccount.com"]
+
+
+def test_split_kms_writer_binding_is_conditioned_and_writers_get_no_sink(split_plan: Plan) -> None:
+    bindings = {flag(c, "role"): c for c in split_plan.find("organizations", "add-iam-policy-binding")}
+    kms = bindings[f"organizations/{ORG}/roles/rampart_act_kms"]
+    assert 'resource.type == "cloudkms.googleapis.com/CryptoKey"' in (flag(kms, "condition") or "")
+    assert flag(bindings[f"organizations/{ORG}/roles/rampart_act_run"], "condition") == "None"
+    sinks = split_plan.find("logging", "sinks", "create")
+    assert [c[4] for c in sinks] == ["rampart-audit"]
+    subs = {c[4]: c for c in split_plan.find("pubsub", "subscriptions", "create")}
+    assert flag(subs["rampart-push-rampart-act-kms"], "topic") == "rampart-actions"
+    assert flag(subs["rampart-push-rampart-act-kms"], "message-filter") == 'attributes.product = "kms"'

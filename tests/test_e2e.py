@@ -37,7 +37,22 @@ def test_every_door_is_closed_in_live_state(played) -> None:
 def test_quarantine_records_prior_state_on_the_service(played) -> None:
     stack, _, _ = played
     svc = stack.get(f"{scenario.SVC}/billing-frontend")
-    record = json.loads(svc["annotations"]["rampart.dev/quarantine"])
+    # The service carries only the quarantine id and digest; the record is in Rampart's Firestore.
+    marker = svc["annotations"]["rampart.dev/quarantine"]
+    assert marker.startswith("q") and ":" in marker and "{" not in marker
+    import os
+
+    from shared.quarantine_store import FirestoreRecords
+
+    old = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = stack.firestore.host
+    try:
+        record = FirestoreRecords(project=scenario.P).load(svc["name"], marker).record
+    finally:
+        if old is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = old
     assert record["rule"] == "run_default_service_account"
     assert record["prior"]["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 
@@ -108,5 +123,8 @@ def test_rampart_ignores_its_own_changes(played) -> None:
     stack.publish(scenario.replace_service_v1("patient-api", ingress="all",
                                               principal="rampart-remediator@demo-project.iam.gserviceaccount.com"))
     wait_until(lambda: len(stack.log_lines("rampart.ignored")) >= 2, 15, what="both self-changes ignored")
-    assert len(stack.records()) == before
+    # Neither is acted on. The compliant one is Rampart's own; the one that opens ingress cannot be
+    # (Rampart never opens a door), so it is in front of a human: an ignored principal made it.
+    (alerted,) = stack.records()[before:]
+    assert alerted["outcome"] == "alerted" and "an ignored principal made a violating change" in alerted["reason"]
     assert [r for r in stack.admin.requests() if r["method"] in ("PATCH", "POST")] == []

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.local.standin.client import StandinAdmin
 from shared import clients
 from shared.actions import ActionContext, TransientError, run_remediation
 from shared.event import parse
@@ -29,6 +31,7 @@ KEY = f"{RING}/cryptoKeys/test-key"
 V1 = f"{KEY}/cryptoKeyVersions/1"
 ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 AGENT = "serviceAccount:service-111111111111@gcp-sa-financialservices.iam.gserviceaccount.com"
+AGENT_PROJECT = "111111111111"
 CONDITION = {"title": "until-2030", "expression": "request.time < timestamp('2030-01-01T00:00:00Z')"}
 
 WRITES = r":restore$|:setIamPolicy$|/cryptoKeyVersions/\d+$"
@@ -38,12 +41,30 @@ def rule_module(rule_id: str) -> Any:
     return importlib.import_module(f"functions.{rule_id}")
 
 
-def finding_for(rule_id: str, fixture: str, **params: Any) -> tuple[Finding, Any]:
+def finding_for(rule_id: str, fixture: str, *, logged: bool = True, **params: Any) -> tuple[Finding, Any]:
+    """The rule's finding on a fixture entry, which Cloud Logging holds (as it holds what its sink
+    forwards) unless `logged` is false. The agent rule trusts the fixtures' agent project."""
     mod = rule_module(rule_id)
+    if rule_id == "kms_agent_binding_removed":
+        params.setdefault("trusted_projects", (AGENT_PROJECT,))
     p = mod.Params(**params)
-    f = mod.RULE.evaluate(parse(load_json(DATA / fixture)), p)
+    entry = load_json(DATA / fixture)
+    entry.setdefault("insertId", f"fixture-{fixture.removesuffix('.json').replace('_', '-')}")
+    if logged and os.environ.get(clients.LOGGING_ENDPOINT_ENV):
+        StandinAdmin(os.environ[clients.LOGGING_ENDPOINT_ENV]).log_entries([entry])
+    f = mod.RULE.evaluate(parse(entry), p)
     assert f is not None, f"{rule_id} did not fire on {fixture}"
     return f, p
+
+
+def log_enabled_before(standin: Any, version: str, when: str = "2025-12-01T00:00:00Z") -> None:
+    """Cloud Logging's history: the version was set ENABLED before its destruction was scheduled."""
+    from infra.local import scenario
+
+    entry = scenario.kms_update_version("ENABLED", version=version)
+    entry["timestamp"] = when
+    entry["logName"] = f"projects/{PROJECT}/logs/cloudaudit.googleapis.com%2Factivity"
+    standin.admin.log_entries([entry])
 
 
 def ctx(mode: Mode = Mode.ENFORCE, action: Action = Action.RESTORE, **kw: Any) -> ActionContext:
@@ -237,6 +258,7 @@ def _service(name: str, location: str, encryption_key: str | None, *, revocation
 def test_scheduled_version_is_restored_and_reenabled_once(standin: Any) -> None:
     destroy_at = time.time() + 86400
     seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED", "destroyTime": rfc3339(destroy_at)}})
+    log_enabled_before(standin, V1)
     f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json")
     assert f.observed["destroy_time"].startswith("2025-12-16T15:40:47")
 
@@ -247,7 +269,7 @@ def test_scheduled_version_is_restored_and_reenabled_once(standin: Any) -> None:
     assert rec.before["destroy_time"][:19] == rfc3339(destroy_at)[:19]
     assert 86000 < rec.before["seconds_left"] <= 86400
     assert rec.before["time_left"].startswith("23h") or rec.before["time_left"].startswith("1d")
-    assert "reenable_after_restore" in rec.reason and "does not record" in rec.reason
+    assert "Cloud Logging shows it ENABLED before" in rec.reason
     assert rec.attempts == 2
     assert rec.undo.startswith(
         "gcloud kms keys versions disable 1 --key=test-key --keyring=test-keyring --location=us --project=test-project"
@@ -297,6 +319,7 @@ def test_restore_after_the_window_is_refused_plainly(standin: Any) -> None:
 @pytest.mark.integration
 def test_restore_dry_run_writes_nothing(standin: Any) -> None:
     seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED"}})
+    log_enabled_before(standin, V1)
     f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json")
 
     rec = remediate("kms_version_destroy_scheduled", f, p, ctx(Mode.DRY_RUN))
@@ -310,6 +333,7 @@ def test_restore_dry_run_writes_nothing(standin: Any) -> None:
 @pytest.mark.integration
 def test_restore_interrupted_before_reenable_finishes_on_redelivery(standin: Any) -> None:
     seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED"}})
+    log_enabled_before(standin, V1)
     standin.admin.fault("PATCH", r"/cryptoKeyVersions/1$", status=503, rpc_status="UNAVAILABLE")
     f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json")
 
@@ -317,17 +341,19 @@ def test_restore_interrupted_before_reenable_finishes_on_redelivery(standin: Any
         remediate("kms_version_destroy_scheduled", f, p)
     assert live_state(V1) == "DISABLED"  # restored, not yet enabled
 
+    # Only a scheduled destruction is this rule's to undo: the DISABLED version is
+    # kms_version_disabled's now (which honours allow_disable), not re-enabled from here.
     rec = remediate("kms_version_destroy_scheduled", f, p)
-    assert rec.outcome is Outcome.REMEDIATED
-    assert rec.changes == [Change("state", "DISABLED", "ENABLED")]
-    assert live_state(V1) == "ENABLED"
-    assert [w["path"].rsplit("/", 1)[1] for w in writes(standin)] == ["1:restore", "1", "1"]
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and "not scheduled for destruction" in rec.reason
+    assert live_state(V1) == "DISABLED"
+    assert [w["path"].rsplit("/", 1)[1] for w in writes(standin)] == ["1:restore", "1"]
 
 
 @pytest.mark.integration
 def test_enrich_carries_destroy_time_and_time_left(standin: Any) -> None:
     destroy_at = time.time() + 3 * 86400 + 600
     seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED", "destroyTime": rfc3339(destroy_at)}})
+    log_enabled_before(standin, V1)
     f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json", find_dependents=False)
 
     facts = rule_module("kms_version_destroy_scheduled").enrich(f, p, ctx(Mode.ALERT, Action.ALERT))
@@ -411,7 +437,7 @@ def test_agent_restored_on_a_key_ring_without_any_binding(standin: Any) -> None:
     mod = rule_module("kms_agent_binding_removed")
     f = _ring_finding(mod)
 
-    rec = remediate("kms_agent_binding_removed", f, mod.Params())
+    rec = remediate("kms_agent_binding_removed", f, mod.Params(trusted_projects=(AGENT_PROJECT,)))
 
     assert rec.outcome is Outcome.REMEDIATED
     assert rec.changes == [Change(f"bindings[{ROLE}].members", [], [AGENT])]
@@ -425,7 +451,10 @@ def _ring_finding(mod: Any) -> Finding:
     doc = load_json(DATA / "key_setiam_remove_agent.json")
     pp = doc["protoPayload"]
     pp["resourceName"] = pp["request"]["resource"] = RING
-    f = mod.RULE.evaluate(parse(doc), mod.Params())
+    doc["insertId"] = "fixture-ring-remove-agent"
+    if os.environ.get(clients.LOGGING_ENDPOINT_ENV):
+        StandinAdmin(os.environ[clients.LOGGING_ENDPOINT_ENV]).log_entries([doc])
+    f = mod.RULE.evaluate(parse(doc), mod.Params(trusted_projects=(AGENT_PROJECT,)))
     assert f is not None and f.resource == RING
     return f
 
@@ -801,3 +830,94 @@ def test_granting_the_agent_is_not_a_finding() -> None:
     for rule_id, params in (("kms_agent_binding_removed", {}), ("kms_public_member", {"allowed_domains": ("lotr.com",)})):
         mod = rule_module(rule_id)
         assert mod.RULE.evaluate(event, mod.Params(**params)) is None, rule_id
+
+
+# ---------------------------------------------------------------------------
+# Issue 14, finding 4: KMS restores write only what Cloud Logging and the policy justify.
+
+OTHER_AGENT = "serviceAccount:service-999999999999@gs-project-accounts.iam.gserviceaccount.com"
+
+
+def _remove_entry(member: str, insert_id: str) -> dict[str, Any]:
+    doc = load_json(DATA / "key_setiam_remove_agent.json")
+    doc["insertId"] = insert_id
+    doc["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"][0]["member"] = member
+    return doc
+
+
+@pytest.mark.integration
+def test_a_forged_remove_of_another_projects_agent_grants_nothing(standin: Any) -> None:
+    key = seed_key(standin)
+    mod = rule_module("kms_agent_binding_removed")
+    p = mod.Params(trusted_projects=(AGENT_PROJECT,))
+    # Delivered, never held by Cloud Logging: a forged entry.
+    forged = mod.RULE.evaluate(parse(_remove_entry(OTHER_AGENT, "forged-remove-1")), p)
+    rec = remediate("kms_agent_binding_removed", forged, p)
+    assert rec.outcome is Outcome.FAILED and "not confirmed in Cloud Logging" in rec.reason
+    # Held by Cloud Logging (someone really removed it), but the agent's project is not trusted.
+    real = _remove_entry(OTHER_AGENT, "real-remove-1")
+    standin.admin.log_entries([real])
+    rec = remediate("kms_agent_binding_removed", mod.RULE.evaluate(parse(real), p), p)
+    assert rec.outcome is Outcome.FAILED and "999999999999 is not in trusted_projects" in rec.reason
+    assert writes(standin) == [] and members(live_policy(key), ROLE) == []
+
+
+@pytest.mark.integration
+def test_a_delivered_entry_that_differs_from_cloud_loggings_restores_only_what_logging_shows(standin: Any) -> None:
+    key = seed_key(standin)
+    mod = rule_module("kms_agent_binding_removed")
+    p = mod.Params(trusted_projects=(AGENT_PROJECT, "999999999999"))
+    standin.admin.log_entries([_remove_entry(AGENT, "mixed-1")])
+    delivered = _remove_entry(AGENT, "mixed-1")
+    delivered["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"].append(
+        {"action": "REMOVE", "role": ROLE, "member": OTHER_AGENT})
+    rec = remediate("kms_agent_binding_removed", mod.RULE.evaluate(parse(delivered), p), p)
+    assert rec.outcome is Outcome.REMEDIATED and members(live_policy(key), ROLE) == [AGENT]
+    assert f"{OTHER_AGENT}: Cloud Logging's entry does not show it removed" in rec.reason
+
+
+@pytest.mark.integration
+def test_a_disabled_version_is_not_reenabled_by_the_destroy_rule(standin: Any) -> None:
+    seed_key(standin, versions={"1": {"state": "DISABLED"}})
+    f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json")
+    rec = remediate("kms_version_destroy_scheduled", f, p)
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and writes(standin) == [] and live_state(V1) == "DISABLED"
+
+
+@pytest.mark.integration
+def test_a_version_disabled_before_its_destruction_is_restored_but_not_enabled(standin: Any) -> None:
+    seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED", "destroyTime": rfc3339(time.time() + 86400)}})
+    log_enabled_before(standin, V1, when="2025-11-01T00:00:00Z")
+    from infra.local import scenario
+
+    retired = scenario.kms_update_version("DISABLED", version=V1)
+    retired["timestamp"], retired["logName"] = "2025-12-01T00:00:00Z", f"projects/{PROJECT}/logs/cloudaudit.googleapis.com%2Factivity"
+    standin.admin.log_entries([retired])
+    f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json")
+    rec = remediate("kms_version_destroy_scheduled", f, p)
+    assert rec.outcome is Outcome.REMEDIATED and live_state(V1) == "DISABLED"
+    assert "does not show it ENABLED before" in rec.reason and retired["insertId"] in rec.reason
+
+
+@pytest.mark.integration
+def test_allow_disable_keeps_a_restored_version_disabled(standin: Any) -> None:
+    seed_key(standin, versions={"1": {"state": "DESTROY_SCHEDULED", "destroyTime": rfc3339(time.time() + 86400)}})
+    log_enabled_before(standin, V1)
+    f, p = finding_for("kms_version_destroy_scheduled", "version_destroy.json", allow_disable=("*/cryptoKeys/test-key",))
+    rec = remediate("kms_version_destroy_scheduled", f, p)
+    assert live_state(V1) == "DISABLED" and "allow_disable" in rec.reason
+
+
+def test_allow_destroy_leaves_meant_crypto_shredding_alone() -> None:
+    mod = rule_module("kms_version_destroy_scheduled")
+    allowed = mod.Params(allow_destroy=(mod.AllowDestroy(("*/cryptoKeys/test-key",), "sec@example.com", "retired"),))
+    assert mod.RULE.evaluate(parse(load_json(DATA / "version_destroy.json")), allowed) is None
+    assert mod.RULE.evaluate(parse(load_json(DATA / "version_destroy.json")), mod.Params()) is not None
+    from shared.config import ConfigError, parse_policy
+
+    loaded = parse_policy("rules:\n  kms_version_destroy_scheduled:\n    params:\n      allow_destroy:\n"
+                          "        - {keys: ['*/cryptoKeys/old-*'], owner: sec@example.com, reason: shredding retired data}\n")
+    (entry,) = loaded.settings("kms_version_destroy_scheduled").params.allow_destroy
+    assert entry.owner == "sec@example.com"
+    with pytest.raises(ConfigError, match="allow_destroy"):
+        parse_policy("rules:\n  kms_version_destroy_scheduled:\n    params:\n      allow_destroy: [{keys: ['*'], owner: x}]\n")

@@ -34,7 +34,7 @@ ignore_principals: ["rampart-remediator@demo-project.iam.gserviceaccount.com"]
 rules:
   run_ingress_open: {rule_yaml}
 alerts:
-  slack: {{webhook_url_file: {hook}}}
+  slack: {{webhook_url_file: {hook}, allowed_hosts: [127.0.0.1]}}
   routes: {{critical: [slack], high: [slack], medium: [slack], low: [slack]}}
   retry: {{retries: 0}}
   dedupe: {{store: memory}}

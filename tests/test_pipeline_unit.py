@@ -24,7 +24,7 @@ from tests.helpers import RULE_FIXTURES, load_json
 THREE_FINDINGS = RULE_FIXTURES / "run_ingress_open" / "positive_v1_replace_all.json"
 THREE_RULES = ["run_ingress_open", "run_unapproved_region", "run_cmek_missing"]
 POLICY = """
-ignore_principals: ["rampart-*@*.iam.gserviceaccount.com", "deployer@p.iam.gserviceaccount.com"]
+ignore_principals: ["rampart-*@demo-project.iam.gserviceaccount.com", "deployer@p.iam.gserviceaccount.com"]
 default_mode: alert
 """
 
@@ -111,17 +111,20 @@ def test_no_failure_returns_every_record(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize("principal", [
     "rampart-remediator@demo-project.iam.gserviceaccount.com",
-    "rampart-x@other.iam.gserviceaccount.com",
     "deployer@p.iam.gserviceaccount.com",
 ])
-def test_an_ignored_principal_is_skipped_before_any_rule_or_action(monkeypatch: pytest.MonkeyPatch, principal: str) -> None:
+def test_an_ignored_principal_is_never_acted_on_and_its_violation_is_alerted(monkeypatch: pytest.MonkeyPatch, principal: str) -> None:
+    """Rampart's own changes are compliant, so a violating change under an ignored identity is
+    someone else's: no action is taken, and each finding is an alert saying so (issue 14 #2)."""
     acts = Acts()
     monkeypatch.setattr(P, "act", acts)
     pipeline = _pipeline()
     with log.captured() as buf:
         result = pipeline.handle(_event(principal))
-    assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
-    assert acts.calls == []
+    assert result.skipped == "ignored_principal" and acts.calls == []
+    assert [f.rule for f in result.findings] == THREE_RULES
+    assert [r.outcome for r in result.records] == [Outcome.ALERTED] * 3
+    assert all("an ignored principal made a violating change" in r.reason for r in result.records)
     (line,) = _lines(buf, "rampart.ignored")
     assert line["principal"] == principal
     assert pipeline.stats["skipped:ignored_principal"] == 1
@@ -131,6 +134,7 @@ def test_an_ignored_principal_is_skipped_before_any_rule_or_action(monkeypatch: 
     "Rampart-remediator@demo-project.iam.gserviceaccount.com",  # patterns are case-sensitive
     "rampart-remediator@demo-project.iam.gserviceaccount.com.evil.example",  # the whole address must match
     "evil-rampart-x@p.iam.gserviceaccount.com",
+    "rampart-x@other.iam.gserviceaccount.com",  # the same name in another project is someone else
     "deployer@p.iam.gserviceaccount.co",
     "",  # no principal: never ignored
 ])

@@ -13,18 +13,20 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared import clients
+from shared import clients, quarantine_store
 from shared.actions import ActionContext, TransientError, iam, is_conflict, quarantine, run_remediation
 from shared.actions.iam import Grant
 from shared.actions.quarantine import QuarantineRecord
 from shared.config import HIPAA_REGIONS
 from shared.event import parse
 from shared.model import Action, ActionRecord, Change, Finding, Mode, Outcome
+from shared.quarantine_store import MemoryRecords
 from tests.helpers import ROOT, load_json
 
 DATA = Path(__file__).parent / "data" / "run"
@@ -38,6 +40,23 @@ CONDITION = {"title": "office-hours", "expression": "request.time.getHours('UTC'
 AUDIT = [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}]
 LABEL = "rampart-quarantine"
 ANNOTATION = quarantine.QUARANTINE_ANNOTATION
+
+
+@pytest.fixture(autouse=True)
+def records() -> Iterator[MemoryRecords]:
+    """Quarantine records in memory for these tests (the deployed default is Firestore)."""
+    store = MemoryRecords()
+    quarantine_store.set_default(store)
+    try:
+        yield store
+    finally:
+        quarantine_store.set_default(None)
+
+
+def held_record(svc: dict[str, Any]) -> QuarantineRecord:
+    """The record the service's marker points to, as Rampart keeps it."""
+    stored = quarantine_store.default().load(svc["name"], svc["annotations"][ANNOTATION])
+    return QuarantineRecord.parse(json.dumps(stored.record))
 WRITES = r"/services/[^/:]+$|:setIamPolicy$"
 NOW = 1795430000.0  # 2026-11-23T10:33:20Z: a fixed clock, so records compare exactly
 
@@ -71,15 +90,19 @@ def remediate(rule_id: str, f: Finding, p: Any, c: ActionContext) -> ActionRecor
 
 
 def service_json(name: str, *, ingress: str = "INGRESS_TRAFFIC_ALL", invoker_off: bool = False, sa: str = "",
-                 env: list[dict[str, Any]] | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+                 env: list[dict[str, Any]] | None = None, labels: dict[str, str] | None = None,
+                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "app", "image": "us-docker.pkg.dev/cloudrun/container/hello"}
     if env:
         container["env"] = env
     template: dict[str, Any] = {"containers": [container]}
     if sa:
         template["serviceAccount"] = sa
-    return {"name": name, "ingress": ingress, "invokerIamDisabled": invoker_off,
-            "labels": labels or {"team": "bots"}, "template": template}
+    out = {"name": name, "ingress": ingress, "invokerIamDisabled": invoker_off,
+           "labels": labels or {"team": "bots"}, "template": template}
+    if annotations:
+        out["annotations"] = annotations
+    return out
 
 
 def public_policy() -> dict[str, Any]:
@@ -546,7 +569,7 @@ def test_quarantine_isolates_labels_and_records_prior_state(standin: Any) -> Non
     svc, pol = live(standin, CRM)
     assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and svc.get("invokerIamDisabled", False) is False
     assert svc["labels"] == {"team": "bots", LABEL: "run_default_service_account"}
-    record = QuarantineRecord.parse(svc["annotations"][ANNOTATION])
+    record = held_record(svc)
     assert record == QuarantineRecord(
         rule="run_default_service_account", event="i2m4lzd7hnt-ok", at="2026-11-23T10:33:20Z", label=LABEL,
         prior_ingress="INGRESS_TRAFFIC_ALL", prior_invoker_iam_disabled=True, prior_label=None,
@@ -583,7 +606,7 @@ def test_quarantine_restores_isolation_and_keeps_original_prior_state(standin: A
     assert rec.outcome is Outcome.QUARANTINED
     svc, pol = live(standin, CRM)
     assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and iam.public_grants(pol) == []
-    record = QuarantineRecord.parse(svc["annotations"][ANNOTATION])
+    record = held_record(svc)
     assert record.prior_ingress == "INGRESS_TRAFFIC_ALL" and record.prior_invoker_iam_disabled is True
     assert Grant(INVOKER, "allAuthenticatedUsers") in record.removed and Grant(INVOKER, "allUsers") in record.removed
 
@@ -608,7 +631,7 @@ def test_quarantine_iam_conflict_keeps_record_exact(standin: Any, monkeypatch: p
     rec = remediate("run_default_service_account", f, p, ctx(Action.QUARANTINE))
     assert rec.outcome is Outcome.QUARANTINED and rec.attempts == 2
     svc, pol = live(standin, CRM)
-    record = QuarantineRecord.parse(svc["annotations"][ANNOTATION])
+    record = held_record(svc)
     assert record.removed == (Grant("roles/run.viewer", "allAuthenticatedUsers"),)
     assert members(pol, "roles/run.admin") == ["user:tf@company.com"]
     assert iam.public_grants(pol) == []
@@ -637,8 +660,14 @@ def test_alert_only_rules_quarantine_when_chosen(standin: Any) -> None:
     assert live(standin, SLACKBOT)[0]["labels"][LABEL] == "run_cmek_missing"
 
 
+def owner_fixes_the_service_account(standin: Any) -> None:
+    """What the owner of a service quarantined for its default service account does first."""
+    standin.admin.mutate(CRM, patch={"template": {"serviceAccount": "crm@power-choosers-crm.iam.gserviceaccount.com"}})
+
+
 def test_release_restores_the_recorded_state(standin: Any) -> None:
     quarantine_crm(standin)
+    owner_fixes_the_service_account(standin)
     standin.admin.clear_requests()
     result = quarantine.release(CRM)
     assert isinstance(result, quarantine.ReleaseResult) and not result.forced
@@ -684,6 +713,7 @@ def test_release_through_the_cli(standin: Any) -> None:
     from shared import cli
 
     quarantine_crm(standin)
+    owner_fixes_the_service_account(standin)
     out = io.StringIO()
     assert cli.main(["release", CRM], out=out) == 0
     assert f"released {CRM}" in out.getvalue()
@@ -706,3 +736,82 @@ def test_iam_undo_quotes_conditions_the_way_gcloud_reads_them() -> None:
     # A comma inside a part needs gcloud's alternate delimiter, or gcloud splits the expression.
     assert "--condition='^;^expression=a in [1, 2];title=t'" in iam.undo(name, "add", [comma])
     assert "--condition" not in iam.undo(name, "add", [Grant.of("roles/run.invoker", "allUsers")])
+
+
+
+# ---------------------------------------------------------------------------
+# Issue 14, findings 1 and 5: the prior state lives where only Rampart writes.
+
+OUTSIDER = "user:mallory@attacker.example"
+
+
+def test_an_edited_annotation_makes_release_refuse_and_grant_nothing(standin: Any) -> None:
+    quarantine_crm(standin)
+    owner_fixes_the_service_account(standin)
+    # A run.developer writes the "prior state" they would like release to restore.
+    forged = {"v": 1, "rule": "run_default_service_account", "event": "x", "at": "2026-01-01T00:00:00Z",
+              "label": LABEL, "prior": {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": True, "label": None},
+              "set": {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False},
+              "removed": [{"role": "roles/run.admin", "member": OUTSIDER}, {"role": INVOKER, "member": "allUsers"}]}
+    standin.admin.mutate(CRM, patch={"annotations": {ANNOTATION: json.dumps(forged)}})
+    standin.admin.clear_requests()
+    with pytest.raises(quarantine.ReleaseError, match="refusing to release") as exc:
+        quarantine.release(CRM, force=True)
+    assert "no Rampart quarantine id" in str(exc.value)
+    svc, pol = live(standin, CRM)
+    assert writes(standin) == [] and members(pol, "roles/run.admin") == [] and svc["ingress"] != "INGRESS_TRAFFIC_ALL"
+
+
+def test_a_marker_with_another_digest_is_refused(standin: Any) -> None:
+    quarantine_crm(standin)
+    svc, _ = live(standin, CRM)
+    qid = svc["annotations"][ANNOTATION].split(":")[0]
+    standin.admin.mutate(CRM, patch={"annotations": {ANNOTATION: f"{qid}:{'0' * 64}"}})
+    with pytest.raises(quarantine.ReleaseError, match="does not match the digest"):
+        quarantine.release(CRM)
+
+
+def test_release_refuses_while_the_quarantining_rule_still_holds_unless_forced(standin: Any) -> None:
+    quarantine_crm(standin)
+    with pytest.raises(quarantine.ReleaseRefused, match="run_default_service_account would still flag it") as exc:
+        quarantine.release(CRM)
+    assert "dedicated one first" in str(exc.value) and "--force" in str(exc.value)
+    assert quarantine.release(CRM, force=True).forced
+
+
+def test_release_restores_only_what_quarantine_removed(standin: Any, records: MemoryRecords) -> None:
+    quarantine_crm(standin)
+    owner_fixes_the_service_account(standin)
+    quarantine.release(CRM)
+    _, pol = live(standin, CRM)
+    assert members(pol, "roles/run.admin") == []
+    everyone = {m for b in pol.get("bindings", []) for m in b["members"]}
+    assert OUTSIDER not in everyone
+
+
+def test_a_junk_annotation_never_blocks_quarantine_and_is_kept(standin: Any) -> None:
+    seed(standin, service_json(CRM, invoker_off=True, sa=DEFAULT_SA, annotations={ANNOTATION: "{not a record \x1b[2J"}),
+         public_policy())
+    f, p = finding_for("run_default_service_account", "powerchoosers-replaceservice-invoker-iam-disabled-success.json")
+    rec = remediate("run_default_service_account", f, p, ctx(Action.QUARANTINE))
+    assert rec.outcome is Outcome.QUARANTINED, rec.reason
+    svc, pol = live(standin, CRM)
+    assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and "allUsers" not in members(pol, INVOKER)
+    assert held_record(svc).prior_annotation == "{not a record \x1b[2J"
+
+
+def test_release_output_carries_no_terminal_escapes(standin: Any, records: MemoryRecords) -> None:
+    from shared import cli
+
+    quarantine_crm(standin)
+    owner_fixes_the_service_account(standin)
+    svc, _ = live(standin, CRM)
+    stored = records.load(CRM, svc["annotations"][ANNOTATION])
+    hostile = {**stored.record, "at": "2026\x1b]0;pwned\x07\x1b[31m", "event": "e\r\nFAKE: released cleanly"}
+    new = records.save(CRM, hostile)
+    standin.admin.mutate(CRM, patch={"annotations": {ANNOTATION: new.marker}})
+    out = io.StringIO()
+    assert cli.main(["release", CRM], out=out) == 0
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\nFAKE" not in text

@@ -46,8 +46,19 @@ STALE_ETAG_ANSWERS = [
 
 def _remediate(rule_id: str, fixture: Path, action: Action) -> ActionRecord:
     mod = importlib.import_module(f"functions.{rule_id}")
-    params = mod.Params()
-    finding = mod.RULE.evaluate(parse(load_json(fixture)), params)
+    entry = load_json(fixture)
+    if rule_id == "kms_agent_binding_removed":
+        # A grant is confirmed in Cloud Logging first, and only for a trusted project's agent.
+        import os
+
+        from infra.local.standin.client import StandinAdmin
+        from shared import clients
+
+        StandinAdmin(os.environ[clients.LOGGING_ENDPOINT_ENV]).log_entries([entry])
+        params = mod.Params(trusted_projects=("111111111111",))
+    else:
+        params = mod.Params()
+    finding = mod.RULE.evaluate(parse(entry), params)
     assert finding is not None, f"{rule_id} did not fire on {fixture.name}"
     ctx = ActionContext(mode=Mode.ENFORCE, action=action, clock=lambda: 1795430000.0)
     return run_remediation(mod.remediate, finding, params, ctx)

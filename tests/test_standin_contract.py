@@ -288,6 +288,22 @@ def exercise_compute_v1(admin: StandinAdmin) -> None:
     _expect(gexc.NotFound, lambda: _rest(api, "GET", "projects/demo-project/global/backendServices/gone", prefix="compute/v1"))
 
 
+def exercise_logging_v2_entries(admin: StandinAdmin) -> None:
+    """entries.list through google-cloud-logging's HTTP client, as shared/audit_confirm.py calls it."""
+    from infra.local import scenario
+    from shared import audit_confirm
+
+    entry = scenario.kms_update_version("DISABLED")
+    admin.log_entries([entry])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(clients.LOGGING_ENDPOINT_ENV, admin.url)
+        held = audit_confirm.lookup(scenario.P, entry["insertId"], entry["timestamp"])
+        assert held.insert_id == entry["insertId"]
+        assert [e.insert_id for e in audit_confirm.history(scenario.P, scenario.VERSION, until=entry["timestamp"])]
+        client = audit_confirm._client(scenario.P)
+        _expect(gexc.BadRequest, lambda: list(client.list_entries(filter_='insertId="a" OR insertId="b"')))
+
+
 # One per registered API, keyed by Api.name: a new API module adds its scenario here.
 SCENARIOS: dict[str, Callable[[StandinAdmin], None]] = {
     "run_v2": exercise_run_v2,
@@ -297,6 +313,7 @@ SCENARIOS: dict[str, Callable[[StandinAdmin], None]] = {
     "logging_v2": exercise_logging_v2,
     "orgpolicy_v2": exercise_orgpolicy_v2,
     "compute_v1": exercise_compute_v1,
+    "logging_v2_entries": exercise_logging_v2_entries,
 }
 
 

@@ -471,8 +471,8 @@ def test_cli_refuses_a_non_loopback_host() -> None:
     assert proc.returncode == 2 and "loopback" in proc.stderr
 
 
-def test_endpoint_override_must_be_loopback_http_or_https(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clients.RUN_ENDPOINT_ENV, "http://10.0.0.5:8080")
+def test_endpoint_override_must_be_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(clients.RUN_ENDPOINT_ENV, "https://run.googleapis.com")
     with pytest.raises(ValueError, match=r"http://127\.0\.0\.1:PORT"):
         clients.endpoint_override(clients.RUN_ENDPOINT_ENV)
     monkeypatch.setenv(clients.RUN_ENDPOINT_ENV, "http://127.0.0.1:8089/")

@@ -217,6 +217,10 @@ def steps() -> list[Step]:
         return kms_update_version("DISABLED")
 
     def destroy(stack: Any) -> dict[str, Any]:
+        # Cloud Logging holds the audit entry of every write, Rampart's re-enable of the previous
+        # step included; the stand-in writes none, so hand it that one: the history the destroy
+        # rule reads to decide the version was ENABLED before its destruction was scheduled.
+        stack.admin.log_entries([kms_update_version("ENABLED", principal="rampart-remediator@demo-project.iam.gserviceaccount.com")])
         v = _post(f"{stack.standin_url}/v1/{VERSION}:destroy")
         return kms_destroy(v.get("destroyTime", ""))
 

@@ -30,7 +30,9 @@ PROJECT = "demo-project"
 AUDIT_TOPIC = "rampart-audit-logs"
 ALERT_TOPIC = "rampart-alerts"
 DLQ_TOPIC = "rampart-audit-logs-dlq"
+ACTIONS_TOPIC = "rampart-actions"
 REMEDIATOR = "rampart-remediator@demo-project.iam.gserviceaccount.com"
+PROJECT_NUMBER = "123456789012"  # infra/local/scenario.py PNUM
 
 
 def _bin(name: str) -> str:
@@ -61,11 +63,15 @@ class LocalStack:
         max_delivery_attempts: int = 10,
         threads: int | None = None,
         policy_check_seconds: float | None = 0.0,
+        split: bool = False,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.n_functions = functions
+        # split: function 0 is the read-only detector on the audit topic; 1 and 2 the Cloud Run and
+        # KMS writers on the actions topic (shared/split.py), as a split deployment runs them.
+        self.split = split
+        self.n_functions = 3 if split else functions
         self.use_firestore = firestore
         self.use_alerts = alerts
         self.policy_overrides = policy_overrides or {}
@@ -145,6 +151,8 @@ class LocalStack:
             create_topic(self.pubsub.host, PROJECT, ALERT_TOPIC)
             self.alert_subscription = create_pull_subscription(self.pubsub.host, PROJECT, "rampart-alerts-pull", ALERT_TOPIC)
         create_topic(self.pubsub.host, PROJECT, AUDIT_TOPIC)
+        if self.split:
+            create_topic(self.pubsub.host, PROJECT, ACTIONS_TOPIC)
         create_topic(self.pubsub.host, PROJECT, DLQ_TOPIC)
         create_pull_subscription(self.pubsub.host, PROJECT, "rampart-dlq-pull", DLQ_TOPIC)
 
@@ -176,12 +184,13 @@ class LocalStack:
             ack_deadline=self.ack_deadline,
         )
         for i, port in enumerate(self.function_ports):
+            topic = ACTIONS_TOPIC if self.split and i > 0 else AUDIT_TOPIC
             create_push_subscription(
                 self.pubsub.host,
                 PROJECT,
                 f"rampart-push-{i}",
-                AUDIT_TOPIC,
-                f"http://{LOOPBACK}:{port}/projects/{PROJECT}/topics/{AUDIT_TOPIC}",
+                topic,
+                f"http://{LOOPBACK}:{port}/projects/{PROJECT}/topics/{topic}",
                 ack_deadline=self.ack_deadline,
                 min_backoff_seconds=self.min_backoff,
                 max_backoff_seconds=self.max_backoff,
@@ -189,7 +198,11 @@ class LocalStack:
                 max_delivery_attempts=self.max_delivery_attempts,
             )
 
-    def function_env(self) -> dict[str, str]:
+    def identity(self, i: int) -> str:
+        """Function `i`'s part in a split stack ("" when one function does everything)."""
+        return ("detect", "act-run", "act-kms")[i] if self.split else ""
+
+    def function_env(self, i: int = 0) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAMPART_", "PUBSUB_", "FIRESTORE_"))}
         env.update(
             {
@@ -200,6 +213,8 @@ class LocalStack:
                 "RAMPART_RESOURCE_MANAGER_ENDPOINT": self.standin_url,
                 "RAMPART_LOGGING_ENDPOINT": self.standin_url,
                 "RAMPART_ORGPOLICY_ENDPOINT": self.standin_url,
+                # What deploy.sh sets: Rampart's own account, exactly (the shipped policy ignores nobody).
+                "RAMPART_OWN_PRINCIPALS": REMEDIATOR,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
@@ -209,6 +224,9 @@ class LocalStack:
         )
         if self.firestore is not None:
             env["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
+        if self.identity(i):
+            env["RAMPART_IDENTITY"] = self.identity(i)
+            env["RAMPART_ACTIONS_TOPIC"] = f"projects/{PROJECT}/topics/{ACTIONS_TOPIC}"
         if self.threads:
             env["THREADS"] = str(self.threads)
         if self.policy_check_seconds is not None:
@@ -224,9 +242,9 @@ class LocalStack:
             self.function_ports.append(port)
         proc = Proc(
             f"function-{i}",
-            [_bin("functions-framework"), "--target", "rampart", "--source", str(ROOT / "main.py"),
-             "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
-            env=self.function_env(),
+            [_bin("functions-framework"), "--target", "rampart_act" if self.identity(i).startswith("act") else "rampart",
+             "--source", str(ROOT / "main.py"), "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
+            env=self.function_env(i),
             cwd=ROOT,
             log_path=self.function_log(i),
         ).start(ready=lambda: port_open(port), timeout=60)
@@ -292,10 +310,10 @@ class LocalStack:
         import yaml
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
-        policy["ignore_principals"] = [REMEDIATOR]
-        # The demo organization: its people and its project's service accounts are insiders.
+        # The demo organization: its people and its project's service accounts are insiders, and its
+        # project's service agents (named by the project number) may be put back on its keys.
         policy["trusted_domains"] = [f"{PROJECT}.example"]
-        policy["trusted_projects"] = [PROJECT]
+        policy["trusted_projects"] = [PROJECT, PROJECT_NUMBER]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)
@@ -303,7 +321,8 @@ class LocalStack:
             webhook.write_text(self.slack.url + "\n")
             webhook.chmod(0o600)
             policy["alerts"] = {
-                "slack": {"webhook_url_file": str(webhook)},
+                # The local receiver's host, allowed explicitly: the default allows hooks.slack.com only.
+                "slack": {"webhook_url_file": str(webhook), "allowed_hosts": [LOOPBACK]},
                 "email": {
                     "host": LOOPBACK,
                     "port": self.smtp.port,
@@ -329,13 +348,18 @@ class LocalStack:
 
     # -- traffic ------------------------------------------------------------------------------
 
-    def publish(self, entry: dict[str, Any] | bytes, *, attributes: dict[str, str] | None = None) -> str:
-        """Publish a LogEntry to the audit topic the way a log sink does; returns the message id."""
+    def publish(self, entry: dict[str, Any] | bytes, *, attributes: dict[str, str] | None = None,
+                logged: bool = True) -> str:
+        """Publish a LogEntry to the audit topic the way a log sink does; returns the message id.
+        `logged=False` publishes an entry Cloud Logging never held: a forged delivery."""
         if self._publisher is None:
             from infra.local.emulators import publisher
 
             self._publisher = publisher(self.pubsub.host)
         data = entry if isinstance(entry, bytes) else json.dumps(entry, separators=(",", ":")).encode()
+        if isinstance(entry, dict) and logged:
+            # Cloud Logging holds every entry its sink forwards: Rampart may look it up there.
+            self.admin.log_entries([entry])
         attrs = attributes or {"logging.googleapis.com/timestamp": _now()}
         future = self._publisher.publish(f"projects/{PROJECT}/topics/{AUDIT_TOPIC}", data, **attrs)
         return str(future.result(timeout=30))

@@ -40,6 +40,7 @@ class ActionContext:
     operation_timeout: float = 60.0  # seconds to await a long-running operation
     quarantine_label: str = "rampart-quarantine"
     clock: Callable[[], float] = field(default=time.time)
+    records: Any = None  # where quarantine keeps prior state (shared.quarantine_store); None: its default
 
     @property
     def dry_run(self) -> bool:

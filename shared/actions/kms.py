@@ -123,7 +123,7 @@ def reenable_version(finding: Finding, ctx: ActionContext) -> ActionRecord:
     )
 
 
-def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> ActionRecord:
+def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool, why: str = "") -> ActionRecord:
     """Cancel a scheduled destruction (→ DISABLED), then enable the version again if `reenable`.
 
     The audit entry does not say what state the version had before its destruction was
@@ -142,12 +142,7 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
     now = ctx.clock()
     if live.destroy_time is not None:
         before.update(_time_left(live.destroy_time.timestamp(), now))
-    why_enable = (
-        "re-enabled after restore because reenable_after_restore is true (the audit entry does not record "
-        "the state before destruction was scheduled)"
-        if reenable
-        else "left DISABLED after restore (reenable_after_restore is false)"
-    )
+    why_enable = why or ("re-enabled after restore" if reenable else "left DISABLED after restore")
 
     if state == DESTROYED or (state == DESTROY_SCHEDULED and live.destroy_time and live.destroy_time.timestamp() <= now):
         when = before.get("destroy_event_time") or before.get("destroy_time") or "an unknown time"
@@ -155,12 +150,14 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
             finding, ctx, Outcome.FAILED, before=before,
             reason=f"version {name} was destroyed at {when}; nothing can be restored",
         )
-    if state == ENABLED or (state == DISABLED and not reenable):
+    if state in (ENABLED, DISABLED):
+        # Only a scheduled destruction is this rule's to undo: a DISABLED version is
+        # kms_version_disabled's (and its allow_disable's) business.
         return record(
             finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before,
             reason=f"version is {state}: not scheduled for destruction",
         )
-    if state not in (DESTROY_SCHEDULED, DISABLED):
+    if state != DESTROY_SCHEDULED:
         return record(
             finding, ctx, Outcome.FAILED, before=before,
             reason=f"expected version {name} DESTROY_SCHEDULED, found {state}",

@@ -2,10 +2,16 @@
 
 Quarantine isolates a service (ingress internal-only, unless already `NONE`; invoker IAM
 check on; every allUsers/allAuthenticatedUsers grant removed), labels it
-`<ctx.quarantine_label>=<rule id>`, and keeps the exact prior state on the service itself,
-as compact JSON in the annotation `rampart.dev/quarantine` (see `QuarantineRecord`).
-The record is written before IAM is touched, so a crash in between loses nothing: the
-redelivery finds the record and finishes the job. `release()` puts the recorded state back.
+`<ctx.quarantine_label>=<rule id>`, and keeps the exact prior state where only Rampart writes:
+a record in its Firestore database (`shared.quarantine_store`), keyed by the service and a
+quarantine id. The service's annotation `rampart.dev/quarantine` carries only
+`<quarantine id>:<digest>`: anyone with run.services.update can edit an annotation, and a record
+kept there let them have `release` grant whatever they wrote. A value there that is not a
+record Rampart holds never blocks a quarantine: it is overwritten, and kept in the new record.
+The record is written before the service and IAM are touched, so a crash in between loses
+nothing: the redelivery finds the record and finishes the job. `release()` puts back only what
+the record says quarantine changed, and refuses when the restored service would still break
+the rule that quarantined it (unless forced).
 Both write through the one conditional-write loop (`shared.actions.engine`): the service with
 its etag, then the policy with its etag; a conflict on either means read both again and plan again.
 """
@@ -96,6 +102,7 @@ class QuarantineRecord:
     prior_label: str | None
     set_ingress: str
     removed: tuple[Grant, ...] = ()
+    prior_annotation: str | None = None  # what the annotation held before, if not Rampart's (bounded)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "removed", tuple(sorted(set(self.removed))))  # one order, no repeats
@@ -112,6 +119,7 @@ class QuarantineRecord:
                     "ingress": self.prior_ingress,
                     "invoker_iam_disabled": self.prior_invoker_iam_disabled,
                     "label": self.prior_label,
+                    **({"annotation": self.prior_annotation} if self.prior_annotation is not None else {}),
                 },
                 "set": {"ingress": self.set_ingress, "invoker_iam_disabled": False},
                 "removed": [g.to_json() for g in self.removed],
@@ -140,13 +148,16 @@ class QuarantineRecord:
                 raise BadRecord(f"expected strings for {', '.join(bad)}")
             invoker = prior["invoker_iam_disabled"]
             label = prior.get("label")
+            junk = prior.get("annotation")
+            if not (junk is None or isinstance(junk, str)):
+                raise BadRecord("expected prior.annotation a string or absent")
             if not isinstance(invoker, bool) or not (label is None or isinstance(label, str)):
                 raise BadRecord("expected prior.invoker_iam_disabled a boolean and prior.label a string or null")
             removed = obj.get("removed", [])
             if not isinstance(removed, list):
                 raise BadRecord(f"expected \"removed\" to be a list, found {type(removed).__name__}")
             return cls(
-                prior_invoker_iam_disabled=invoker, prior_label=label,
+                prior_invoker_iam_disabled=invoker, prior_label=label, prior_annotation=junk,
                 removed=tuple(Grant.from_json(g) for g in removed), **fields,
             )
         except KeyError as exc:
@@ -160,10 +171,30 @@ def label_value(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-def record_of(svc: Any) -> QuarantineRecord | None:
-    """The quarantine record on a live Service, None if it carries none (BadRecord if mangled)."""
+JUNK_KEPT_CHARS = 2048
+
+
+def _records(ctx: ActionContext | None) -> Any:
+    from shared import quarantine_store
+
+    store = getattr(ctx, "records", None) if ctx is not None else None
+    return store if store is not None else quarantine_store.default()
+
+
+def record_of(svc: Any, records: Any) -> tuple[QuarantineRecord | None, str | None]:
+    """(the record the service's marker points to, None if none) and, when the annotation holds
+    something else, that value (bounded) to keep. RecordError never escapes: an unusable
+    annotation is overwritten, never a reason to leave a service open. Store outages raise."""
+    from shared.quarantine_store import RecordError
+
     text = svc.annotations.get(QUARANTINE_ANNOTATION)
-    return QuarantineRecord.parse(text) if text else None
+    if not text:
+        return None, None
+    try:
+        stored = records.load(svc.name, text)
+        return QuarantineRecord.parse(json.dumps(stored.record)), None
+    except (RecordError, BadRecord):
+        return None, text[:JUNK_KEPT_CHARS]
 
 
 
@@ -208,6 +239,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> A
             reason=f"quarantine_label: expected a label key [a-z][a-z0-9_-]{{0,62}}, found {key!r}",
         )
     timeout = read_timeout(ctx.operation_timeout)
+    records = _records(ctx)
     first_before: dict[str, Any] = {}
     intended: set[Grant] = set()  # recorded as removed by this call, not yet removed from IAM
     after_view: dict[str, Any] = {}
@@ -218,13 +250,8 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> A
         public = public_grants(policy)
         before = {**service_facts(svc, key), "public_members": [g.to_json() for g in public]}
         first_before.update(first_before or before)
-        try:
-            rec = record_of(svc)
-        except BadRecord as exc:
-            raise Refused(
-                f"annotation {QUARANTINE_ANNOTATION} on {name} is not a Rampart quarantine record ({exc}); "
-                "fix or remove it, then quarantine again"
-            ) from None
+        rec, junk = record_of(svc, records)
+        held = rec
         if rec is None:
             if not violates(svc, policy):
                 return Plan([], before=before, reason=f"live service no longer violates {finding.rule}")
@@ -233,6 +260,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> A
                 rule=finding.rule, event=finding.event_id, at=_now(ctx), label=key,
                 prior_ingress=ingress, prior_invoker_iam_disabled=bool(svc.invoker_iam_disabled),
                 prior_label=svc.labels.get(key), set_ingress=ingress if ingress in CLOSED_INGRESS else ISOLATED_INGRESS,
+                prior_annotation=junk,
             )
         # Grants this call recorded but someone else removed meanwhile are not ours to give back.
         removed = (set(rec.removed) - (intended - set(public))) | set(public)
@@ -255,14 +283,24 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> A
             svc_changes.append(Change(f"labels.{rec.label}", svc.labels.get(rec.label), value))
             svc.labels[rec.label] = value
         old_text = svc.annotations.get(QUARANTINE_ANNOTATION)
-        if old_text != text:
-            svc_changes.append(Change(f"annotations.{QUARANTINE_ANNOTATION}", old_text, text))
-            svc.annotations[QUARANTINE_ANNOTATION] = text
+        to_save: tuple[str, dict[str, Any]] | None = None
+        if held is None or held.to_json() != text:
+            # A new record (first quarantine, more grants removed, or the annotation was not
+            # Rampart's): saved under a new id before the service carries its marker.
+            from shared.quarantine_store import marker_for, new_qid
+
+            qid, payload = new_qid(), json.loads(text)
+            marker = marker_for(name, qid, payload)
+            to_save = (qid, payload)
+            svc_changes.append(Change(f"annotations.{QUARANTINE_ANNOTATION}", old_text, marker))
+            svc.annotations[QUARANTINE_ANNOTATION] = marker
         new_policy, iam_changes = without_grants(policy, public)
         after_view.clear()
         after_view.update(service_facts(svc, key))
 
         def write_service() -> None:
+            if to_save is not None:
+                records.save(name, to_save[1], to_save[0])
             after_view.update(service_facts(update_service(svc, ctx.operation_timeout), key))
 
         def write_policy() -> None:
@@ -308,7 +346,8 @@ def _quarantine_record(
     return record(
         finding, ctx, Outcome.QUARANTINED, changes=run.done, before=first_before, after=after, attempts=run.attempts,
         undo=f"python main.py release {finding.resource}",
-        reason=f"isolated by {finding.rule}; prior state kept in annotation {QUARANTINE_ANNOTATION}" + run.conflict_note,
+        reason=f"isolated by {finding.rule}; prior state kept in Rampart's quarantine records (id on annotation "
+        f"{QUARANTINE_ANNOTATION})" + run.conflict_note,
     )
 
 
@@ -330,12 +369,16 @@ class NotQuarantined(ReleaseError):
 class ReleaseRefused(ReleaseError):
     """The service changed since the quarantine; `drift` lists how."""
 
-    def __init__(self, name: str, record: QuarantineRecord, drift: list[Drift]) -> None:
-        lines = "\n".join(f"  - {d}" for d in drift)
-        super().__init__(
-            f"refusing to release {name}: it changed since {record.rule} quarantined it at {record.at}:\n{lines}\n"
-            "Restoring the recorded state would overwrite those changes; re-run with --force to restore it anyway."
-        )
+    def __init__(self, name: str, record: QuarantineRecord, drift: list[Drift], still: str = "") -> None:
+        if still:
+            msg = f"refusing to release {name}: {still}; or re-run with --force to release it anyway."
+        else:
+            lines = "\n".join(f"  - {d}" for d in drift)
+            from shared.terminal import printable as p
+
+            msg = (f"refusing to release {name}: it changed since {p(record.rule)} quarantined it at {p(record.at)}:\n{lines}\n"
+                   "Restoring the recorded state would overwrite those changes; re-run with --force to restore it anyway.")
+        super().__init__(msg)
         self.name = name
         self.record = record
         self.drift = drift
@@ -377,7 +420,11 @@ class ReleaseResult:
         }
 
     def __str__(self) -> str:
-        lines = [f"released {self.service} (quarantined by {self.record.rule} at {self.record.at}, event {self.record.event})"]
+        from shared.terminal import printable as p
+
+        # Every record field is someone else's text as far as a terminal is concerned: one safe line each.
+        lines = [f"released {p(self.service)} (quarantined by {p(self.record.rule)} at {p(self.record.at)}, "
+                 f"event {p(self.record.event)})"]
         lines += [f"  {c.field}: {c.before!r} -> {c.after!r}" for c in self.restored]
         if self.drift:
             lines.append("  forced over these changes made since the quarantine:")
@@ -404,8 +451,39 @@ def drift_of(svc: Any, policy: Mapping[str, Any], rec: QuarantineRecord, ignore:
     return out
 
 
+_HINTS = {
+    "run_default_service_account": "it would still run as a default service account: deploy it with a dedicated one first",
+    "run_unapproved_region": "it would still be outside the approved regions: redeploy it in an approved region first",
+    "run_cmek_missing": "it would still have no customer-managed key in its region: set one first",
+}
+
+
+def still_violates(rec: QuarantineRecord, svc: Any) -> str | None:
+    """What is still wrong, by the rule that quarantined the service, with the restored service
+    (`svc` as release would write it), or None. The policy in force gives the rule's params."""
+    import functions
+    from shared.views import run as run_views
+
+    if rec.rule not in functions.RULE_IDS:
+        return None
+    rule = functions.rule(rec.rule)
+    if rule.kind is not run_views.SERVICE:
+        return None
+    try:
+        from shared.config import PolicyStore
+
+        params = PolicyStore().current().settings(rec.rule).params
+    except Exception:  # noqa: BLE001 — no readable policy here: the rule's defaults (the HIPAA profile)
+        params = rule.params()
+    view = run_views.from_live(svc)
+    if view is None or rule.check(view, params) is None:
+        return None
+    return f"{rec.rule} would still flag it ({rule.title}): {_HINTS.get(rec.rule, 'fix that first')}"
+
+
 def release(
-    service_name: str, force: bool = False, *, max_attempts: int = 3, operation_timeout: float = 60.0
+    service_name: str, force: bool = False, *, max_attempts: int = 3, operation_timeout: float = 60.0,
+    records: Any = None,
 ) -> ReleaseResult:
     """Undo a quarantine: give back the removed grants, restore ingress, the invoker check and
     the label as recorded, and remove the record. Refuses (ReleaseRefused, listing the
@@ -425,15 +503,23 @@ def release(
     drift: list[Drift] = []
     found: list[QuarantineRecord] = []
 
+    from shared.quarantine_store import RecordError
+
+    store = records if records is not None else _records(None)
+
     def plan(live: _Live) -> Plan:
         nonlocal drift
         svc, policy = live.svc, live.policy
-        try:
-            rec = record_of(svc)
-        except BadRecord as exc:
-            raise ReleaseError(f"{name}: annotation {QUARANTINE_ANNOTATION} is not a Rampart quarantine record ({exc})") from None
-        if rec is None:
+        marker = svc.annotations.get(QUARANTINE_ANNOTATION)
+        if not marker:
             raise NotQuarantined(f"{name} carries no {QUARANTINE_ANNOTATION} annotation: it is not quarantined, nothing to release")
+        try:
+            rec = QuarantineRecord.parse(json.dumps(store.load(name, marker).record))
+        except (RecordError, BadRecord) as exc:
+            raise ReleaseError(
+                f"refusing to release {name}: {exc}. Rampart restores only a prior state it recorded itself; "
+                "check the service by hand (its annotation may have been edited)"
+            ) from None
         found[:] = [rec]
         now_drift = drift_of(svc, policy, rec, restored_iam)
         if now_drift and not force:
@@ -469,6 +555,9 @@ def release(
                 svc.labels[rec.label] = rec.prior_label
         svc_changes.append(Change(f"annotations.{QUARANTINE_ANNOTATION}", svc.annotations[QUARANTINE_ANNOTATION], None))
         del svc.annotations[QUARANTINE_ANNOTATION]
+        wrong = still_violates(rec, svc)
+        if wrong and not force:
+            raise ReleaseRefused(name, rec, [], still=wrong)
 
         def write_service() -> None:
             try:

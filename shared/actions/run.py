@@ -98,18 +98,16 @@ def ingress_of(svc: Service) -> str:
 
 def service_facts(svc: Service, label_key: str = "") -> dict[str, Any]:
     """Log-safe facts about a live Service: only the fields Rampart governs (no template, no env)."""
-    from shared.actions.quarantine import BadRecord, record_of
+    from shared.quarantine_store import parse_marker
 
     out: dict[str, Any] = {"ingress": ingress_of(svc), "invoker_iam_disabled": bool(svc.invoker_iam_disabled)}
     if label_key and label_key in svc.labels:
         out["label"] = {label_key: svc.labels[label_key]}
-    try:
-        rec = record_of(svc)
-    except BadRecord:
-        out["quarantine"] = "(unreadable record)"
-    else:
-        if rec is not None:
-            out["quarantine"] = {"rule": rec.rule, "at": rec.at, "event": rec.event}
+    marker = svc.annotations.get(QUARANTINE_ANNOTATION)
+    if marker:
+        parsed = parse_marker(marker)
+        # The quarantine id only: the record is in Rampart's database, the rest is not ours to echo.
+        out["quarantine"] = {"id": parsed[0]} if parsed else "(an annotation Rampart did not write)"
     return out
 
 

@@ -62,6 +62,12 @@ def scrub(text: str, *secrets: str) -> str:
     return text
 
 
+def fmt_host(host: str | None) -> str:
+    """A host name for an error message: bounded, printable."""
+    text = "".join(c for c in (host or "") if c.isprintable())[:100]
+    return repr(text) if text else "(none)"
+
+
 # ---- Slack -----------------------------------------------------------------------------------------
 
 _slack_logger: logging.Logger | None = None
@@ -86,6 +92,13 @@ def send_slack(cfg: SlackConfig, payload: dict[str, Any]) -> None:
     if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)):
         raise ChannelError(
             f"expected an https:// Slack webhook URL in {cfg.webhook_url_file}; found scheme {parts.scheme!r}",
+            transient=False,
+        )
+    if (parts.hostname or "") not in cfg.allowed_hosts:
+        # The host is not secret (the path is): naming it tells on-call where alerts were headed.
+        raise ChannelError(
+            f"expected the Slack webhook URL in {cfg.webhook_url_file} to name one of alerts.slack.allowed_hosts "
+            f"({', '.join(cfg.allowed_hosts)}); found host {fmt_host(parts.hostname)}: not sent",
             transient=False,
         )
     # Our own bounded retry is the only retry loop: slack_sdk's handlers would multiply it.

@@ -38,6 +38,7 @@ DEFAULT_ROUTES: dict[Severity, tuple[ChannelName, ...]] = {
 }
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 class _Section(BaseModel):
@@ -49,6 +50,17 @@ class SlackConfig(_Section):
 
     webhook_url_file: str = Field(min_length=1)
     timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # The hosts the webhook URL may name. A file that names another host (a swapped secret) would
+    # hand every alert, and what it says about the organization, to that host: refused.
+    allowed_hosts: tuple[str, ...] = Field(("hooks.slack.com",), min_length=1, max_length=10)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hostnames(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for host in v:
+            if not _HOSTNAME.match(host):
+                raise ValueError(f"expected host names like hooks.slack.com (no scheme, port, path or wildcard); found {host!r}")
+        return tuple(h.lower() for h in v)
 
 
 class EmailConfig(_Section):

@@ -116,6 +116,16 @@ _SENDERS: dict[str, Callable[[AlertsConfig, fmt.Alert], None]] = {
 }
 
 
+def _window_subject(rec: dict[str, Any]) -> str:
+    """What repeats are grouped by: the resource, with an ignored principal's violating change
+    kept apart (a different incident: never a suppressed repeat of the violation Rampart fixed)."""
+    from shared.principals import IGNORED_VIOLATION
+
+    if rec["outcome"] == "alerted" and str(rec.get("reason", "")).startswith(IGNORED_VIOLATION):
+        return f"{rec['resource']}\0ignored-principal"
+    return rec["resource"]
+
+
 def deliver(
     record: ActionRecord,
     cfg: AlertsConfig,
@@ -140,7 +150,7 @@ def deliver(
         released = last_release(opened, rec["resource"])
     req = BeginRequest(
         event_key=ekey,
-        resource_key=resource_key(rec["rule"], rec["resource"], finding_content(rec)),
+        resource_key=resource_key(rec["rule"], _window_subject(rec), finding_content(rec)),
         owner=owner,
         payload=json.dumps(rec, sort_keys=True, default=str),
         now=clock(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
@@ -80,6 +80,8 @@ class ServiceView:
     # The revisions that serve traffic, as the service routes it (an entry or record without a
     # traffic block routes everything to the latest revision).
     traffic: tuple[Traffic, ...] = (Traffic("", 100, True),)
+    # Its labels, as written (an audit entry's copy of Rampart's own quarantine carries its label).
+    labels: Mapping[str, Any] = field(default_factory=dict)
 
     resource_type = "run.service"
 
@@ -217,6 +219,7 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
         encryption_key=t.encryption_key,
         env=t.env,
         traffic=_traffic(pick_list(body, "spec", "traffic"), "revisionName", lambda t: pick(t, "latestRevision") is True),
+        labels=pick_dict(body, "metadata", "labels"),
     )
 
 
@@ -288,6 +291,7 @@ def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) ->
         encryption_key=t.encryption_key,
         env=t.env,
         traffic=_traffic(pick_list(body, "traffic"), "revision", _v2_latest),
+        labels=pick_dict(body, "labels"),
     )
 
 

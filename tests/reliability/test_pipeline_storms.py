@@ -7,6 +7,7 @@ still handled, with its time to remediate reported.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -33,7 +34,8 @@ def test_rampart_ignores_its_own_changes_coming_back(stack: LocalStack, n: int) 
     H.settle(ledger, 1)  # the first wave fully handled before its echoes are counted
 
     # Each of Rampart's writes comes back as the audit entry it produces, principal Rampart's own
-    # service account; so does a change it would otherwise call a violation (a `release`).
+    # service account. A violating change under that account cannot be Rampart's (it never opens a
+    # door): it is never acted on, and each is alerted once ("an ignored principal made ...").
     since = time.time()
     echoes = []
     for d in doors:
@@ -44,7 +46,6 @@ def test_rampart_ignores_its_own_changes_coming_back(stack: LocalStack, n: int) 
             echoes.append(S.set_iam_run(H.short(d.resource), "allUsers", action="REMOVE", policy_members=[H.PUSH_SA],
                                         principal=REMEDIATOR))
     ignored_before = len(stack.log_lines("rampart.ignored"))
-    records_before = len(ledger.records())
     alerts_before = len(ledger.alerts())
     H.publish_all(stack, echoes * 2)  # and each twice
     want = len(echoes) * 2 * stack.n_functions
@@ -52,17 +53,27 @@ def test_rampart_ignores_its_own_changes_coming_back(stack: LocalStack, n: int) 
     H.settle(ledger)  # and nothing else comes of them: no write, record or alert, however late
     ignored = len(stack.log_lines("rampart.ignored")) - ignored_before
     writes = ledger.writes(since)
-    new_records = len(ledger.records()) - records_before
     new_alerts = len(ledger.alerts()) - alerts_before
     H.save_figures("own_changes_ignored", H.Figures(
         events_pushed=want, duplicates=len(echoes) * stack.n_functions, violations_remediated=len(doors),
-        alerts_sent=new_alerts, doubled=sum(len(w) for w in writes.values()) + new_records,
+        alerts_sent=new_alerts, doubled=sum(len(w) for w in writes.values()),
         unseen=len(H.unseen(ledger, doors)),
         extra={"self_entries": len(echoes), "ignored_log_lines": ignored},
     ).as_dict())
-    assert ignored == want, f"expected {want} rampart.ignored lines, found {ignored}"
+    # A violating echo is alerted, and the instance that finds its alert claimed by the other
+    # returns an error so Pub/Sub redelivers it (as for any alert): at least one line per delivery.
+    assert ignored >= want, f"expected {want} rampart.ignored lines or more, found {ignored}"
+    echo_ids = {e["insertId"] for e in echoes}
+    assert {x["event_id"] for x in stack.log_lines("rampart.ignored")[ignored_before:]} == echo_ids
     assert not writes, f"Rampart reacted to its own changes: {dict(writes)}"
-    assert new_records == 0 and new_alerts == 0, (new_records, new_alerts)
+    violating = {e["insertId"] for e in echoes if '"all"' in json.dumps(e["protoPayload"]["request"])}
+    records = [r for r in ledger.records() if r["event_id"] in echo_ids]
+    assert all(r["outcome"] == "alerted" and "an ignored principal made a violating change" in r["reason"]
+               for r in records), [(r["outcome"], r["reason"][:80], r["event_id"]) for r in records if r["outcome"] != "alerted" or "ignored" not in r["reason"]]
+    assert {r["event_id"] for r in records} == violating
+    # One alert per violating echo and channel (Slack and Pub/Sub for a high finding), however
+    # often it was delivered.
+    assert new_alerts == len(violating) * 2, (new_alerts, len(violating))
 
 
 @pytest.mark.parametrize(("period", "duration"), H.sized(short=(0.5, 10.0), soak=(1.0, 60.0)))

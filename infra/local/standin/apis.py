@@ -8,6 +8,7 @@ from infra.local.standin import (
     cloudresourcemanager_v3,
     compute_v1,
     logging_v2,
+    logging_v2_entries,
     orgpolicy_v2,
     run_v2,
 )
@@ -19,6 +20,7 @@ APIS: tuple[Api, ...] = (
     cloudfunctions_v2.API,
     cloudresourcemanager_v3.API,
     logging_v2.API,
+    logging_v2_entries.API,
     orgpolicy_v2.API,
     compute_v1.API,
 )
