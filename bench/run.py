@@ -1,9 +1,17 @@
 """`make bench`: run every benchmark, print a table with each target and whether it was met, and
 write bench/results.json with the machine it ran on.
 
-    python -m bench.run                  # everything (about 4 minutes on 2 cores)
+    python -m bench.run                  # everything (about 12 minutes on 2 cores)
     python -m bench.run --only per_event,cold_start
-    python -m bench.run --quick          # small sizes, to check the bench itself (~1.5 minutes)
+    python -m bench.run --only knee,cold_violation --quick
+    python -m bench.run --quick          # small sizes, to check the bench itself (~4 minutes)
+
+Sections: per_event, cold_start (bench/coldstart.py: imports, first events in process), e2e
+(bench/e2e.py), knee (bench/knee.py: capacity to the knee, Rampart vs the no-op function, the
+sizing table, peak RSS at the knee) and cold_violation (bench/coldstart.py: publish → done for
+the first violation of each action kind a new instance receives, and where its time goes).
+Every section records the load average it ran under: on a shared machine, its figures are the
+neighbours' as much as Rampart's.
 
 Nothing here fails on a missed target: the exit status is 0 whenever every benchmark ran.
 """
@@ -19,12 +27,12 @@ from typing import Any
 
 from bench.common import ROOT, Target, fmt, load_average, machine
 
-SECTIONS = ("per_event", "cold_start", "e2e")
+SECTIONS = ("per_event", "cold_start", "e2e", "knee", "cold_violation")
 RESULTS = ROOT / "bench" / "results.json"
 
 
 def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]:
-    from bench import coldstart, e2e, per_event
+    from bench import coldstart, e2e, knee, per_event
     from bench.corpus import load_mix
 
     started = time.monotonic()
@@ -44,6 +52,14 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
             if quick else {}
         )
         results["sections"]["e2e"] = e2e.measure(mix=mix, **kwargs)
+    if "knee" in only:
+        _say("capacity to the knee: Rampart and the no-op function, direct and through the emulator ...")
+        results["sections"]["knee"] = knee.measure(quick=quick, mix=mix)
+    if "cold_violation" in only:
+        _say("first violation of each action kind on a new instance ...")
+        cold = coldstart.first_violations(runs=1 if quick else 3)
+        cold["breakdown"] = coldstart.breakdown()
+        results["sections"]["cold_violation"] = cold
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = [t for s in results["sections"].values() for t in s.get("targets", [])]
@@ -133,6 +149,21 @@ def table(results: dict[str, Any]) -> str:
             _row("function server peak RSS (VmHWM)", f"{x['memory']['peak_rss_mib']} MiB"),
             "",
         ]
+    if "knee" in s:
+        from bench.knee import table_lines
+
+        lines += [*table_lines(s["knee"]), ""]
+    if "cold_violation" in s:
+        c = s["cold_violation"]
+        lines.append(f"First violation a new instance receives, publish → done (median of {c['runs']}; "
+                     f"load {c['load_average_at_start']} -> {c['load_average_at_end']})")
+        for kind, row in c["kinds"].items():
+            why = c.get("breakdown", {}).get(kind, {})
+            parts = ", ".join(f"{k} {v:.0f}" for k, v in why.get("parts_ms", {}).items())
+            lines.append(_row(kind.replace("_", " "), f"{fmt(row['median_ms'])} ms",
+                              f"in process under cProfile: import main {why.get('import_main_ms', float('nan')):.0f} ms, then {parts} ms"
+                              if why else ""))
+        lines.append("")
     lines.append("Targets")
     for t in results["targets"]:
         lines.append(Target(**{k: v for k, v in t.items() if k != "met"}).line())
