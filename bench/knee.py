@@ -420,30 +420,35 @@ def measure(*, quick: bool = False, mixes: tuple[str, ...] = MIXES, modes: tuple
         "mixes": {},
     }
     started = time.monotonic()
+    servers: dict[str, Server] = {}
     with LocalStack(functions=0, firestore=False, alerts=False) as stack:
-        servers = {"noop": start_server(stack, "noop", "noop", ROOT / "bench" / "noop_function.py"),
-                   "rampart": start_server(stack, "rampart", "rampart", ROOT / "main.py")}
-        pub = fast_publisher(stack.pubsub.host)
-        violations = Violations(stack)
-        loads: dict[str, Callable[[str, int], Load]] = {
-            "irrelevant": lambda _name, n: _cycle(mix.irrelevant, n),
-            "corpus": lambda _name, n: _cycle(mix.corpus, n),
-            "violations": lambda _name, n: violations.load(n),
-        }
-        steps: dict[str, Callable[[Server, Load, float], dict[str, Any]]] = {
-            "direct": step_direct,
-            "emulator": lambda srv, load, rate: step_emulator(srv, pub, load, rate),
-        }
-        # Not measured: each server's first requests (the warm-up thread, the first client).
-        for name, srv in servers.items():
-            step_direct(srv, loads["violations"](name, 10), 20)
-            step_emulator(srv, pub, loads["irrelevant"](name, 20), 20)
-        for m in mixes:
-            out["mixes"][m] = {}
-            for mode in modes:
-                out["mixes"][m][mode] = ramp(servers, loads[m], steps[mode], ladder, step_s, P99_BOUND_MS[mode], bisect)
-            out["mixes"][m]["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
-        out["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
+        try:
+            servers["noop"] = start_server(stack, "noop", "noop", ROOT / "bench" / "noop_function.py")
+            servers["rampart"] = start_server(stack, "rampart", "rampart", ROOT / "main.py")
+            pub = fast_publisher(stack.pubsub.host)
+            violations = Violations(stack)
+            loads: dict[str, Callable[[str, int], Load]] = {
+                "irrelevant": lambda _name, n: _cycle(mix.irrelevant, n),
+                "corpus": lambda _name, n: _cycle(mix.corpus, n),
+                "violations": lambda _name, n: violations.load(n),
+            }
+            steps: dict[str, Callable[[Server, Load, float], dict[str, Any]]] = {
+                "direct": step_direct,
+                "emulator": lambda srv, load, rate: step_emulator(srv, pub, load, rate),
+            }
+            # Not measured: each server's first requests (the warm-up thread, the first client).
+            for name, srv in servers.items():
+                step_direct(srv, loads["violations"](name, 10), 20)
+                step_emulator(srv, pub, loads["irrelevant"](name, 20), 20)
+            for m in mixes:
+                out["mixes"][m] = {}
+                for mode in modes:
+                    out["mixes"][m][mode] = ramp(servers, loads[m], steps[mode], ladder, step_s, P99_BOUND_MS[mode], bisect)
+                out["mixes"][m]["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
+            out["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
+        finally:
+            for srv in servers.values():  # not the stack's: it stops only its own processes
+                srv.proc.stop()
     out["duration_s"] = round(time.monotonic() - started, 1)
     out["load_average_at_end"] = load_average()
     out["knees"] = knees(out)
