@@ -387,6 +387,29 @@ PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _heaviest_imports(stats: Any, top: int = 8) -> dict[str, float]:
+    """The modules whose import took longest during the profiled call (inclusive of what each
+    imported in turn, so a package and its submodules overlap), by their `<module>` code."""
+    rows = []
+    for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        if func != "<module>":
+            continue
+        path = Path(filename)
+        parts = path.with_suffix("").parts
+        anchor = parts.index("site-packages") if "site-packages" in parts else (parts.index(ROOT.name) if ROOT.name in parts else None)
+        dotted = ".".join(parts[anchor + 1:] if anchor is not None else parts[-2:]).removesuffix(".__init__")
+        rows.append((ct * 1000, dotted))
+    rows.sort(reverse=True)
+    out: dict[str, float] = {}
+    for ms, name in rows:
+        if any(name.startswith(other + ".") for other in out):
+            continue  # inside a package already listed
+        out[name] = round(ms, 1)
+        if len(out) >= top:
+            break
+    return out
+
+
 def _profile_parts(stats: Any) -> dict[str, float]:
     totals = dict.fromkeys(PARTS, 0.0)
     for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
@@ -489,10 +512,12 @@ def _child_breakdown(main: Any, import_ms: float, violation_path: str) -> dict[s
     result = main.handle_cloud_event(violation)
     profiler.disable()
     profiled_ms = (time.perf_counter() - t) * 1000
-    parts = _profile_parts(pstats.Stats(profiler))
+    stats = pstats.Stats(profiler)
+    parts = _profile_parts(stats)
     parts["rest"] = max(0.0, profiled_ms - sum(parts.values()))
     return {"import_main_ms": round(import_ms, 1), "profiled_ms": round(profiled_ms, 1),
             "parts_ms": {k: round(v, 1) for k, v in parts.items()},
+            "heaviest_imports_ms": _heaviest_imports(stats),
             "parts_share": {k: round(v / profiled_ms, 3) for k, v in parts.items()},
             "outcome": ",".join(r.outcome.value for r in result.records) if result is not None else "(skipped)",
             "libraries": _libraries()}
