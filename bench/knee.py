@@ -5,7 +5,7 @@ Two function instances on loopback, served alike (`bench/serve.py`: functions-fr
 app and gunicorn server, 1 worker, THREADS threads as deploy.sh's --concurrency, access log on):
 `rampart` (main.py, the local stack's policy, remediating against the stand-in) and `noop`
 (bench/noop_function.py). For each mix and each path, the offered load ramps up geometrically
-(RATES: START_RATE x FACTOR^k, at most MAX_STEPS steps of `step_s` seconds), alternating the
+(START_RATE[mix] x FACTOR^k, at most MAX_STEPS steps of `step_s` seconds), alternating the
 two servers at each rate so that a neighbour's load lands on both alike; a server's ramp stops
 at its first step that breaks a bound, then BISECT steps halve the gap between its last good
 rate and that one. Its knee is the highest rate that held. Each step is open loop:
@@ -18,14 +18,19 @@ rate and that one. Its knee is the highest rate that held. Each step is open loo
             the k-th message = when the k-th 2xx appeared - when the k-th was published (FIFO
             matched: the emulator gives no per-message receipt)
 
-A step holds when p99 latency <= P99_BOUND_MS of its path, loss <= LOSS_BOUND (non-2xx answers, connection
-errors, undelivered after DRAIN_S; for Rampart on violations also each violation without a
-`remediated` record), and the achieved rate >= RATE_FLOOR x offered.
+A step holds when p99 latency <= P99_BOUND_MS of its path and loss <= LOSS_BOUND (non-2xx answers,
+connection errors, undelivered after DRAIN_S; for Rampart on violations also each violation
+without a `remediated` record). A server that cannot keep up builds a backlog, which the
+latency (measured from each message's due time) shows. A step the bench itself could not publish
+at RATE_FLOOR x the offered rate does not hold either, and says so.
 
 Mixes: `irrelevant` (the corpus entries no rule triggers on), `corpus` (every corpus entry, in
 file order: 5 % are Cloud Run / KMS changes a rule triggers on), `violations` (every entry a real
 violation: a seeded Cloud Run service with ingress open, 1 in KMS_EVERY a disabled KMS key
-version, fresh resources for each step, seeded in one admin call before it).
+version, fresh resources for each step, seeded in one admin call before it), and `filtered` (the
+corpus entries the org-level sink filter lets through: Cloud Run / KMS changes of projects the
+stand-in does not hold: each costs Rampart its rules, and a live read where one finds a
+violation, then no write: what mostly reaches the function behind the filter).
 
 Also: which share of the corpus the org-level sink filter (`python main.py sink-filter`: the
 Admin Activity log, the rules' serviceName/methodName pairs) lets through to the function, and
@@ -50,9 +55,9 @@ from typing import Any
 
 from bench.common import ROOT, Target, children, load_average, summary, vm_status
 
-START_RATE = 50.0
+START_RATE = {"irrelevant": 50.0, "corpus": 50.0, "filtered": 50.0, "violations": 10.0}
 FACTOR = 1.5
-MAX_STEPS = 10  # 50 .. 1,922/s
+MAX_STEPS = 10  # 50 .. 1,922/s (violations: 10 .. 384/s)
 BISECT = 1
 STEP_S = 3.0
 DRAIN_S = 10.0
@@ -65,7 +70,7 @@ RATE_FLOOR = 0.95
 KMS_EVERY = 5
 RATIO_TARGET = 0.9
 RSS_TARGET_MIB = 150.0
-MIXES = ("irrelevant", "corpus", "violations")
+MIXES = ("irrelevant", "corpus", "filtered", "violations")
 MODES = ("direct", "emulator")
 SERVERS = ("noop", "rampart")
 
@@ -325,10 +330,8 @@ def _verdict(r: dict[str, Any], rate: float, bound_ms: float) -> tuple[bool, str
         reasons.append(f"p99 {p99:.0f} ms > {bound_ms:.0f}")
     if loss > LOSS_BOUND:
         reasons.append(f"loss {loss:.2%} > {LOSS_BOUND:.1%}")
-    if r["achieved_rate"] < RATE_FLOOR * rate:
-        reasons.append(f"achieved {r['achieved_rate']}/s < {RATE_FLOOR:.0%} of {rate:.0f}/s")
     if r.get("achieved_publish_rate", rate) < RATE_FLOOR * rate:
-        reasons.append("the bench could not publish that fast")
+        reasons.append(f"the bench published only {r['achieved_publish_rate']}/s (< {RATE_FLOOR:.0%}): a limit of the bench")
     return not reasons, "; ".join(reasons)
 
 
@@ -336,7 +339,7 @@ def _verdict(r: dict[str, Any], rate: float, bound_ms: float) -> tuple[bool, str
 # The ramp.
 
 
-def rates(start: float = START_RATE, factor: float = FACTOR, steps: int = MAX_STEPS) -> list[float]:
+def rates(start: float = 50.0, factor: float = FACTOR, steps: int = MAX_STEPS) -> list[float]:
     return [round(start * factor**k) for k in range(steps)]
 
 
@@ -405,12 +408,12 @@ def measure(*, quick: bool = False, mixes: tuple[str, ...] = MIXES, modes: tuple
     from infra.local.stack import LocalStack
 
     mix = mix or load_mix()
-    ladder = ladder or (rates(steps=4, factor=2.0) if quick else rates())
+    ladders = {m: ladder or (rates(START_RATE[m], steps=4, factor=2.0) if quick else rates(START_RATE[m])) for m in mixes}
     step_s = step_s or (1.0 if quick else STEP_S)
     bisect = (0 if quick else BISECT) if bisect is None else bisect
     passing = [e for e in mix.corpus if sink_passes(e)]
     out: dict[str, Any] = {
-        "parameters": {"ladder": ladder, "step_s": step_s, "bisect": bisect, "threads": THREADS, "senders": SENDERS,
+        "parameters": {"ladders": ladders, "step_s": step_s, "bisect": bisect, "threads": THREADS, "senders": SENDERS,
                        "p99_bound_ms": P99_BOUND_MS, "loss_bound": LOSS_BOUND, "rate_floor": RATE_FLOOR,
                        "drain_s": DRAIN_S, "kms_every": KMS_EVERY},
         "sink_filter": {"corpus_entries": len(mix.corpus), "pass": len(passing),
@@ -430,6 +433,7 @@ def measure(*, quick: bool = False, mixes: tuple[str, ...] = MIXES, modes: tuple
             loads: dict[str, Callable[[str, int], Load]] = {
                 "irrelevant": lambda _name, n: _cycle(mix.irrelevant, n),
                 "corpus": lambda _name, n: _cycle(mix.corpus, n),
+            "filtered": lambda _name, n: _cycle(passing, n),
                 "violations": lambda _name, n: violations.load(n),
             }
             steps: dict[str, Callable[[Server, Load, float], dict[str, Any]]] = {
@@ -443,7 +447,7 @@ def measure(*, quick: bool = False, mixes: tuple[str, ...] = MIXES, modes: tuple
             for m in mixes:
                 out["mixes"][m] = {}
                 for mode in modes:
-                    out["mixes"][m][mode] = ramp(servers, loads[m], steps[mode], ladder, step_s, P99_BOUND_MS[mode], bisect)
+                    out["mixes"][m][mode] = ramp(servers, loads[m], steps[mode], ladders[m], step_s, P99_BOUND_MS[mode], bisect)
                 out["mixes"][m]["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
             out["peak_rss_mib"] = {name: srv.peak_rss_mib() for name, srv in servers.items()}
         finally:
@@ -476,8 +480,9 @@ def sizing(out: dict[str, Any], volumes: tuple[int, ...] = (100, 1_000, 10_000))
     """Instances for each volume of entries/s reaching the function, from the direct knees.
 
     Without the sink filter the function gets the corpus mix; behind it (deploy.sh's sink), only
-    the rules' Cloud Run / KMS changes arrive, sized here as all violations (each a live read and
-    a write: the worst case). An org-wide rate of R entries/s puts R x pass_share behind the filter."""
+    the rules' Cloud Run / KMS changes arrive: sized as the `filtered` mix (the corpus's own), and
+    as all violations (each a live read and a write: the worst case). An org-wide rate of R
+    entries/s puts R x pass_share behind the filter."""
     k = out["knees"]
 
     def inst(volume: float, knee: float) -> int | None:
@@ -490,9 +495,10 @@ def sizing(out: dict[str, Any], volumes: tuple[int, ...] = (100, 1_000, 10_000))
             "entries_per_s": v,
             "irrelevant_no_filter": inst(v, k.get("irrelevant", {}).get("direct", {}).get("rampart", 0)),
             "corpus_mix_no_filter": inst(v, k.get("corpus", {}).get("direct", {}).get("rampart", 0)),
+            "behind_sink_filter": inst(v, k.get("filtered", {}).get("direct", {}).get("rampart", 0)),
             "behind_sink_filter_all_violations": inst(v, k.get("violations", {}).get("direct", {}).get("rampart", 0)),
             "org_rate_behind_filter": round(v * share, 1),
-            "org_rate_instances": inst(v * share, k.get("violations", {}).get("direct", {}).get("rampart", 0)),
+            "org_rate_instances": inst(v * share, k.get("filtered", {}).get("direct", {}).get("rampart", 0)),
         })
     return {"pass_share": share, "rows": rows}
 
@@ -528,7 +534,7 @@ def table_lines(k: dict[str, Any]) -> list[str]:
     s = k["sizing"]
     lines.append(f"  sink filter passes {s['pass_share']:.1%} of the corpus; instances for 100 / 1,000 / 10,000 entries/s: "
                  + "; ".join(f"{key} " + "/".join(str(r[key]) for r in s["rows"])
-                             for key in ("irrelevant_no_filter", "corpus_mix_no_filter", "behind_sink_filter_all_violations")))
+                             for key in ("irrelevant_no_filter", "corpus_mix_no_filter", "behind_sink_filter", "behind_sink_filter_all_violations")))
     return lines
 
 

@@ -120,7 +120,7 @@ def test_ramp_finds_each_servers_knee_and_bisects_the_gap() -> None:
     assert not out["noop"]["never_broke"]
     broke = [s for s in out["rampart"]["steps"] if not s["held"]]
     assert [s["rate"] for s in broke] == [200, 150]
-    assert all("p99 900 ms > 500" in s["broke"] and "achieved" in s["broke"] for s in broke)
+    assert all(s["broke"] == "p99 900 ms > 500" for s in broke)
 
 
 def test_sink_filter_share_counts_what_the_rules_trigger_on() -> None:
