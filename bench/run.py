@@ -183,12 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="small sizes: checks the bench, not Rampart")
     p.add_argument("--out", default=str(RESULTS), help="where to write the JSON results (default bench/results.json)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other sections already in --out (re-run some sections of a full run)")
     a = p.parse_args(argv)
     only = tuple(x.strip() for x in a.only.split(",") if x.strip())
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         p.error(f"unknown section(s) {', '.join(unknown)}; expected some of {', '.join(SECTIONS)}")
     results = run(only, quick=a.quick)
+    if a.merge and Path(a.out).exists():
+        old = json.loads(Path(a.out).read_text())
+        results["sections"] = {**{k: v for k, v in old.get("sections", {}).items() if k not in only}, **results["sections"]}
+        results["merged_into"] = {"machine": old.get("machine"), "duration_s": old.get("duration_s"), "kept": sorted(set(old.get("sections", {})) - set(only))}
+        results["targets"] = [t for sec in results["sections"].values() for t in sec.get("targets", [])]
     text = table(results)
     print(text)
     results["table"] = text.splitlines()
