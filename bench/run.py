@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark, print a table with each target and whether it was met, and
 write bench/results.json with the machine it ran on.
 
-    python -m bench.run                  # everything (about 12 minutes on 2 cores)
+    python -m bench.run                  # everything (about 11 minutes on 2 cores)
     python -m bench.run --only per_event,cold_start
     python -m bench.run --only knee,cold_violation --quick
     python -m bench.run --quick          # small sizes, to check the bench itself (~4 minutes)

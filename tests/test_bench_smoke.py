@@ -148,6 +148,7 @@ def test_knee_on_a_tiny_ladder_and_the_table() -> None:
         assert step["remediated"] + step["unremediated"] == step["sent"]
     assert [row["entries_per_s"] for row in r["sizing"]["rows"]] == [100, 1000, 10000]
     assert 0 < r["sink_filter"]["pass_share"] < 1
+    assert r["p99_bounds_ms"]["emulator"] == knee.P99_BOUND_MS["emulator"] + r["emulator_floor_p99_ms"]
     _targets_ok(r["targets"])
     text = "\n".join(knee.table_lines(r))
     assert "Capacity to the knee" in text and "ratio" in text
