@@ -1,6 +1,6 @@
 """The event model: every way an audit-log entry reaches Rampart, parsed once into `AuditEvent`.
 
-Deliveries accepted (outermost first), per ../shared/corpus/FORMAT_NOTES.md §5:
+Deliveries accepted (outermost first), per tests/data/corpus/FORMAT_NOTES.md §5:
 - a Pub/Sub push body `{"message": {"data": <base64 LogEntry>, ...}, "subscription": ...}`;
 - a CloudEvent `google.cloud.pubsub.topic.v1.messagePublished` (its `data` is a push body);
 - a CloudEvent `google.cloud.audit.log.v1.written` (its `data` is the LogEntry; no `@type`);
@@ -386,8 +386,11 @@ def skip_reason(event: AuditEvent) -> str | None:
         return event.log_kind
     if event.method.startswith("/") or ".internal." in event.method:
         return "internal_method"
-    if event.operation_first and not event.operation_last:
-        return "operation_first"  # the `last` record of the same operation follows
+    if event.operation_first and not event.operation_last and event.service != "compute.googleapis.com":
+        # The `last` record of the same operation follows. Compute Engine is the exception: its
+        # first record carries the request body and its last only the request's @type (corpus:
+        # compute/c7n-route-create.json, compute/c7n-autoscaler-insert.json).
+        return "operation_first"
     if pick(event.request, "validateOnly") is True:
         return "validate_only"
     return None

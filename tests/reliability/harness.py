@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from bench.provenance import measured_at
 from infra.local import scenario as S
 from infra.local.stack import REMEDIATOR, ROOT, LocalStack, deep_merge
 from shared.alerts.dedupe import event_key
@@ -430,12 +431,38 @@ def remediate_seconds(ledger: Ledger, door: Door) -> float | None:
 
 
 SETTLE = 6.0 if SOAK else 2.0  # seconds: two or more redelivery intervals (about 1 s each here)
+SETTLE_LIMIT = 180.0 if SOAK else 90.0  # a stack still busy after this long is a failure in itself
 
 
-def settle(ledger: Ledger, seconds: float = SETTLE) -> None:
-    """Let redeliveries and late duplicates land before counting."""
-    time.sleep(seconds)
+def activity(ledger: Ledger) -> tuple[Any, ...]:
+    """What moves while deliveries are still being handled: every relevant delivery leaves a
+    line in its instance's log (a record, an ignored or failed event), every write a line in the
+    stand-in's request log, every alert a Slack post, a mail or a Pub/Sub message."""
+    stack = ledger.stack
+    logs = tuple(stack.function_log(i).stat().st_size if stack.function_log(i).exists() else 0
+                 for i in range(stack.n_functions))
     ledger.drain_pubsub()
+    with _PUBSUB_LOCK:
+        pulled = len(_PUBSUB_ALERTS)
+    requests = stack.admin.requests()  # a ring buffer: its last entry moves even when its size does not
+    last_request = (requests[-1]["time"], requests[-1]["path"]) if requests else None
+    return logs, len(requests), last_request, len(stack.slack.posts), len(stack.smtp.mails), pulled
+
+
+def settle(ledger: Ledger, quiet: float = SETTLE) -> None:
+    """Wait until the stack is quiet before counting: nothing handled, written or alerted for
+    `quiet` seconds (two redelivery intervals: a message not yet acknowledged would have come
+    back, a late duplicate would have landed). A fixed sleep could end while duplicates were
+    still arriving on a loaded machine, and count "doubled" too early."""
+    deadline = time.monotonic() + SETTLE_LIMIT
+    last, quiet_since = activity(ledger), time.monotonic()
+    while time.monotonic() - quiet_since < quiet:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the stack was still busy after {SETTLE_LIMIT:.0f} s: {last}")
+        time.sleep(0.2)
+        now = activity(ledger)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,6 +512,7 @@ def save_figures(scenario: str, figures: dict[str, Any]) -> None:
         for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled"):
             totals[k] += int(fig.get(k, 0))
     data["run"] = mode()
+    data["provenance"] = measured_at()
     data["command"] = "make soak (RAMPART_SOAK=1 pytest tests/reliability -m soak)" if SOAK else "make test"
     data["totals"] = dict(totals)
     data["definitions"] = DEFINITIONS

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from infra.local.standin import cloudkms_v1, run_v2
+from infra.local.standin import cloudfunctions_v2, cloudkms_v1, cloudresourcemanager_v3, logging_v2, orgpolicy_v2, run_v2
 from infra.local.standin.core import Api
 
 APIS: tuple[Api, ...] = (
     run_v2.API,
     cloudkms_v1.API,
+    cloudfunctions_v2.API,
+    cloudresourcemanager_v3.API,
+    logging_v2.API,
+    orgpolicy_v2.API,
 )
