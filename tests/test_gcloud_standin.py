@@ -9,7 +9,8 @@ gcloud command groups that reach its API and the override key. A module another 
 
   * test_every_command_we_run_has_a_case: each gcloud command the project runs (deploy.sh's dry
     run with every option that adds commands, and the READMEs' examples) whose group belongs to a
-    served API must have a case in CASES, so a new module fails until its commands are exercised;
+    served API must have a case in CASES, or a reason in UNSERVED (the module does not serve that
+    REST method), so a new module fails until its commands are exercised or explained;
   * test_gcloud_commands_against_the_stand_in: each case runs for real, in order, checking gcloud's
     exit status, what it printed, and the stand-in's state afterwards.
 
@@ -62,6 +63,16 @@ GCLOUD_APIS: dict[str, GcloudApi] = {
     "orgpolicy_v2": GcloudApi(("org-policies",), "orgpolicy"),
 }
 NOT_OVERRIDABLE = {"run": "gcloud run prefixes the region to the endpoint host and speaks the v1 Knative API"}
+# Commands of a served API whose REST method the stand-in's module does not serve (yet): each
+# with the reason. A module that adds the method should move its command from here to CASES.
+UNSERVED: dict[str, str] = {
+    "logging read": "entries.list: logging_v2 serves sinks get/patch only",
+    "logging sinks create": "sinks.create: logging_v2 serves sinks get/patch only",
+    "logging sinks list": "sinks.list: logging_v2 serves sinks get/patch only",
+    "logging metrics describe": "metrics: not in logging_v2",
+    "logging metrics create": "metrics: not in logging_v2",
+    "functions deploy": "README names `gcloud functions deploy --gen2` only as what deploy.sh does not use",
+}
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Step:
     stderr: str | None = None  # a regex stderr must match
     check: Callable[[dict[str, Any]], bool] | None = None  # on the stand-in's state afterwards
     why: str = ""
+    seed: dict[str, Any] | None = None  # seeded into the stand-in before the command
 
 
 @dataclass
@@ -101,7 +113,7 @@ def command_key(argv: list[str]) -> str:
     return " ".join(words[: _depth(words)])
 
 
-_DEPTHS = {"kms keys versions": 4, "kms keys": 3, "kms keyrings": 3, "logging sinks": 3, "logging": 2,
+_DEPTHS = {"kms keys versions": 4, "kms keys": 3, "kms keyrings": 3, "logging sinks": 3, "logging metrics": 3, "logging": 2,
            "asset": 2, "functions": 2, "run": 2, "projects": 2, "secrets versions": 3, "secrets": 2, "org-policies": 2, "pubsub topics": 3, "pubsub subscriptions": 3}
 
 
@@ -200,10 +212,25 @@ def _names(state: dict[str, Any], collection: str) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in state.get(collection, [])}
 
 
+def _sink_lookups(cmds: dict[str, list[list[str]]]) -> list[Step]:
+    """deploy.sh's sink lookups: absent on a first run (gc_exists must read it so), then found."""
+    name = f"projects/{PROJECT}/sinks/rampart-audit"
+    sink = {"name": name, "destination": f"pubsub.googleapis.com/projects/{PROJECT}/topics/rampart-audit",
+            "filter": 'logName:"/logs/cloudaudit.googleapis.com%2Factivity"'}
+    by_format = {next((a for a in argv if a.startswith("--format=")), ""): argv for argv in cmds["logging sinks describe"]}
+    steps = [Step(argv, rc=1, stderr=r"NOT_FOUND|not found|does not exist|was not found", why="no sink yet")
+             for argv in by_format.values()]
+    steps.append(Step(by_format["--format=value(name)"], stdout=r"rampart-audit", seed={"sinks": [sink]}))
+    steps.append(Step(by_format["--format=value(writerIdentity)"], stdout=r"^serviceAccount:\S+@\S+\s*$",
+                      why="deploy.sh grants this identity publish on the topic"))
+    return steps
+
+
 CASES: list[Case] = [
     Case("deploy.sh --create-kms-key, then a re-run's lookups", "cloudkms_v1", _kms_deploy,
          covers=("kms keys describe", "kms keyrings describe", "kms keyrings create", "kms keys create",
                  "kms keys add-iam-policy-binding")),
+    Case("deploy.sh's sink lookups", "logging_v2", _sink_lookups, covers=("logging sinks describe",)),
 ]
 
 
@@ -242,7 +269,7 @@ def test_every_command_we_run_has_a_case(project_commands: dict[str, list[list[s
     covered = {key for case in CASES for key in case.covers}
     wanted = {key for key, cmds in project_commands.items() if api_of(cmds[0]) in apis}
     assert wanted, "expected deploy.sh --create-kms-key to run gcloud kms commands"
-    missing = sorted(wanted - covered)
+    missing = sorted(wanted - covered - set(UNSERVED))
     assert not missing, (
         f"gcloud commands the project runs against an API the stand-in serves, with no case in CASES: {missing}; "
         "add a Case driving them (tests/test_gcloud_standin.py)"
@@ -283,6 +310,8 @@ def test_gcloud_commands_against_the_stand_in(case: Case, gcloud: str, project_c
     admin = StandinAdmin(srv.url)
     for step in case.steps(project_commands):
         assert step.argv[0] == "gcloud" and api_of(step.argv) == case.api, step.argv
+        if step.seed:
+            admin.seed(step.seed)
         proc = subprocess.run([gcloud, *step.argv[1:]], env=env, capture_output=True, text=True, timeout=180, check=False)
         said = f"\n$ {' '.join(step.argv)}\nrc={proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
         assert proc.returncode == step.rc, f"{step.why}{said}"
