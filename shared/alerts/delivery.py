@@ -30,6 +30,7 @@ from shared.alerts.dedupe import (
     Store,
     StoreUnavailable,
     event_key,
+    finding_content,
     resource_key,
     store_for,
 )
@@ -132,9 +133,14 @@ def deliver(
     owner = uuid.uuid4().hex
     opened: Store = store if store is not None else store_for(cfg)
     active: Store | None = opened
+    released = None
+    if rec["outcome"] == Outcome.QUARANTINED.value:
+        from shared.alerts.history import last_release
+
+        released = last_release(opened, rec["resource"])
     req = BeginRequest(
         event_key=ekey,
-        resource_key=resource_key(rec["rule"], rec["resource"]),
+        resource_key=resource_key(rec["rule"], rec["resource"], finding_content(rec)),
         owner=owner,
         payload=json.dumps(rec, sort_keys=True, default=str),
         now=clock(),
@@ -146,6 +152,7 @@ def deliver(
         # not tell on-call "nothing to do" about a change Rampart reverted.
         tentative=rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0,
         settle_seconds=d.settle_seconds,
+        released_at=float(released["released_at"]) if released else 0.0,
     )
     try:
         claim = opened.begin(req)
@@ -185,6 +192,10 @@ def deliver(
     report.already_delivered = [c for c in report.routed if c in claim.delivered]
     notes: list[str] = []  # shown on every channel sent after they were known
     failures: list[str] = []
+    if released and float(released["released_at"]) <= req.now:
+        from shared.alerts.history import history_note
+
+        notes.append(history_note(released))
     if claim.attempt > 1:
         notes.append(f"Delivered late (attempt {claim.attempt}): an earlier attempt failed or was interrupted.")
 

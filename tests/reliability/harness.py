@@ -76,7 +76,9 @@ def stack_policy(**overrides: Any) -> dict[str, Any]:
     """Policy overrides of the scenario stack: channels answer fast (so a lease can be short),
     a deadline a delayed call can miss in a test's time, a short settle for tentative alerts."""
     base: dict[str, Any] = {
-        "remediation": {"operation_timeout_seconds": 3},
+        # The circuit breaker would stop the scenarios that reopen one resource again and again
+        # (that is its job); they measure remediation, so it is off here and has its own scenario.
+        "remediation": {"operation_timeout_seconds": 3, "circuit_breaker": {"max_remediations": 0}},
         "alerts": {
             "slack": {"timeout_seconds": 2},
             "email": {"timeout_seconds": 2},
@@ -389,6 +391,29 @@ def wait_alerted(ledger: Ledger, doors: list[Door], channels: tuple[str, ...], t
         time.sleep(0.2)
 
 
+def unseen(ledger: Ledger, doors: list[Door]) -> list[str]:
+    """Violations that ended without a record or an alert (issue 15: must be none): still open in
+    live state and no FAILED record of them (by the function, on its last attempt, or by the
+    dead-letter consumer) that an alert went out for, or closed with no record at all."""
+    still = {d.resource for d in open_doors(ledger.stack, doors)}
+    alerted = set(ledger.alerts_by_id())
+    by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in ledger.records():
+        by_event[str(r.get("event_id"))].append(r)
+    out = []
+    for d in doors:
+        ids = [d.event_id, d.event_id + "#last-attempt", d.event_id + "#dead-letter"]
+        recs = [r for i in ids for r in by_event.get(i, ()) if r.get("rule") == d.rule]
+        if d.resource in still:
+            told = any(r["outcome"] in ("failed", "not_found") and event_key(d.rule, r["event_id"])[4:28] in alerted
+                       for r in recs)
+            if not told:
+                out.append(f"{d.rule} {d.event_id} on {short(d.resource)}: open, and no failed record alerted")
+        elif not recs:
+            out.append(f"{d.rule} {d.event_id} on {short(d.resource)}: closed, but no record")
+    return out
+
+
 def remediated_once(ledger: Ledger, doors: list[Door], since: float) -> tuple[list[str], list[str]]:
     """(unremediated, doubled): resources whose violation got no effective write, or more effective
     writes than openings. See `effective_writes` for what counts."""
@@ -495,6 +520,7 @@ DEFINITIONS = {
     "alerts_sent": "alerts received on Slack, e-mail and the Pub/Sub alert topic for the scenario's incidents",
     "lost": "violations left open + incidents missing an alert on a routed channel + concurrent changes lost (must be 0)",
     "doubled": "resources written more often than they were opened + incidents alerted twice on a channel (must be 0)",
+    "unseen": "violations ended without record or alert: still open with no alerted FAILED record, or closed with no record (must be 0)",
 }
 
 
@@ -509,7 +535,8 @@ def save_figures(scenario: str, figures: dict[str, Any]) -> None:
     data.setdefault("scenarios", {})[scenario] = {**figures, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     totals: Counter[str] = Counter()
     for fig in data["scenarios"].values():
-        for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled"):
+        for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled",
+                  "unseen"):
             totals[k] += int(fig.get(k, 0))
     data["run"] = mode()
     data["provenance"] = measured_at()
@@ -538,11 +565,12 @@ class Figures:
     alerts_sent: int = 0
     lost: int = 0
     doubled: int = 0
+    unseen: int = 0  # violations ended without record or alert
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated",
-                                             "alerts_sent", "lost", "doubled")}
+                                             "alerts_sent", "lost", "doubled", "unseen")}
         out.update(self.extra)
         return out
 

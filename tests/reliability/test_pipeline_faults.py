@@ -103,6 +103,7 @@ def test_transient_faults_end_compliant_and_lose_no_concurrent_change(stack: Loc
         violations_remediated=len(doors) - len(still_open),
         alerts_sent=len(ledger.alerts(doors)),
         lost=len(still_open) + len(lost) + len(lost_changes),
+        unseen=len(H.unseen(ledger, doors)),
         doubled=len(double_writes) + len(doubled),
         extra={"violations": len(doors), "redeliveries_after_errors": sum(failures.values()),
                "max_failed_deliveries_of_one_event": max(failures.values(), default=0),
@@ -198,6 +199,7 @@ def test_permanent_failures_are_recorded_alerted_and_acknowledged(stack: LocalSt
     H.save_figures("permanent_failures", H.Figures(
         events_pushed=len(doors) * stack.n_functions, faults_injected=hits + len(gone),
         alerts_sent=len(ledger.alerts(doors)), lost=len(lost), doubled=len(doubled),
+        unseen=len(H.unseen(ledger, doors)),
         extra={"failed_403": len(denied), "not_found_404": len(gone),
                "deliveries_per_event": max((sum(c.values()) for c in records.values()), default=0)},
     ).as_dict())
