@@ -894,7 +894,9 @@ def test_uninstall_dry_run_removes_everything_sinks_first(tmp_path: Path) -> Non
     assert {c[4] for c in sinks} == {f"rampart-audit-{r.replace('_', '-')}" for r in rules_on}
     assert all(flag(c, "organization") == ORG for c in sinks)
     assert len(plan.find("eventarc", "triggers", "delete")) == len(rules_on)
-    assert len(plan.find("run", "services", "delete")) == len(rules_on)
+    services = {c[4] for c in plan.find("run", "services", "delete")}
+    assert len(services) == len(rules_on) + 1 and "rampart-dead-letter" in services, "every function and the dead-letter consumer"
+    assert "rampart-dead-letter-push" in {c[4] for c in plan.find("pubsub", "subscriptions", "delete")}
     assert {c[3] for c in plan.find("secrets", "delete")} == {"rampart-policy", "rampart-slack-webhook", "rampart-smtp-password"}
     assert plan.find("firestore", "databases", "delete") and len(plan.find("alpha", "monitoring", "policies", "delete")) == 4
     assert {c[4] for c in plan.find("logging", "metrics", "delete")} == {"rampart-policy-invalid", "rampart-event-failed"}
