@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.merge and Path(a.out).exists():
         old = json.loads(Path(a.out).read_text())
         results["sections"] = {**{k: v for k, v in old.get("sections", {}).items() if k not in only}, **results["sections"]}
-        results["merged_into"] = {"machine": old.get("machine"), "duration_s": old.get("duration_s"), "kept": sorted(set(old.get("sections", {})) - set(only))}
+        results["merged_into"] = {"machine": old.get("machine"), "duration_s": old.get("duration_s"),
+                                  "kept": sorted(set(old.get("sections", {})) - set(only)), "earlier": old.get("merged_into")}
         results["targets"] = [t for sec in results["sections"].values() for t in sec.get("targets", [])]
     text = table(results)
     print(text)
