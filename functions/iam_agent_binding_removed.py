@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from functions.kms_agent_binding_removed import SERVICE_AGENTS
 from shared.model import Action, Finding, Outcome, Severity
 from shared.permissions import PROJECT_IAM
 from shared.rules import ENCRYPTER_DECRYPTER, HIERARCHY_SET_IAM, Rule, finding, matches_any
@@ -24,12 +25,7 @@ if TYPE_CHECKING:
 class Params:
     role: str = ENCRYPTER_DECRYPTER
     # Members whose loss of the role is a violation (shell patterns): Google service agents.
-    protected_members: tuple[str, ...] = (
-        "serviceAccount:service-*@gcp-sa-*.iam.gserviceaccount.com",
-        "serviceAccount:service-*@compute-system.iam.gserviceaccount.com",
-        "serviceAccount:service-*@gs-project-accounts.iam.gserviceaccount.com",
-        "serviceAccount:service-*@serverless-robot-prod.iam.gserviceaccount.com",
-    )
+    protected_members: tuple[str, ...] = SERVICE_AGENTS
     # Project, folder or organization name pattern → members that must always hold the role
     # there. Checked where the source shows the whole policy (a live read, an asset record).
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)

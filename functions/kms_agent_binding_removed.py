@@ -24,16 +24,20 @@ class Missing:
     members: tuple[str, ...]
 
 
+# Google service agents (shell patterns): the members whose loss of the role breaks CMEK.
+SERVICE_AGENTS: tuple[str, ...] = (
+    "serviceAccount:service-*@gcp-sa-*.iam.gserviceaccount.com",
+    "serviceAccount:service-*@compute-system.iam.gserviceaccount.com",
+    "serviceAccount:service-*@gs-project-accounts.iam.gserviceaccount.com",
+    "serviceAccount:service-*@serverless-robot-prod.iam.gserviceaccount.com",  # Cloud Run's agent
+)
+
+
 @dataclass(frozen=True)
 class Params:
     role: str = ENCRYPTER_DECRYPTER
     # Members whose removal is a violation (shell patterns): Google service agents by default.
-    protected_members: tuple[str, ...] = (
-        "serviceAccount:service-*@gcp-sa-*.iam.gserviceaccount.com",
-        "serviceAccount:service-*@compute-system.iam.gserviceaccount.com",
-        "serviceAccount:service-*@gs-project-accounts.iam.gserviceaccount.com",
-        "serviceAccount:service-*@serverless-robot-prod.iam.gserviceaccount.com",  # Cloud Run's agent
-    )
+    protected_members: tuple[str, ...] = SERVICE_AGENTS
     # Key or key ring name pattern → members that must always hold the role there. Checked
     # against the new policy when the entry carries no policyDelta.
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)

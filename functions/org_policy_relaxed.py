@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.model import Action, Finding, Outcome, Severity
 from shared.rules import Rule, finding
-from shared.views.guardrail import CRM, GUARDRAIL, ORGPOLICY, GuardrailView
+from shared.views.orgpolicy import CRM, ORG_POLICY, ORGPOLICY, OrgPolicyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -30,7 +30,7 @@ class Params:
     baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def check(view: GuardrailView, params: Params) -> Finding | None:
+def check(view: OrgPolicyView, params: Params) -> Finding | None:
     """A watched constraint's policy deleted, reset, allowing all, not enforced, conditional, or
     with its values changed (which may widen them: the prior values are not known)."""
     if view.constraint not in params.constraints:
@@ -77,7 +77,7 @@ RULE = Rule(
     id="org_policy_relaxed",
     title="Organization policy guardrail relaxed or deleted",
     severity=Severity.CRITICAL,
-    kind=GUARDRAIL,
+    kind=ORG_POLICY,
     triggers=(
         (ORGPOLICY, _V2 + "CreatePolicy"), (ORGPOLICY, _V2 + "UpdatePolicy"), (ORGPOLICY, _V2 + "DeletePolicy"),
         (CRM, "SetOrgPolicy"), (CRM, "ClearOrgPolicy"),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.model import Action, Finding, Severity
 from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.traffic import TRAFFIC, TrafficView
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -26,7 +26,7 @@ class Params:
     ignore_revisions: tuple[str, ...] = ()
 
 
-def check(view: TrafficView, params: Params) -> Finding | None:
+def check(view: ServiceView, params: Params) -> Finding | None:
     """Some traffic target serves a named revision (with a percentage, or a tag)."""
     from shared.rules import matches_any
 
@@ -77,7 +77,7 @@ RULE = Rule(
     id="run_traffic_revision",
     title="Cloud Run traffic served by a revision the template does not describe",
     severity=Severity.MEDIUM,
-    kind=TRAFFIC,
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.ALERT,
     actions=(Action.ALERT,),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functions import run_cmek_missing, run_default_service_account, run_plaintext_secrets, run_unapproved_region, run_vpc_egress
 from shared.model import Action, Finding, Severity
 from shared.rules import RUN_WORKLOAD_WRITES, Rule, finding
-from shared.views.workload import WORKLOAD, WorkloadView
+from shared.views.run import WORKLOAD, WorkloadView
 
 
 @dataclass(frozen=True)

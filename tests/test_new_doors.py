@@ -9,9 +9,9 @@ import dataclasses
 import functions
 from shared.event import parse, skip_reason
 from shared.views.denypolicy import DenyPolicyView, DenyRule
-from shared.views.guardrail import GuardrailView
 from shared.views.iam import Binding, Condition, PolicyView
 from shared.views.keyposture import KeyPostureView
+from shared.views.orgpolicy import OrgPolicyView, PolicyRule
 from tests.helpers import RULE_FIXTURES, default_policy, load_json
 from tests.support.fixtures_standin import Standin
 
@@ -79,12 +79,14 @@ def test_outsider_under_a_condition_is_still_an_outsider_and_says_the_condition(
 
 def test_org_policy_relaxations_and_a_tightening() -> None:
     rule = functions.rule("org_policy_relaxed")
-    base = GuardrailView("projects/p/policies/gcp.resourceLocations", "projects/p", "gcp.resourceLocations", False, None,
-                         False, False, (), (), False, None, False)
+    base = OrgPolicyView("projects/p/policies/gcp.resourceLocations", "projects/p", "gcp.resourceLocations", (), None, False)
     assert rule.check(base, _params("org_policy_relaxed")) is None
-    assert rule.check(dataclasses.replace(base, deny_all=True), _params("org_policy_relaxed")) is None
-    for change in ({"deleted": True}, {"reset": True}, {"allow_all": True}, {"enforce": False}, {"conditional": True},
-                   {"allowed_values": ("in:us-locations", "in:eu-locations")}):
+    assert rule.check(dataclasses.replace(base, rules=(PolicyRule(deny_all=True),)), _params("org_policy_relaxed")) is None
+    assert rule.check(dataclasses.replace(base, rules=(PolicyRule(enforce=True),)), _params("org_policy_relaxed")) is None
+    for change in ({"deleted": True}, {"reset": True}, {"rules": (PolicyRule(allow_all=True),)},
+                   {"rules": (PolicyRule(enforce=False),)}, {"rules": (PolicyRule(enforce=True, condition="x"),)},
+                   {"rules": (PolicyRule(allowed_values=("in:us-locations", "in:eu-locations")),)},
+                   {"inherit_from_parent": False}):
         assert rule.check(dataclasses.replace(base, **change), _params("org_policy_relaxed")) is not None, change
 
 

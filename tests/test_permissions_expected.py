@@ -24,6 +24,11 @@ from tests.helpers import ROOT
 
 RUN_V2 = "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations"
 KMS_V1 = "https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings"
+CF_V2 = "https://cloud.google.com/functions/docs/reference/rest/v2/projects.locations"
+CRM_V3 = "https://cloud.google.com/resource-manager/reference/rest/v3/projects"
+ORGPOLICY_V2 = "https://cloud.google.com/resource-manager/docs/organization-policy/reference/rest/v2/projects.policies"
+COMPUTE_V1 = "https://cloud.google.com/compute/docs/reference/rest/v1"
+LOGGING_V2 = "https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.sinks"
 DOCS: dict[str, str] = {
     "run.services.get": f"{RUN_V2}.services/get",
     "run.services.update": f"{RUN_V2}.services/patch",
@@ -39,6 +44,23 @@ DOCS: dict[str, str] = {
     "cloudkms.cryptoKeys.setIamPolicy": f"{KMS_V1}.cryptoKeys/setIamPolicy",
     "cloudkms.keyRings.getIamPolicy": f"{KMS_V1}/getIamPolicy",
     "cloudkms.keyRings.setIamPolicy": f"{KMS_V1}/setIamPolicy",
+    "run.revisions.get": f"{RUN_V2}.services.revisions/get",
+    "cloudfunctions.functions.get": f"{CF_V2}.functions/get",
+    "cloudfunctions.functions.update": f"{CF_V2}.functions/patch",
+    "cloudfunctions.operations.get": f"{CF_V2}.operations/get",
+    "cloudfunctions.functions.getIamPolicy": f"{CF_V2}.functions/getIamPolicy",
+    "cloudfunctions.functions.setIamPolicy": f"{CF_V2}.functions/setIamPolicy",
+    "resourcemanager.projects.getIamPolicy": f"{CRM_V3}/getIamPolicy",
+    "resourcemanager.projects.setIamPolicy": f"{CRM_V3}/setIamPolicy",
+    "orgpolicy.policy.get": f"{ORGPOLICY_V2}/get",
+    "orgpolicy.policies.create": f"{ORGPOLICY_V2}/create",
+    "orgpolicy.policies.update": f"{ORGPOLICY_V2}/patch",
+    "compute.backendServices.get": f"{COMPUTE_V1}/backendServices/get",
+    "compute.regionBackendServices.get": f"{COMPUTE_V1}/regionBackendServices/get",
+    "compute.networkEndpointGroups.get": f"{COMPUTE_V1}/networkEndpointGroups/get",
+    "compute.regionNetworkEndpointGroups.get": f"{COMPUTE_V1}/regionNetworkEndpointGroups/get",
+    "logging.sinks.get": f"{LOGGING_V2}/get",
+    "logging.sinks.update": f"{LOGGING_V2}/update",
 }
 
 RUN_REVERT = ["run.services.get", "run.services.update", "run.operations.get", "iam.serviceAccounts.actAs"]
@@ -49,6 +71,20 @@ KMS_RESTORE = [*KMS_REENABLE, "cloudkms.cryptoKeyVersions.restore"]
 KMS_IAM = ["cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
            "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy"]
 KMS_ALERT = ["run.services.list"]
+# A Cloud Run function's setting is fixed through the Functions API (a patch that redeploys the
+# function's service as its identity, hence actAs), its IAM through the function's own policy.
+FUNCTION_REVERT = ["cloudfunctions.functions.get", "cloudfunctions.functions.update", "cloudfunctions.operations.get",
+                   "iam.serviceAccounts.actAs"]
+FUNCTION_IAM_REVERT = ["cloudfunctions.functions.getIamPolicy", "cloudfunctions.functions.setIamPolicy"]
+PROJECT_IAM = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"]
+# The outsider rule alerts by default, reading each kind's policy to say who holds what.
+OUTSIDER_READS = ["cloudfunctions.functions.getIamPolicy", "cloudkms.cryptoKeys.getIamPolicy", "cloudkms.keyRings.getIamPolicy",
+                  "resourcemanager.projects.getIamPolicy", "run.services.getIamPolicy"]
+ORG_POLICY_RESTORE = ["orgpolicy.policy.get", "orgpolicy.policies.create", "orgpolicy.policies.update"]
+# The Cloud Armor alert says whether the detached backend fronts Cloud Run (backend, then its NEGs).
+ARMOR_READS = ["compute.backendServices.get", "compute.regionBackendServices.get", "compute.networkEndpointGroups.get",
+               "compute.regionNetworkEndpointGroups.get"]
+SINK_RESTORE = ["logging.sinks.get", "logging.sinks.update"]
 
 # Per rule, under config/policy.yaml (its mode and action there).
 SHIPPED: dict[str, list[str]] = {
@@ -66,6 +102,22 @@ SHIPPED: dict[str, list[str]] = {
     "kms_public_member": KMS_IAM,
     "kms_unapproved_location": [],
     "kms_rotation": [],
+    "function_ingress_open": FUNCTION_REVERT,
+    "function_public_invoker": FUNCTION_IAM_REVERT,
+    "function_default_service_account": [],
+    "function_unapproved_region": [],
+    "function_vpc_egress": [],
+    "function_plaintext_secrets": [],
+    "function_cmek_missing": [],
+    "iam_outsider_member": OUTSIDER_READS,
+    "iam_agent_binding_removed": PROJECT_IAM,
+    "iam_deny_policy": [],
+    "run_workload_noncompliant": [],
+    "kms_key_weakened": [],
+    "org_policy_relaxed": ORG_POLICY_RESTORE,
+    "armor_policy_detached": ARMOR_READS,
+    "rampart_tamper": SINK_RESTORE,
+    "run_traffic_revision": ["run.revisions.get"],  # the alert reads each serving revision
 }
 
 
@@ -110,7 +162,9 @@ def test_alert_mode_grants_no_write(tmp_path: Path) -> None:
     policy = _policy(tmp_path, "".join(f"  {r}: {{mode: alert}}\n" for r in SHIPPED))
     writes = {"run.services.update", "run.services.setIamPolicy", "cloudkms.cryptoKeyVersions.update",
               "cloudkms.cryptoKeyVersions.restore", "cloudkms.cryptoKeys.setIamPolicy", "cloudkms.keyRings.setIamPolicy",
-              "iam.serviceAccounts.actAs"}
+              "iam.serviceAccounts.actAs", "cloudfunctions.functions.update", "cloudfunctions.functions.setIamPolicy",
+              "resourcemanager.projects.setIamPolicy", "orgpolicy.policies.create", "orgpolicy.policies.update",
+              "logging.sinks.update"}
     granted = iam_role("--policy", policy)
     assert not writes & set(granted), sorted(writes & set(granted))
     assert set(KMS_ALERT) <= set(iam_role("kms_version_destroy_scheduled", "--policy", policy))
@@ -120,3 +174,10 @@ def test_dry_run_needs_the_reads_of_its_action_only(tmp_path: Path) -> None:
     policy = _policy(tmp_path, "  run_public_invoker: {mode: dry-run}\n  kms_public_member: {mode: dry-run}\n")
     assert "run.services.getIamPolicy" in iam_role("run_public_invoker", "--policy", policy)
     assert "cloudkms.cryptoKeys.getIamPolicy" in iam_role("kms_public_member", "--policy", policy)
+
+
+def test_every_rule_has_a_hand_written_list() -> None:
+    """A new rule gets its expected permissions written here, from the docs, before it ships."""
+    from functions import RULE_IDS
+
+    assert set(SHIPPED) == set(RULE_IDS), f"no list for {sorted(set(RULE_IDS) - set(SHIPPED))}"

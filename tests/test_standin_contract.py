@@ -28,6 +28,7 @@ from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2, field_mask_pb2
 
+from functions.armor_policy_detached import COMPUTE_ENDPOINT_ENV
 from infra.local.standin.apis import APIS
 from infra.local.standin.app import routes
 from infra.local.standin.client import StandinAdmin
@@ -227,9 +228,9 @@ def exercise_cloudresourcemanager_v3(admin: StandinAdmin) -> None:
         client.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=name, policy=pol))
 
 
-def _rest(api: tuple[Any, str], method: str, path: str, **kw: Any) -> Any:
+def _rest(api: tuple[Any, str], method: str, path: str, prefix: str = "v2", **kw: Any) -> Any:
     session, base = api
-    resp = session.request(method, f"{base}/v2/{path}", timeout=5, **kw)
+    resp = session.request(method, f"{base}/{prefix}/{path}", timeout=5, **kw)
     if resp.status_code >= 400:
         raise gexc.from_http_response(resp)
     return resp.json()
@@ -262,6 +263,31 @@ def exercise_orgpolicy_v2(admin: StandinAdmin) -> None:
     _expect(gexc.NotFound, lambda: _rest(api, "GET", "projects/demo-project/policies/gcp.resourceLocations"))
 
 
+def exercise_compute_v1(admin: StandinAdmin) -> None:
+    """Over REST, as the Cloud Armor alert's enrichment calls it (functions.armor_policy_detached)."""
+    from functions.armor_policy_detached import compute_rest
+
+    neg = "projects/demo-project/regions/us-central1/networkEndpointGroups/api-neg"
+    zonal = "projects/demo-project/zones/us-central1-a/networkEndpointGroups/vm-neg"
+    admin.seed({
+        "networkEndpointGroups": [
+            {"name": neg, "networkEndpointType": "SERVERLESS", "region": "us-central1", "cloudRun": {"service": "api"}},
+            {"name": zonal, "networkEndpointType": "GCE_VM_IP_PORT", "zone": "us-central1-a", "size": 2},
+        ],
+        "backendServices": [
+            {"name": "projects/demo-project/global/backendServices/api", "loadBalancingScheme": "EXTERNAL_MANAGED",
+             "backends": [{"group": f"https://www.googleapis.com/compute/v1/{neg}"}]},
+            {"name": "projects/demo-project/regions/us-central1/backendServices/vm", "loadBalancingScheme": "INTERNAL_MANAGED",
+             "backends": [{"group": f"https://www.googleapis.com/compute/v1/{zonal}"}]},
+        ],
+    })
+    api = compute_rest()
+    for path in ("projects/demo-project/global/backendServices/api", "projects/demo-project/regions/us-central1/backendServices/vm",
+                 neg, zonal):
+        _rest(api, "GET", path, prefix="compute/v1")
+    _expect(gexc.NotFound, lambda: _rest(api, "GET", "projects/demo-project/global/backendServices/gone", prefix="compute/v1"))
+
+
 # One per registered API, keyed by Api.name: a new API module adds its scenario here.
 SCENARIOS: dict[str, Callable[[StandinAdmin], None]] = {
     "run_v2": exercise_run_v2,
@@ -270,6 +296,7 @@ SCENARIOS: dict[str, Callable[[StandinAdmin], None]] = {
     "cloudresourcemanager_v3": exercise_cloudresourcemanager_v3,
     "logging_v2": exercise_logging_v2,
     "orgpolicy_v2": exercise_orgpolicy_v2,
+    "compute_v1": exercise_compute_v1,
 }
 
 
@@ -291,7 +318,7 @@ def traffic() -> Iterator[list[Exchange]]:
         mp.setenv(clients.RUN_ENDPOINT_ENV, server.url)
         mp.setenv(clients.KMS_ENDPOINT_ENV, server.url)
         for env in (clients.FUNCTIONS_ENDPOINT_ENV, clients.RESOURCE_MANAGER_ENDPOINT_ENV, clients.LOGGING_ENDPOINT_ENV,
-                    clients.ORGPOLICY_ENDPOINT_ENV):
+                    clients.ORGPOLICY_ENDPOINT_ENV, COMPUTE_ENDPOINT_ENV):
             mp.setenv(env, server.url)
         clients.reset()
         admin = StandinAdmin(server.url)

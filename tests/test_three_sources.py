@@ -28,12 +28,12 @@ def _live(kind: str, doc: dict[str, Any]) -> Any:
         from google.protobuf import json_format
 
         return doc["resource"], json_format.ParseDict(doc["policy"], policy_pb2.Policy())
-    if kind in ("run.service", "run.traffic"):
+    if kind == "run.service":
         from google.cloud import run_v2
 
         return (run_v2.Service.from_json(json.dumps(doc)),)
-    if kind == "orgpolicy.change":
-        return (doc["name"], doc)
+    if kind == "orgpolicy.policy":
+        return (doc,)  # Rampart reads org policies over REST (orgpolicy v2 policies.get JSON)
     if kind == "iam.denyPolicy":
         return (doc,)
     if kind == "run.workload":

@@ -136,3 +136,12 @@ def test_org_policy_reads_the_same_from_every_source() -> None:
         {"constraint": "constraints/run.allowedIngress", "listPolicy": {"allowedValues": ["is:internal-and-cloud-load-balancing"]}}]})
     assert entry is not None and entry == live == asset == v1
     assert entry.constraint == "run.allowedIngress" and entry.project == "p1" and not entry.enforced
+
+
+def test_an_org_policy_deleted_reads_the_same_from_the_entry_and_from_a_live_read_that_finds_none() -> None:
+    name = "projects/p1/policies/gcp.restrictNonCmekServices"
+    event = _entry("google.cloud.orgpolicy.v2.OrgPolicy.DeletePolicy", {"name": name}, name)
+    entry = orgpolicy.ORG_POLICY.from_entry(event, orgpolicy.ORG_POLICY.locate(event) or "")
+    assert entry is not None and entry.deleted and entry == orgpolicy.ORG_POLICY.from_live(None, name)
+    assert entry.constraint == "gcp.restrictNonCmekServices" and entry.enforce is None and not entry.rules
+    assert orgpolicy.ORG_POLICY.from_live(None, "") is None  # no name, nothing to say deleted

@@ -12,14 +12,14 @@ adapter per source, and all the raw-dict digging:
 `Kind` ties a kind of view to its adapters and to the Cloud Asset Inventory asset types it
 covers, so the rules of a kind, the pipeline and a sweep all build views the same way.
 
-Modules and their kinds: `run` (SERVICE, with the revisions serving traffic; JOB; WORKER_POOL),
+Modules and their kinds: `run` (SERVICE, with the revisions serving traffic, tags included;
+WORKLOAD: a job or worker pool, one kind for both, and JOB / WORKER_POOL for each),
 `functions` (FUNCTION: a Cloud Run function, Cloud Functions v2 API), `kms` (KEY_RING, KEY,
 KEY_VERSION), `iam` (POLICY: an IAM policy with its conditions, on any resource), `orgpolicy`
-(ORG_POLICY), `names` (resource names of every source).
-And for the doors of issue 13: `workload` (job or worker pool, one kind for both), `traffic`
-(traffic targets with tags), `scope` (which resource a policy is on, projects and folders
+(ORG_POLICY: v2 and v1 shapes, deletions included), `names` (resource names of every source),
+`fields` (enum names and Asset Inventory record data, for every module).
+And for the doors of issue 13: `scope` (which resource a policy is on, projects and folders
 included), `keyposture` (a key's rotation, destroy delay, protection level and primary),
-`guardrail` (what a write did to an org policy: deletions and v1 writes included),
 `denypolicy`, `armor` (Cloud Armor writes) and `plumbing` (writes to Rampart's own resources).
 """
 

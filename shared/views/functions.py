@@ -14,8 +14,9 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
+from shared.views.fields import asset_data, enum_name
 from shared.views.kms import mask_text
-from shared.views.names import from_full_name, project_location
+from shared.views.names import project_location
 from shared.views.run import EnvVar
 
 ASSET_TYPE = "cloudfunctions.googleapis.com/Function"
@@ -34,19 +35,6 @@ INGRESS_INT = {0: "INGRESS_SETTINGS_UNSPECIFIED", 1: "ALLOW_ALL", 2: "ALLOW_INTE
 CONNECTOR_EGRESS_INT = {0: "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", 1: "PRIVATE_RANGES_ONLY", 2: "ALL_TRAFFIC"}
 # Direct VPC egress (in cloudfunctions.v2.json; not yet in the google-cloud-functions 1.25 protos).
 DIRECT_EGRESS = {"VPC_EGRESS_ALL_TRAFFIC": "ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY": "PRIVATE_RANGES_ONLY"}
-
-
-def _enum(value: Any, by_int: Mapping[int, str]) -> str:
-    """An enum as its name: entries may log it as a number (or a digit string)."""
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, int):
-        return by_int.get(value, f"UNKNOWN_{value}")
-    if isinstance(value, str):
-        if value.isascii() and value.isdigit() and len(value) <= 18:
-            return by_int.get(int(value), f"UNKNOWN_{value}")
-        return value
-    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +65,11 @@ def _view(name: str, body: Mapping[str, Any], known: frozenset[str]) -> Function
     cfg = pick_dict(body, "serviceConfig")
     env = [EnvVar("", k, v if isinstance(v, str) else None) for k, v in pick_dict(cfg, "environmentVariables").items()]
     env += [EnvVar("", pick_str(s, "key"), None) for s in pick_list(cfg, "secretEnvironmentVariables")]
-    ingress = _enum(pick(cfg, "ingressSettings"), INGRESS_INT)
+    ingress = enum_name(pick(cfg, "ingressSettings"), INGRESS_INT)
     connector = pick_str(cfg, "vpcConnector")
     direct = bool(pick_list(cfg, "directVpcNetworkInterface"))
     if connector:
-        egress = _enum(pick(cfg, "vpcConnectorEgressSettings"), CONNECTOR_EGRESS_INT)
+        egress = enum_name(pick(cfg, "vpcConnectorEgressSettings"), CONNECTOR_EGRESS_INT)
     else:
         egress = DIRECT_EGRESS.get(pick_str(cfg, "directVpcEgress"), "") if direct else ""
     if (connector or direct) and egress in ("", "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED"):
@@ -133,15 +121,10 @@ def from_live(function: Any) -> FunctionView | None:
 
 
 def from_asset(record: Any) -> FunctionView | None:
-    if pick_str(record, "assetType") != ASSET_TYPE:
-        return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    if not data or pick(data, "serviceConfig") is None:
+    found = asset_data(record, ASSET_TYPE)
+    if found is None or not found[1] or pick(found[1], "serviceConfig") is None:
         return None  # a 1st gen function (v1 CloudFunction shape) is not this view
-    return _view(from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data, ALL_FIELDS)
+    return _view(found[0], found[1], ALL_FIELDS)
 
 
 FUNCTION: Kind[FunctionView] = Kind("functions.function", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)

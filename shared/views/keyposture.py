@@ -16,7 +16,8 @@ from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_str
 from shared.views import Kind
-from shared.views.kms import KEY_ASSET, _as_json, _asset_data, duration_seconds, locate_key, mask_text
+from shared.views.fields import asset_data
+from shared.views.kms import KEY_ASSET, _as_json, duration_seconds, locate_key, mask_text
 from shared.views.names import kms_name
 
 PROTECTION = {0: "PROTECTION_LEVEL_UNSPECIFIED", 1: "SOFTWARE", 2: "HSM", 3: "EXTERNAL", 4: "EXTERNAL_VPC", 5: "HSM_SINGLE_TENANT"}
@@ -99,7 +100,7 @@ def from_live(key: Any) -> KeyPostureView | None:
 
 
 def from_asset(record: Any) -> KeyPostureView | None:
-    found = _asset_data(record, KEY_ASSET)
+    found = asset_data(record, KEY_ASSET)
     return _view(found[0], found[1], pick_str(record, "updateTime") or _now(), None) if found and found[1] else None
 
 

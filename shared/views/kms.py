@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
+from shared.event import AuditEvent, pick, pick_dict, pick_str
 from shared.views import Kind
-from shared.views.names import from_full_name, kms_name
+from shared.views.fields import asset_data, enum_name
+from shared.views.names import kms_name
 
 KEY_RING_ASSET = "cloudkms.googleapis.com/KeyRing"
 KEY_ASSET = "cloudkms.googleapis.com/CryptoKey"
@@ -120,36 +121,11 @@ def duration_seconds(value: Any) -> int | None:
     return seconds if seconds is not None and abs(seconds) <= MAX_DURATION_SECONDS else None
 
 
-def _enum(value: Any, by_int: Mapping[int, str]) -> str:
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, int):
-        return by_int.get(value, f"UNKNOWN_{value}")
-    if isinstance(value, str):
-        if value.isascii() and value.isdigit() and len(value) <= 18:
-            return by_int.get(int(value), f"UNKNOWN_{value}")
-        return value
-    return ""
-
-
 def _as_json(obj: Any) -> Mapping[str, Any]:
     """A kms_v1 message as its REST JSON; a mapping as itself."""
     if isinstance(obj, Mapping):
         return obj
     return type(obj).to_dict(obj, use_integers_for_enums=False, preserving_proto_field_name=False)
-
-
-def _asset_data(record: Any, asset_type: str) -> tuple[str, Mapping[str, Any]] | None:
-    """(name, data) of an Asset Inventory record of `asset_type`: a feed's `asset`
-    (`resource.data`) or a SearchAllResources result (`versionedResources[].resource`)."""
-    if pick_str(record, "assetType") != asset_type:
-        return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    name = from_full_name(pick_str(record, "name")) or pick_str(data, "name")
-    return name, data
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +155,7 @@ def key_ring_from_live(ring: Any) -> KeyRingView | None:
 
 
 def key_ring_from_asset(record: Any) -> KeyRingView | None:
-    found = _asset_data(record, KEY_RING_ASSET)
+    found = asset_data(record, KEY_RING_ASSET)
     return key_ring_of(found[0]) if found else None
 
 
@@ -197,7 +173,7 @@ def _key(name: str, body: Mapping[str, Any], known: frozenset[str] | None) -> Ke
     k = kms_name(name)
     if k is None or not k.key or k.version:
         return None
-    purpose = _enum(pick(body, "purpose"), PURPOSES)
+    purpose = enum_name(pick(body, "purpose"), PURPOSES)
     stated = {"rotation_period", "next_rotation_time"} | ({"purpose"} if purpose else set())
     return KeyView(
         name=name, project=k.project, location=k.location, purpose=purpose,
@@ -220,7 +196,7 @@ def key_from_live(key: Any) -> KeyView | None:
 
 
 def key_from_asset(record: Any) -> KeyView | None:
-    found = _asset_data(record, KEY_ASSET)
+    found = asset_data(record, KEY_ASSET)
     return _key(found[0], found[1], None) if found and found[1] else None
 
 
@@ -246,26 +222,26 @@ def version_from_entry(event: AuditEvent, name: str) -> KeyVersionView | None:
     DestroyCryptoKeyVersion leaves (DESTROY_SCHEDULED, and its destroy time, from the response)."""
     destroy_time = pick_str(event.response, "destroyTime")
     if event.method.endswith("DestroyCryptoKeyVersion"):
-        state = _enum(pick(event.response, "state"), VERSION_STATES) or "DESTROY_SCHEDULED"
+        state = enum_name(pick(event.response, "state"), VERSION_STATES) or "DESTROY_SCHEDULED"
         return _version(name, state, destroy_time)
     mask = _mask_fields(event.request)
-    state = _enum(pick(event.request, "cryptoKeyVersion", "state"), VERSION_STATES)
+    state = enum_name(pick(event.request, "cryptoKeyVersion", "state"), VERSION_STATES)
     return _version(name, state if mask is None or "state" in mask else "", destroy_time)
 
 
 def version_from_live(version: Any) -> KeyVersionView | None:
     body = _as_json(version)
     return _version(
-        pick_str(body, "name"), _enum(pick(body, "state"), VERSION_STATES), pick_str(body, "destroyTime")
+        pick_str(body, "name"), enum_name(pick(body, "state"), VERSION_STATES), pick_str(body, "destroyTime")
     )
 
 
 def version_from_asset(record: Any) -> KeyVersionView | None:
-    found = _asset_data(record, VERSION_ASSET)
+    found = asset_data(record, VERSION_ASSET)
     if not found or not found[1]:
         return None
     name, data = found
-    return _version(name, _enum(pick(data, "state"), VERSION_STATES), pick_str(data, "destroyTime"))
+    return _version(name, enum_name(pick(data, "state"), VERSION_STATES), pick_str(data, "destroyTime"))
 
 
 KEY_RING: Kind[KeyRingView] = Kind(

@@ -1,11 +1,24 @@
-"""An organization policy on a project, folder or organization (Org Policy API v2 `Policy`),
-from an audit entry (`google.cloud.orgpolicy.v2.OrgPolicy.CreatePolicy` / `UpdatePolicy`), a
-live read (REST JSON), or an Asset Inventory record: `orgpolicy.googleapis.com/Policy` with
-`resource.data` in the v2 shape, or an asset's `orgPolicy` list (the v1 shape, one entry per
-constraint: `org_policies_from_asset`)."""
+"""An organization policy on one constraint at a project, folder or organization, and what a
+write did to it (a guardrail), whatever the source:
+
+- audit entries: Org Policy v2 `google.cloud.orgpolicy.v2.OrgPolicy.CreatePolicy|UpdatePolicy|
+  DeletePolicy` (serviceName orgpolicy.googleapis.com), and Resource Manager v1
+  `SetOrgPolicy|ClearOrgPolicy` (serviceName cloudresourcemanager.googleapis.com, resourceName
+  the project/folder/org); a DeletePolicy or ClearOrgPolicy leaves the constraint with no policy
+  of its own (`deleted`);
+- a live read: v2 `policies.get` REST JSON (nothing read, i.e. a 404, is `deleted`);
+- Asset Inventory: an `orgpolicy.googleapis.com/Policy` record (`resource.data` in the v2 shape),
+  or the v1 `orgPolicy` list any asset carries (content type ORG_POLICY; `org_policies_from_asset`
+  gives one view per constraint).
+
+Shapes: `orgpolicy.v2.json` (GoogleCloudOrgpolicyV2Policy: spec.rules[] with enforce / allowAll /
+denyAll / values / condition, spec.reset, spec.inheritFromParent) and `cloudresourcemanager.v1.json`
+(OrgPolicy: booleanPolicy, listPolicy, restoreDefault).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +28,10 @@ from shared.views import Kind
 from shared.views.names import from_full_name
 
 ASSET_TYPE = "orgpolicy.googleapis.com/Policy"
+ORGPOLICY = "orgpolicy.googleapis.com"
+CRM = "cloudresourcemanager.googleapis.com"
+_NAME = re.compile(r"^((?:projects|folders|organizations)/[^/]+)/policies/([^/]+)$")
+_PARENT = re.compile(r"^(?:projects|folders|organizations)/[^/]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +46,23 @@ class PolicyRule:
 
 @dataclass(frozen=True, slots=True)
 class OrgPolicyView:
-    name: str  # projects/P/policies/C | folders/F/policies/C | organizations/O/policies/C
+    """What a constraint's policy does at `parent`. `deleted`: no policy of its own any more (it
+    inherits, or the constraint's default applies)."""
+
+    name: str  # PARENT/policies/CONSTRAINT (the v2 form, also for v1 sources)
     parent: str  # projects/P | folders/F | organizations/O
     constraint: str  # e.g. run.allowedIngress (no "constraints/" prefix)
     rules: tuple[PolicyRule, ...]
-    inherit_from_parent: bool
-    reset: bool
+    inherit_from_parent: bool | None  # None when the policy does not say
+    reset: bool  # the spec resets to the constraint's default
+    deleted: bool = False
 
     resource_type = "orgpolicy.policy"
 
     @property
     def project(self) -> str:
-        return self.parent.split("/", 1)[1] if self.parent.startswith("projects/") else ""
+        """The project id; for a folder or organization its name (it is in no project)."""
+        return self.parent.split("/", 1)[1] if self.parent.startswith("projects/") else self.parent
 
     @property
     def location(self) -> str:
@@ -51,80 +73,143 @@ class OrgPolicyView:
         """An unconditional rule enforces a boolean constraint."""
         return any(r.enforce is True and not r.condition for r in self.rules)
 
+    @property
+    def enforce(self) -> bool | None:
+        """Boolean constraints: every rule that says enforces; None when no rule says."""
+        said = [r.enforce for r in self.rules if r.enforce is not None]
+        return all(said) if said else None
 
-def _split(name: str) -> tuple[str, str] | None:
-    parent, sep, constraint = name.partition("/policies/")
-    if not sep or not constraint or parent.count("/") != 1:
-        return None
-    return parent, constraint.removeprefix("constraints/")
+    @property
+    def allow_all(self) -> bool:
+        return any(r.allow_all for r in self.rules)
+
+    @property
+    def deny_all(self) -> bool:
+        return any(r.deny_all for r in self.rules)
+
+    @property
+    def allowed_values(self) -> tuple[str, ...]:
+        return tuple(v for r in self.rules for v in r.allowed_values)
+
+    @property
+    def denied_values(self) -> tuple[str, ...]:
+        return tuple(v for r in self.rules for v in r.denied_values)
+
+    @property
+    def conditional(self) -> bool:
+        """Some rule holds only under a condition."""
+        return any(r.condition for r in self.rules)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
+def _inherit(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
-    parts = _split(name)
-    if parts is None:
+    m = _NAME.match(name)
+    if not m:
         return None
     spec = pick_dict(body, "spec")
     rules = []
     for r in pick_list(spec, "rules"):
+        if not isinstance(r, Mapping):
+            continue
         enforce = pick(r, "enforce")
+        # A condition without an expression still makes the rule conditional.
+        condition = pick_str(r, "condition", "expression") or ("(condition)" if pick_dict(r, "condition") else "")
         rules.append(PolicyRule(
             allow_all=pick(r, "allowAll") is True, deny_all=pick(r, "denyAll") is True,
             enforce=enforce if isinstance(enforce, bool) else None,
             allowed_values=_strings(pick(r, "values", "allowedValues")), denied_values=_strings(pick(r, "values", "deniedValues")),
-            condition=pick_str(r, "condition", "expression"),
+            condition=condition,
         ))
-    return OrgPolicyView(name, parts[0], parts[1], tuple(rules), pick(spec, "inheritFromParent") is True, pick(spec, "reset") is True)
+    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), tuple(rules),
+                         _inherit(pick(spec, "inheritFromParent")), pick(spec, "reset") is True)
+
+
+def _v1(parent: str, policy: Mapping[str, Any]) -> OrgPolicyView | None:
+    """A v1 OrgPolicy (one constraint) set on `parent`."""
+    constraint = pick_str(policy, "constraint").removeprefix("constraints/")
+    if not _PARENT.match(parent) or not constraint or "/" in constraint:
+        return None
+    boolean, lst = pick(policy, "booleanPolicy"), pick_dict(policy, "listPolicy")
+    rules: list[PolicyRule] = []
+    if isinstance(boolean, Mapping):  # {} is a boolean policy that does not enforce
+        rules.append(PolicyRule(enforce=pick(boolean, "enforced") is True))
+    if lst:
+        all_values = pick_str(lst, "allValues")
+        rules.append(PolicyRule(
+            allow_all=all_values == "ALLOW", deny_all=all_values == "DENY",
+            allowed_values=_strings(pick(lst, "allowedValues")), denied_values=_strings(pick(lst, "deniedValues")),
+        ))
+    return OrgPolicyView(f"{parent}/policies/{constraint}", parent, constraint, tuple(rules),
+                         _inherit(pick(lst, "inheritFromParent")), pick(policy, "restoreDefault") is not None)
+
+
+def _deleted(name: str) -> OrgPolicyView | None:
+    m = _NAME.match(name)
+    if not m:
+        return None
+    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), (), None, False, deleted=True)
+
+
+# ---------------------------------------------------------------------------
+# Adapters.
 
 
 def locate(event: AuditEvent) -> str | None:
-    return pick_str(event.request, "policy", "name") or pick_str(event.request, "name") or event.resource_name or None
+    if event.service == CRM:  # v1 SetOrgPolicy / ClearOrgPolicy
+        parent = pick_str(event.request, "resource") or event.resource_name
+        constraint = (pick_str(event.request, "policy", "constraint") or pick_str(event.request, "constraint"))
+        name = f"{parent}/policies/{constraint.removeprefix('constraints/')}"
+        return name if _PARENT.match(parent) and _NAME.match(name) else None
+    for candidate in (pick_str(event.request, "policy", "name"), pick_str(event.request, "name"), event.resource_name):
+        if _NAME.match(candidate):
+            return candidate
+    parent = pick_str(event.request, "parent")
+    constraint = pick_str(event.request, "policy", "name").rsplit("/", 1)[-1]
+    name = f"{parent}/policies/{constraint}"
+    return name if constraint and _NAME.match(name) else None
 
 
 def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
-    body = pick_dict(event.request, "policy")
-    return _v2(name, body) if body else None
+    if event.method.endswith(("DeletePolicy", "ClearOrgPolicy")):
+        return _deleted(name)
+    if event.service == CRM:
+        policy = pick_dict(event.request, "policy")
+        return _v1(name.split("/policies/", 1)[0], policy) if policy else None
+    policy = pick_dict(event.request, "policy") or event.response
+    return _v2(name, policy) if policy else None
 
 
-def from_live(policy: Any) -> OrgPolicyView | None:
+def from_live(policy: Any, name: str = "") -> OrgPolicyView | None:
+    """A live v2 `policies.get` answer (REST JSON or a client object). Nothing read (None or
+    {}, as a 404 leaves it) for `name` reads as deleted."""
+    if not policy:
+        return _deleted(name)
     body = policy if isinstance(policy, Mapping) else type(policy).to_dict(
         policy, use_integers_for_enums=False, preserving_proto_field_name=False)
-    return _v2(pick_str(body, "name"), body)
+    return _v2(pick_str(body, "name") or name, body)
 
 
 def from_asset(record: Any) -> OrgPolicyView | None:
-    if pick_str(record, "assetType") != ASSET_TYPE:
-        return None
-    data = pick_dict(record, "resource", "data")
-    return _v2(from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+    """An `orgpolicy.googleapis.com/Policy` record; otherwise the first v1 `orgPolicy` a record
+    of any type carries."""
+    if pick_str(record, "assetType") == ASSET_TYPE:
+        data = pick_dict(record, "resource", "data")
+        return _v2(from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+    return next(iter(org_policies_from_asset(record)), None)
 
 
 def org_policies_from_asset(record: Any) -> tuple[OrgPolicyView, ...]:
     """The v1 `orgPolicy` list an asset of any type carries (content type ORG_POLICY), as views."""
     parent = from_full_name(pick_str(record, "name"))
-    out = []
-    for p in pick_list(record, "orgPolicy"):
-        constraint = pick_str(p, "constraint").removeprefix("constraints/")
-        if not constraint or parent.count("/") != 1:
-            continue
-        lp, bp = pick_dict(p, "listPolicy"), pick_dict(p, "booleanPolicy")
-        rules: list[PolicyRule] = []
-        if bp:
-            rules.append(PolicyRule(enforce=pick(bp, "enforced") is True))
-        if lp:
-            all_values = pick_str(lp, "allValues")
-            rules.append(PolicyRule(
-                allow_all=all_values == "ALLOW", deny_all=all_values == "DENY",
-                allowed_values=_strings(pick(lp, "allowedValues")), denied_values=_strings(pick(lp, "deniedValues")),
-            ))
-        out.append(OrgPolicyView(
-            f"{parent}/policies/{constraint}", parent, constraint, tuple(rules),
-            pick(lp, "inheritFromParent") is True, bool(pick_dict(p, "restoreDefault")),
-        ))
-    return tuple(out)
+    views = (_v1(parent, p) for p in pick_list(record, "orgPolicy") if isinstance(p, Mapping))
+    return tuple(v for v in views if v is not None)
 
 
 ORG_POLICY: Kind[OrgPolicyView] = Kind("orgpolicy.policy", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)

@@ -3,12 +3,14 @@ entry, a live read or an Asset Inventory record."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
 from shared.views import Kind
+from shared.views.fields import asset_data, enum_name
 from shared.views.names import from_full_name, project_location, run_service_name, run_service_parts
 
 ASSET_TYPE = "run.googleapis.com/Service"
@@ -51,11 +53,13 @@ class EnvVar:
 
 @dataclass(frozen=True, slots=True)
 class Traffic:
-    """One traffic target: a named revision, or the latest ready one (`revision` "")."""
+    """One traffic target: a named revision (its short name), or the latest ready one; a tag
+    makes a revision reachable at its own URL whatever its percentage."""
 
     revision: str
     percent: int
     latest: bool
+    tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,11 @@ class ServiceView:
     def serving_revisions(self) -> tuple[str, ...]:
         """Named revisions with a share of traffic ("" stands for the latest ready revision)."""
         return tuple(dict.fromkeys(t.revision for t in self.traffic if t.percent > 0))
+
+    def pinned(self) -> tuple[Traffic, ...]:
+        """Targets that serve a named revision rather than the latest: with a share of the
+        traffic, or reachable by tag. That revision runs its own configuration, not the template's."""
+        return tuple(t for t in self.traffic if t.revision and not t.latest and (t.percent > 0 or t.tag))
 
 
 # ---------------------------------------------------------------------------
@@ -132,14 +141,10 @@ def from_asset(record: Any) -> ServiceView | None:
     """A `run.googleapis.com/Service` record: an asset feed's (or export's) `asset`, whose
     `resource.data` holds the service, or a `SearchAllResources` result, whose
     `versionedResources[].resource` does. The data may be the v1 (Knative) or v2 shape."""
-    if pick_str(record, "assetType") != ASSET_TYPE:
+    found = asset_data(record, ASSET_TYPE)
+    if found is None or not found[1]:
         return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    if not data:
-        return None
+    data = found[1]
     name = from_full_name(pick_str(record, "name"))
     project, location = project_location(name)
     location = location or pick_str(record, "resource", "location") or pick_str(record, "location")
@@ -161,21 +166,6 @@ def from_asset(record: Any) -> ServiceView | None:
 
 def _is_v1(body: Mapping[str, Any]) -> bool:
     return "spec" in body or ("metadata" in body and "template" not in body)
-
-
-def _enum(value: Any, by_int: Mapping[int, str], by_v1: Mapping[str, str]) -> str:
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, int):
-        return by_int.get(value, f"UNKNOWN_{value}")
-    if isinstance(value, str):
-        if value in by_v1:
-            return by_v1[value]
-        # ASCII only, and short: "²".isdigit() is True but int("²") raises, as does int() of 4300+ digits.
-        if value.isascii() and value.isdigit() and len(value) <= 18:
-            return by_int.get(int(value), f"UNKNOWN_{value}")
-        return value
-    return ""
 
 
 def _is_true(value: Any) -> bool:
@@ -200,7 +190,8 @@ def _percent(value: Any) -> int:
 
 def _traffic(targets: list[Any], revision_key: str, is_latest: Any) -> tuple[Traffic, ...]:
     out = [
-        Traffic(pick_str(t, revision_key), _percent(pick(t, "percent")), bool(is_latest(t)))
+        Traffic(pick_str(t, revision_key).rsplit("/", 1)[-1], _percent(pick(t, "percent")), bool(is_latest(t)),
+                pick_str(t, "tag"))
         for t in targets if isinstance(t, Mapping)
     ]
     return tuple(out) if out else (Traffic("", 100, True),)
@@ -212,33 +203,19 @@ def _view_v1(body: Mapping[str, Any], name: str, project: str, location: str, fa
     raw_ingress = ann.get(_A_INGRESS)
     if not (isinstance(raw_ingress, str) and raw_ingress):
         raw_ingress = fallback_ingress
-    tspec = pick_dict(body, "spec", "template", "spec")
-    env: list[EnvVar] = []
-    for c in pick_list(tspec, "containers"):
-        cname = pick_str(c, "name")
-        for e in pick_list(c, "env"):
-            if not isinstance(e, Mapping):
-                continue
-            plain = e.get("value") if "valueFrom" not in e and "value_from" not in e else None
-            env.append(EnvVar(cname, pick_str(e, "name"), plain if isinstance(plain, str) else None))
-    connector = tmpl_ann.get(_A_CONNECTOR) or ""
-    netifs = tmpl_ann.get(_A_NETIFS) or ""
-    has_vpc = bool(connector or netifs)
-    egress = _enum(tmpl_ann.get(_A_EGRESS), EGRESS_INT, EGRESS_V1) if has_vpc else ""
-    if has_vpc and not egress:
-        egress = "PRIVATE_RANGES_ONLY"  # the API default when a connector is set
+    t = template_v1(pick_dict(body, "spec", "template", "spec"), tmpl_ann, _text(tmpl_ann.get(_A_CMEK)) or _text(ann.get(_A_CMEK)))
     return ServiceView(
         name=name,
         project=project,
         location=location,
-        ingress=_enum(raw_ingress, INGRESS_INT, INGRESS_V1) or "INGRESS_TRAFFIC_ALL",
+        ingress=enum_name(raw_ingress, INGRESS_INT, INGRESS_V1) or "INGRESS_TRAFFIC_ALL",
         invoker_iam_disabled=_is_true(ann.get(_A_INVOKER_OFF)),
-        service_account=pick_str(tspec, "serviceAccountName"),
-        vpc_connector=connector if isinstance(connector, str) else "",
-        vpc_egress=egress,
-        has_vpc_access=has_vpc,
-        encryption_key=_text(tmpl_ann.get(_A_CMEK)) or _text(ann.get(_A_CMEK)),
-        env=tuple(env),
+        service_account=t.service_account,
+        vpc_connector=t.vpc_connector,
+        vpc_egress=t.vpc_egress,
+        has_vpc_access=t.has_vpc_access,
+        encryption_key=t.encryption_key,
+        env=t.env,
         traffic=_traffic(pick_list(body, "spec", "traffic"), "revisionName", lambda t: pick(t, "latestRevision") is True),
     )
 
@@ -255,30 +232,48 @@ class Template:
     env: tuple[EnvVar, ...]
 
 
-def template_v2(tmpl: Mapping[str, Any]) -> Template:
-    """A v2 RevisionTemplate, TaskTemplate or WorkerPoolRevisionTemplate (REST JSON)."""
-    env: list[EnvVar] = []
-    for c in pick_list(tmpl, "containers"):
+_REF_KEYS = ("valueSource", "value_source", "valueFrom", "value_from")  # v2 / v1 Secret Manager references
+
+
+def _env(containers: list[Any]) -> tuple[EnvVar, ...]:
+    out: list[EnvVar] = []
+    for c in containers:
         cname = pick_str(c, "name")
         for e in pick_list(c, "env"):
             if not isinstance(e, Mapping):
                 continue
-            is_ref = "valueSource" in e or "value_source" in e
-            plain = None if is_ref else e.get("value", "")
-            env.append(EnvVar(cname, pick_str(e, "name"), plain if isinstance(plain, str) else None))
+            plain = None if any(k in e for k in _REF_KEYS) else e.get("value", "")
+            out.append(EnvVar(cname, pick_str(e, "name"), plain if isinstance(plain, str) else None))
+    return tuple(out)
+
+
+def template_v1(spec: Mapping[str, Any], ann: Mapping[str, Any], encryption_key: str) -> Template:
+    """A v1 (Knative) RevisionSpec or TaskSpec, with the annotations that carry VPC access."""
+    connector = ann.get(_A_CONNECTOR) or ""
+    has_vpc = bool(connector or ann.get(_A_NETIFS))
+    egress = enum_name(ann.get(_A_EGRESS), EGRESS_INT, EGRESS_V1) if has_vpc else ""
+    if has_vpc and not egress:
+        egress = "PRIVATE_RANGES_ONLY"  # the API default when a connector is set
+    return Template(pick_str(spec, "serviceAccountName"), connector if isinstance(connector, str) else "", egress, has_vpc,
+                    encryption_key, _env(pick_list(spec, "containers")))
+
+
+def template_v2(tmpl: Mapping[str, Any]) -> Template:
+    """A v2 RevisionTemplate, TaskTemplate or WorkerPoolRevisionTemplate (REST JSON)."""
+    env = _env(pick_list(tmpl, "containers"))
     vpc = pick_dict(tmpl, "vpcAccess")
     connector = pick_str(vpc, "connector")
     has_vpc = bool(connector or pick_list(vpc, "networkInterfaces"))
-    egress = _enum(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
+    egress = enum_name(pick(vpc, "egress"), EGRESS_INT, EGRESS_V1) if has_vpc else ""
     if has_vpc and egress in ("", "VPC_EGRESS_UNSPECIFIED"):
         egress = "PRIVATE_RANGES_ONLY"
-    return Template(pick_str(tmpl, "serviceAccount"), connector, egress, has_vpc, pick_str(tmpl, "encryptionKey"), tuple(env))
+    return Template(pick_str(tmpl, "serviceAccount"), connector, egress, has_vpc, pick_str(tmpl, "encryptionKey"), env)
 
 
 def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) -> ServiceView:
     raw_ingress = pick(body, "ingress")
     explicit = raw_ingress not in (None, "", 0, "INGRESS_TRAFFIC_UNSPECIFIED")
-    ingress = _enum(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
+    ingress = enum_name(raw_ingress, INGRESS_INT, INGRESS_V1) if explicit else "INGRESS_TRAFFIC_ALL"
     t = template_v2(pick_dict(body, "template"))
     return ServiceView(
         name=name,
@@ -302,16 +297,21 @@ def _v2_latest(target: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# Jobs and worker pools (Cloud Run Admin API v2 shapes).
+# Jobs and worker pools: v2 `Jobs.*` and `WorkerPools.*` (run.v2.json GoogleCloudRunV2Job:
+# template.template is a TaskTemplate; GoogleCloudRunV2WorkerPool: template is a
+# WorkerPoolRevisionTemplate) and v1 `Jobs.*` (run.v1.json Knative Job:
+# spec.template.spec.template.spec, annotations for VPC access and CMEK).
 
 JOB_ASSET_TYPE = "run.googleapis.com/Job"
 WORKER_POOL_ASSET_TYPE = "run.googleapis.com/WorkerPool"
+_WORKLOAD_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/(jobs|workerPools)/([^/]+)$")
+_V1_JOB_NAME = re.compile(r"^namespaces/([^/]+)/jobs/([^/]+)$")
 
 
 @dataclass(frozen=True, slots=True)
 class WorkloadView:
     """A Cloud Run job (its task template) or worker pool (its revision template): identity,
-    network, key and environment, as for a service."""
+    network, key and environment, as for a service (the runtime rules judge it with the same code)."""
 
     name: str  # projects/P/locations/L/jobs/J | projects/P/locations/L/workerPools/W
     project: str
@@ -319,80 +319,131 @@ class WorkloadView:
     resource_type: str  # run.job | run.workerPool
     template: Template
 
+    @property
+    def kind(self) -> str:
+        """job | workerPool"""
+        return self.resource_type.removeprefix("run.")
 
-def _workload(name: str, resource_type: str, tmpl: Mapping[str, Any]) -> WorkloadView | None:
-    project, location = project_location(name)
-    if not project or not location:
+    @property
+    def service_account(self) -> str:
+        return self.template.service_account
+
+    @property
+    def vpc_connector(self) -> str:
+        return self.template.vpc_connector
+
+    @property
+    def vpc_egress(self) -> str:
+        return self.template.vpc_egress
+
+    @property
+    def has_vpc_access(self) -> bool:
+        return self.template.has_vpc_access
+
+    @property
+    def encryption_key(self) -> str:
+        return self.template.encryption_key
+
+    @property
+    def env(self) -> tuple[EnvVar, ...]:
+        return self.template.env
+
+
+def workload_parts(name: str) -> tuple[str, str, str] | None:
+    """(project, location, resource_type) of a job or worker pool name; None otherwise."""
+    m = _WORKLOAD_NAME.match(name)
+    if not m:
         return None
-    return WorkloadView(name, project, location, resource_type, template_v2(tmpl))
+    return m.group(1), m.group(2), "run.job" if m.group(3) == "jobs" else "run.workerPool"
 
 
-def _locate_v2(event: AuditEvent, body_key: str, id_key: str) -> str | None:
-    body = pick_dict(event.request, body_key)
-    name = pick_str(body, "name") or pick_str(event.request, "name")
-    if name.startswith("projects/"):
-        return name
-    parent, rid = pick_str(event.request, "parent"), pick_str(event.request, id_key)
-    if parent and rid:
-        return f"{parent}/{'jobs' if body_key == 'job' else 'workerPools'}/{rid}"
-    return event.resource_name or None
+def _is_v1_workload(body: Mapping[str, Any]) -> bool:
+    return "spec" in body or pick_str(body, "apiVersion").startswith("run.googleapis.com/v1")
 
 
-def _asset_body(record: Any, asset_type: str) -> tuple[str, Mapping[str, Any]] | None:
-    if pick_str(record, "assetType") != asset_type:
+def _workload(name: str, body: Mapping[str, Any]) -> WorkloadView | None:
+    where = workload_parts(name)
+    if where is None:
         return None
-    data = pick_dict(record, "resource", "data")
-    if not data:
-        versions = [v for v in pick_list(record, "versionedResources") if pick_dict(v, "resource")]
-        data = pick_dict(versions[0], "resource") if versions else {}
-    return (from_full_name(pick_str(record, "name")) or pick_str(data, "name"), data) if data else None
+    project, location, resource_type = where
+    if _is_v1_workload(body):
+        if resource_type != "run.job":
+            return None  # worker pools have no v1 shape
+        outer = pick_dict(body, "spec", "template")  # ExecutionTemplateSpec
+        ann = {**pick_dict(body, "metadata", "annotations"), **pick_dict(outer, "metadata", "annotations")}
+        t = template_v1(pick_dict(outer, "spec", "template", "spec"), ann, _text(ann.get(_A_CMEK)))
+    else:
+        tmpl = pick_dict(body, "template")
+        t = template_v2(pick_dict(tmpl, "template") if resource_type == "run.job" else tmpl)
+    return WorkloadView(name, project, location, resource_type, t)
 
 
-def locate_job(event: AuditEvent) -> str | None:
-    return _locate_v2(event, "job", "jobId")
+def _workload_body(event: AuditEvent) -> Mapping[str, Any]:
+    body = pick_dict(event.request, "job") or pick_dict(event.request, "workerPool")
+    if not body and (pick(event.response, "template") is not None or pick(event.response, "spec")):
+        return event.response
+    return body
 
 
-def job_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
-    """The job a v2 CreateJob / UpdateJob request writes."""
-    body = pick_dict(event.request, "job")
-    return _workload(name, "run.job", pick_dict(body, "template", "template")) if body else None
+def locate_workload(event: AuditEvent) -> str | None:
+    """The v2 name of the job or worker pool an entry concerns (a v1 job's namespace and the
+    entry's location make one)."""
+    body = _workload_body(event)
+    for candidate in (event.resource_name, pick_str(event.request, "name"), pick_str(event.request, "resource"),
+                      pick_str(body, "name")):
+        if workload_parts(candidate):
+            return candidate
+        m = _V1_JOB_NAME.match(candidate)
+        if m and event.location:
+            return f"projects/{m.group(1)}/locations/{event.location}/jobs/{m.group(2)}"
+    parent = pick_str(event.request, "parent")
+    for id_key, collection in (("jobId", "jobs"), ("workerPoolId", "workerPools")):
+        wid = pick_str(event.request, id_key)
+        if wid and workload_parts(f"{parent}/{collection}/{wid}"):
+            return f"{parent}/{collection}/{wid}"
+    return None
 
 
-def job_from_live(job: Any) -> WorkloadView | None:
-    """A live `run_v2.Job` or its REST JSON."""
-    body = job if isinstance(job, Mapping) else type(job).to_dict(job, use_integers_for_enums=False, preserving_proto_field_name=False)
-    return _workload(pick_str(body, "name"), "run.job", pick_dict(body, "template", "template"))
+def workload_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
+    """The job or worker pool a Create/Replace/Update request writes (falling back to the response)."""
+    body = _workload_body(event)
+    return _workload(name, body) if body else None
 
 
-def job_from_asset(record: Any) -> WorkloadView | None:
-    found = _asset_body(record, JOB_ASSET_TYPE)
-    return _workload(found[0], "run.job", pick_dict(found[1], "template", "template")) if found else None
+def workload_from_live(obj: Any) -> WorkloadView | None:
+    """A live `run_v2.Job` / `run_v2.WorkerPool`, or its REST JSON."""
+    body = obj if isinstance(obj, Mapping) else type(obj).to_dict(obj, use_integers_for_enums=False, preserving_proto_field_name=False)
+    return _workload(pick_str(body, "name"), body)
 
 
-def locate_worker_pool(event: AuditEvent) -> str | None:
-    return _locate_v2(event, "workerPool", "workerPoolId")
+def workload_from_asset(record: Any) -> WorkloadView | None:
+    """A `run.googleapis.com/Job` or `/WorkerPool` record; its data may be the v1 or v2 shape."""
+    found = asset_data(record, JOB_ASSET_TYPE, WORKER_POOL_ASSET_TYPE)
+    return _workload(*found) if found is not None and found[1] else None
 
 
-def worker_pool_from_entry(event: AuditEvent, name: str) -> WorkloadView | None:
-    """The worker pool a v2 CreateWorkerPool / UpdateWorkerPool request writes."""
-    body = pick_dict(event.request, "workerPool")
-    return _workload(name, "run.workerPool", pick_dict(body, "template")) if body else None
+def _narrowed(resource_type: str, collection: str, asset_type: str) -> Kind[WorkloadView]:
+    """The workload kind for one resource type: the same adapters, refusing the other type."""
 
+    def only(view: WorkloadView | None) -> WorkloadView | None:
+        return view if view is not None and view.resource_type == resource_type else None
 
-def worker_pool_from_live(pool: Any) -> WorkloadView | None:
-    """A live `run_v2.WorkerPool` or its REST JSON."""
-    body = pool if isinstance(pool, Mapping) else type(pool).to_dict(pool, use_integers_for_enums=False, preserving_proto_field_name=False)
-    return _workload(pick_str(body, "name"), "run.workerPool", pick_dict(body, "template"))
+    def locate_one(event: AuditEvent) -> str | None:
+        name = locate_workload(event)
+        return name if name and f"/{collection}/" in name else None
 
-
-def worker_pool_from_asset(record: Any) -> WorkloadView | None:
-    found = _asset_body(record, WORKER_POOL_ASSET_TYPE)
-    return _workload(found[0], "run.workerPool", pick_dict(found[1], "template")) if found else None
+    return Kind(resource_type, (asset_type,), locate_one, lambda event, name: only(workload_from_entry(event, name)),
+                lambda obj: only(workload_from_live(obj)), lambda record: only(workload_from_asset(record)))
 
 
 SERVICE: Kind[ServiceView] = Kind("run.service", (ASSET_TYPE,), locate, from_entry, from_live, from_asset)
-JOB: Kind[WorkloadView] = Kind("run.job", (JOB_ASSET_TYPE,), locate_job, job_from_entry, job_from_live, job_from_asset)
-WORKER_POOL: Kind[WorkloadView] = Kind(
-    "run.workerPool", (WORKER_POOL_ASSET_TYPE,), locate_worker_pool, worker_pool_from_entry, worker_pool_from_live,
-    worker_pool_from_asset,
+# One kind for both (the rules that judge a job judge a worker pool alike), and one for each.
+WORKLOAD: Kind[WorkloadView] = Kind(
+    "run.workload", (JOB_ASSET_TYPE, WORKER_POOL_ASSET_TYPE), locate_workload, workload_from_entry, workload_from_live,
+    workload_from_asset,
 )
+JOB: Kind[WorkloadView] = _narrowed("run.job", "jobs", JOB_ASSET_TYPE)
+WORKER_POOL: Kind[WorkloadView] = _narrowed("run.workerPool", "workerPools", WORKER_POOL_ASSET_TYPE)
+locate_job, job_from_entry, job_from_live, job_from_asset = JOB.locate, JOB.from_entry, JOB.from_live, JOB.from_asset
+locate_worker_pool, worker_pool_from_entry, worker_pool_from_live, worker_pool_from_asset = (
+    WORKER_POOL.locate, WORKER_POOL.from_entry, WORKER_POOL.from_live, WORKER_POOL.from_asset)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import json
 import re
@@ -77,7 +78,10 @@ class Discovery:
         self.doc: Json = json.loads(path.read_text())
         self.schemas: dict[str, Json] = self.doc["schemas"]
         self.system_parameters: Json = self.doc.get("parameters", {})
-        self.methods: dict[str, Method] = {m.id: m for m in self._walk(self.doc)}
+        # Method paths are relative to servicePath ("" for most APIs, "compute/v1/" for Compute's).
+        base = self.doc.get("servicePath", "")
+        self.methods: dict[str, Method] = {
+            m.id: dataclasses.replace(m, path=base + m.path, flat_path=base + m.flat_path) for m in self._walk(self.doc)}
 
     @staticmethod
     def _walk(node: Json) -> Iterator[Method]:
@@ -98,10 +102,18 @@ class Discovery:
         problems = []
         if method.http_method != route.method:
             problems.append(f"{where}: expected HTTP {method.http_method}, found {route.method}")
-        if method.flat_path != route.flat_path() and not self._same_path_by_patterns(method, route):
+        if (method.flat_path != route.flat_path() and not self._same_path_by_patterns(method, route)
+                and not self._same_path_by_names(method, route)):
             problems.append(f"{where}: expected path {method.flat_path} (or {method.path} with its parameter "
                             f"patterns), found {route.flat_path()}")
         return problems
+
+    @staticmethod
+    def _same_path_by_names(method: Method, route: Route) -> bool:
+        """For documents whose paths name one segment per variable (Compute's
+        `projects/{project}/global/backendServices/{backendService}`): the route's `{project=*}`."""
+        plain = re.sub(r"\{(\w+)=\*\}", r"{\1}", route.template).lstrip("/")
+        return plain == method.path and plain == method.flat_path
 
     @staticmethod
     def _same_path_by_patterns(method: Method, route: Route) -> bool:

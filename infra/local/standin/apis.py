@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from infra.local.standin import cloudfunctions_v2, cloudkms_v1, cloudresourcemanager_v3, logging_v2, orgpolicy_v2, run_v2
+from infra.local.standin import (
+    cloudfunctions_v2,
+    cloudkms_v1,
+    cloudresourcemanager_v3,
+    compute_v1,
+    logging_v2,
+    orgpolicy_v2,
+    run_v2,
+)
 from infra.local.standin.core import Api
 
 APIS: tuple[Api, ...] = (
@@ -12,4 +20,5 @@ APIS: tuple[Api, ...] = (
     cloudresourcemanager_v3.API,
     logging_v2.API,
     orgpolicy_v2.API,
+    compute_v1.API,
 )
