@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 _pipeline: Pipeline | None = None
 _pipeline_lock = threading.Lock()
 _warm_up_started = False
+# Relevant events being handled now: the warm-up waits for none before it loads client libraries,
+# so a new instance's first violation has the CPU to itself (bench/coldstart.py, first_violations).
+_in_flight = 0
+_idle = threading.Condition()
+WARM_UP_YIELD_S = 10.0  # at most this long: a steady stream of violations must not starve it
 
 
 def _get_pipeline() -> Pipeline:
@@ -67,7 +72,11 @@ def _warm_up() -> None:
 
     target = os.environ.get("FUNCTION_TARGET", "")  # set by functions-framework: a per-rule function warms its rule only
     try:
-        _get_pipeline().warm_up(only=target if target in functions.RULE_IDS else None)
+        pipeline = _get_pipeline()
+        pipeline.store.current()  # the policy and rules: whatever event comes first needs them too
+        with _idle:  # the libraries: only once no event is waiting for its own (it imports those itself)
+            _idle.wait_for(lambda: _in_flight == 0, timeout=WARM_UP_YIELD_S)
+        pipeline.warm_up(only=target if target in functions.RULE_IDS else None)
     except ConfigError:
         return  # the policy store has logged why; the first relevant event reports it again
     except Exception as exc:  # noqa: BLE001 — a failed warm-up only means the first relevant event loads it
@@ -78,6 +87,7 @@ def _warm_up() -> None:
 def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | None:
     """Handle one delivery. Returns normally for anything handled or deliberately skipped
     (Pub/Sub acks it); raises only for failures worth a redelivery."""
+    global _in_flight
     try:
         # Validated in full (a malformed entry is logged below), but built only if a rule triggers on it.
         event = from_cloudevent(cloud_event, wanted=functions.TRIGGERS)
@@ -99,6 +109,8 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
     from shared.deadletter import delivery_attempt, max_delivery_attempts
 
     attempt = delivery_attempt(cloud_event)
+    with _idle:
+        _in_flight += 1
     try:
         if _identity == "detect":  # read-only: writers act on what it finds (shared/split.py)
             from shared import split
@@ -119,6 +131,10 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
             action="returning an error so Pub/Sub redelivers",
         )
         raise
+    finally:
+        with _idle:
+            _in_flight -= 1
+            _idle.notify_all()
 
 
 def _attr(ce: Any, key: str) -> str:

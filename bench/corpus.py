@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Mix:
     irrelevant: list[dict[str, Any]]  # LogEntry dicts
     relevant: list[dict[str, Any]]
     services: dict[str, int]  # serviceName -> count among the irrelevant entries
+    corpus: list[dict[str, Any]] = field(default_factory=list)  # the corpus's own entries, both kinds, in file order
 
 
 def _entries(path: Path) -> list[Any]:
@@ -58,6 +59,7 @@ def load_mix() -> Mix:
     irrelevant: list[dict[str, Any]] = []
     relevant: list[dict[str, Any]] = []
     services: dict[str, int] = {}
+    corpus: list[dict[str, Any]] = []
     sources = sorted(CORPUS.rglob("*.json")) + sorted(RULE_FIXTURES.glob("*/*.json"))  # not sources/: no entries there
     for path in sources:
         for entry in _entries(path):
@@ -66,6 +68,8 @@ def load_mix() -> Mix:
                 event = from_entry(entry)
             except BadInput:
                 continue
+            if path.is_relative_to(CORPUS):
+                corpus.append(entry)
             if isinstance(triage(event), str):
                 if path.is_relative_to(CORPUS):  # fixtures are about rules: keep them out of the noise
                     irrelevant.append(entry)
@@ -74,7 +78,7 @@ def load_mix() -> Mix:
                 relevant.append(entry)
     if not irrelevant or not relevant:
         raise RuntimeError(f"expected audit entries in {CORPUS} and {RULE_FIXTURES}; found {len(irrelevant)} irrelevant, {len(relevant)} relevant")
-    return Mix(irrelevant, relevant, dict(sorted(services.items(), key=lambda kv: -kv[1])))
+    return Mix(irrelevant, relevant, dict(sorted(services.items(), key=lambda kv: -kv[1])), corpus)
 
 
 def push_body(entry: dict[str, Any] | bytes, message_id: str, publish_time: str = "2026-11-23T09:00:00.000Z") -> dict[str, Any]:

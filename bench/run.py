@@ -1,9 +1,17 @@
 """`make bench`: run every benchmark, print a table with each target and whether it was met, and
 write bench/results.json with the machine it ran on.
 
-    python -m bench.run                  # everything (about 4 minutes on 2 cores)
+    python -m bench.run                  # everything (about 11 minutes on 2 cores)
     python -m bench.run --only per_event,cold_start
-    python -m bench.run --quick          # small sizes, to check the bench itself (~1.5 minutes)
+    python -m bench.run --only knee,cold_violation --quick
+    python -m bench.run --quick          # small sizes, to check the bench itself (~4 minutes)
+
+Sections: per_event, cold_start (bench/coldstart.py: imports, first events in process), e2e
+(bench/e2e.py), knee (bench/knee.py: capacity to the knee, Rampart vs the no-op function, the
+sizing table, peak RSS at the knee) and cold_violation (bench/coldstart.py: publish → done for
+the first violation of each action kind a new instance receives, and where its time goes).
+Every section records the load average it ran under: on a shared machine, its figures are the
+neighbours' as much as Rampart's.
 
 Nothing here fails on a missed target: the exit status is 0 whenever every benchmark ran.
 """
@@ -19,12 +27,12 @@ from typing import Any
 
 from bench.common import ROOT, Target, fmt, load_average, machine
 
-SECTIONS = ("per_event", "cold_start", "e2e")
+SECTIONS = ("per_event", "cold_start", "e2e", "knee", "cold_violation")
 RESULTS = ROOT / "bench" / "results.json"
 
 
 def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]:
-    from bench import coldstart, e2e, per_event
+    from bench import coldstart, e2e, knee, per_event
     from bench.corpus import load_mix
 
     started = time.monotonic()
@@ -46,6 +54,14 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
             if quick else {}
         )
         results["sections"]["e2e"] = e2e.measure(mix=mix, **kwargs)
+    if "knee" in only:
+        _say("capacity to the knee: Rampart and the no-op function, direct and through the emulator ...")
+        results["sections"]["knee"] = knee.measure(quick=quick, mix=mix)
+    if "cold_violation" in only:
+        _say("first violation of each action kind on a new instance ...")
+        cold = coldstart.first_violations(runs=1 if quick else 3)
+        cold["breakdown"] = coldstart.breakdown()
+        results["sections"]["cold_violation"] = cold
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = [t for s in results["sections"].values() for t in s.get("targets", [])]
@@ -135,6 +151,21 @@ def table(results: dict[str, Any]) -> str:
             _row("function server peak RSS (VmHWM)", f"{x['memory']['peak_rss_mib']} MiB"),
             "",
         ]
+    if "knee" in s:
+        from bench.knee import table_lines
+
+        lines += [*table_lines(s["knee"]), ""]
+    if "cold_violation" in s:
+        c = s["cold_violation"]
+        lines.append(f"First violation a new instance receives, publish → done (median of {c['runs']}; "
+                     f"load {c['load_average_at_start']} -> {c['load_average_at_end']})")
+        for kind, row in c["kinds"].items():
+            why = c.get("breakdown", {}).get(kind, {})
+            parts = ", ".join(f"{k} {v:.0f}" for k, v in why.get("parts_ms", {}).items())
+            lines.append(_row(kind.replace("_", " "), f"{fmt(row['median_ms'])} ms",
+                              f"in process under cProfile: import main {why.get('import_main_ms', float('nan')):.0f} ms, then {parts} ms"
+                              if why else ""))
+        lines.append("")
     lines.append("Targets")
     for t in results["targets"]:
         lines.append(Target(**{k: v for k, v in t.items() if k != "met"}).line())
@@ -154,12 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="small sizes: checks the bench, not Rampart")
     p.add_argument("--out", default=str(RESULTS), help="where to write the JSON results (default bench/results.json)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other sections already in --out (re-run some sections of a full run)")
     a = p.parse_args(argv)
     only = tuple(x.strip() for x in a.only.split(",") if x.strip())
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         p.error(f"unknown section(s) {', '.join(unknown)}; expected some of {', '.join(SECTIONS)}")
     results = run(only, quick=a.quick)
+    if a.merge and Path(a.out).exists():
+        old = json.loads(Path(a.out).read_text())
+        results["sections"] = {**{k: v for k, v in old.get("sections", {}).items() if k not in only}, **results["sections"]}
+        results["merged_into"] = {"machine": old.get("machine"), "duration_s": old.get("duration_s"),
+                                  "kept": sorted(set(old.get("sections", {})) - set(only)), "earlier": old.get("merged_into")}
+        results["targets"] = [t for sec in results["sections"].values() for t in sec.get("targets", [])]
     text = table(results)
     print(text)
     results["table"] = text.splitlines()

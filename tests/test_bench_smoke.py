@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import coldstart, common, e2e, per_event
+from bench import coldstart, common, e2e, knee, per_event
 from bench import run as bench_run
 from bench.corpus import cloud_events, load_mix
 
@@ -102,3 +102,67 @@ def test_end_to_end_on_tiny_inputs_and_the_table() -> None:
     results["targets"] = [t for s in results["sections"].values() for t in s["targets"]]
     text = bench_run.table(results)
     assert "publish → compliant" in text and "Targets" in text and results["machine"]["cpu_model"] in text
+
+
+def test_ramp_finds_each_servers_knee_and_bisects_the_gap() -> None:
+    """The ramp logic on fake servers of known capacity: no servers, no timing."""
+    capacity = {"noop": 300.0, "rampart": 130.0}
+
+    def step(server: Any, load: knee.Load, rate: float) -> dict[str, Any]:
+        over = rate > capacity[server.name]
+        return {"sent": len(load.data), "failed": 0, "achieved_rate": rate * (0.5 if over else 1.0),
+                "latency_ms": common.summary([900.0 if over else 10.0])}
+
+    servers = {name: type("S", (), {"name": name})() for name in ("noop", "rampart")}
+    out = knee.ramp(servers, lambda _n, k: knee.Load([b"{}"] * k), step, [50, 100, 200, 400], step_s=0.01, bound_ms=500, bisect=2)
+    assert out["noop"]["broke_at"] == 400 and out["noop"]["knee"] == 300  # 200 held, 300 held, (350 broke)
+    assert out["rampart"]["broke_at"] == 200 and out["rampart"]["knee"] == 125  # 100 held, 150 broke, 125 held
+    assert not out["noop"]["never_broke"]
+    broke = [s for s in out["rampart"]["steps"] if not s["held"]]
+    assert [s["rate"] for s in broke] == [200, 150]
+    assert all(s["broke"] == "p99 900 ms > 500" for s in broke)
+
+
+def test_sink_filter_share_counts_what_the_rules_trigger_on() -> None:
+    mix = load_mix()
+    passing = [e for e in mix.corpus if knee.sink_passes(e)]
+    assert 0 < len(passing) < len(mix.corpus) // 5
+    assert not any(knee.sink_passes(e) for e in mix.irrelevant if e.get("protoPayload", {}).get("serviceName") == "bigquery.googleapis.com")
+
+
+@pytest.mark.integration
+def test_knee_on_a_tiny_ladder_and_the_table() -> None:
+    r = knee.measure(ladder=[20, 40], step_s=0.5, bisect=0, mixes=("irrelevant", "violations"))
+    for m in ("irrelevant", "violations"):
+        for mode in knee.MODES:
+            for name in knee.SERVERS:
+                ramp = r["mixes"][m][mode][name]
+                assert ramp["steps"], (m, mode, name)
+                for step in ramp["steps"]:
+                    assert isinstance(step["held"], bool) and step["rate"] in (20, 40) and len(step["load_average"]) == 3
+                    assert step["sent"] == int(step["rate"] * 0.5) and 0 <= step["ok"] <= step["sent"]
+                assert ramp["knee"] in (0, 20, 40)
+        assert r["mixes"][m]["peak_rss_mib"]["rampart"] > 0
+    # Every violation Rampart was sent was remediated, or the step says it was lost.
+    for step in r["mixes"]["violations"]["direct"]["rampart"]["steps"]:
+        assert step["remediated"] + step["unremediated"] == step["sent"]
+    assert [row["entries_per_s"] for row in r["sizing"]["rows"]] == [100, 1000, 10000]
+    assert 0 < r["sink_filter"]["pass_share"] < 1
+    assert r["p99_bounds_ms"]["emulator"] == knee.P99_BOUND_MS["emulator"] + r["emulator_floor_p99_ms"]
+    _targets_ok(r["targets"])
+    text = "\n".join(knee.table_lines(r))
+    assert "Capacity to the knee" in text and "ratio" in text
+
+
+@pytest.mark.integration
+def test_first_violation_of_each_action_kind_on_a_new_instance() -> None:
+    r = coldstart.first_violations(runs=1, warm_up_round=False)
+    assert set(r["kinds"]) == set(coldstart.KINDS)
+    for kind, row in r["kinds"].items():
+        assert _finite(row["median_ms"]) and row["median_ms"] > 0, (kind, row)  # nan: never done within 30 s
+    _targets_ok(r["targets"])
+    why = coldstart.breakdown(kinds=("revert", "alert_only"))
+    assert why["revert"]["outcome"] == "remediated" and why["alert_only"]["outcome"] == "alerted"
+    parts = why["revert"]["parts_ms"]
+    assert set(parts) == {*coldstart.PARTS, "rest"} and parts["imports"] > 0 and parts["api_round_trips"] > 0
+    assert sum(parts.values()) == pytest.approx(why["revert"]["profiled_ms"], rel=0.05)
