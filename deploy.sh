@@ -112,11 +112,18 @@ rampart_deploy_functions() {
 #   RAMPART_OWN_PRINCIPALS  the exact emails of Rampart's own service accounts, space-separated: their
 #                           changes come back as audit entries and are left alone, with no pattern in
 #                           the policy that someone else's account could match.
+#   RAMPART_RECORDS_PROJECT, RAMPART_RECORDS_DATABASE  where quarantine records are kept: the
+#                           alert-dedupe database, which only Rampart's accounts may write;
 #   RAMPART_IDENTITY, RAMPART_ACTIONS_TOPIC  with --functions split: the function's part, and where
 #                           the detector asks the writers to act.
 rampart_env_vars() {
     local i=$1 vars=("RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
     vars+=("RAMPART_OWN_PRINCIPALS=${FUNCTION_SAS[*]}")
+    if [[ -n $DEDUPE_DATABASE ]]; then
+        # Quarantine records (what `release` may put back) live in Rampart's own database, which
+        # only its accounts can write: never on the service, where a developer could edit them.
+        vars+=("RAMPART_RECORDS_PROJECT=$DEDUPE_PROJECT" "RAMPART_RECORDS_DATABASE=$DEDUPE_DATABASE")
+    fi
     if [[ -n ${FUNCTION_IDENTITIES[i]} ]]; then
         vars+=("RAMPART_IDENTITY=${FUNCTION_IDENTITIES[i]}" "RAMPART_ACTIONS_TOPIC=projects/$PROJECT/topics/$RAMPART_ACTIONS_TOPIC")
     fi

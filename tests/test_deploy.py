@@ -310,7 +310,8 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
             env = dict(pair.split("=", 1) for pair in filter(None, raw.split(sep)))
             for name in env:
                 assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
-                assert name in ("RAMPART_POLICY", "RAMPART_OWN_PRINCIPALS"), name
+                assert name in ("RAMPART_POLICY", "RAMPART_OWN_PRINCIPALS", "RAMPART_RECORDS_PROJECT",
+                                "RAMPART_RECORDS_DATABASE"), name
             if env_flag == "set-env-vars":
                 # Rampart's own accounts, exactly: no pattern another project's account could match.
                 own = set(env["RAMPART_OWN_PRINCIPALS"].split())
@@ -1011,3 +1012,18 @@ def test_split_kms_writer_binding_is_conditioned_and_writers_get_no_sink(split_p
     subs = {c[4]: c for c in split_plan.find("pubsub", "subscriptions", "create")}
     assert flag(subs["rampart-push-rampart-act-kms"], "topic") == "rampart-actions"
     assert flag(subs["rampart-push-rampart-act-kms"], "message-filter") == 'attributes.product = "kms"'
+
+
+def test_quarantine_records_go_to_rampart_s_own_database(tmp_path: Path) -> None:
+    """`release` trusts only what Rampart recorded (issue 14 #1): each function is told to keep its
+    records in the database only Rampart's accounts may write, the one its dedupe grant names."""
+    plan = dry_run(tmp_path, "--policy", "config/alerts.yaml", "--functions", "all", policy_text=ALERTS_POLICY)
+    (db,) = {flag(c, "database") for c in plan.find("firestore", "databases", "create")}
+    assert db, "the alerts policy configures a dedupe database"
+    deploys = plan.find("run", "deploy")
+    assert deploys
+    for argv in deploys:
+        raw = flag(argv, "set-env-vars") or flag(argv, "update-env-vars") or ""
+        sep, raw = raw[1:].split("^", 1) if raw.startswith("^") else (",", raw)
+        env = dict(pair.split("=", 1) for pair in filter(None, raw.split(sep)))
+        assert env.get("RAMPART_RECORDS_DATABASE") == db, (argv[3], env)
