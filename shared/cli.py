@@ -379,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="release even if the service changed since the quarantine")
     s.set_defaults(func=cmd_release)
 
+    from shared.sweep.scan import add_parser as add_scan  # the posture sweep's own module
+
+    add_scan(sub)
+
     s = sub.add_parser("demo", help="the local demo: emulator, stand-in, function, receivers, scenario")
     s.add_argument("--keep-going", action="store_true", help="leave the stack running until Ctrl-C")
     s.set_defaults(func=cmd_demo)

@@ -61,8 +61,8 @@ def _cached(name: str, build: Any) -> Any:
     return client
 
 
-def _options(env: str) -> dict[str, Any]:
-    """Constructor keywords shared by both clients: REST, plus the override when one is set."""
+def options_for(env: str) -> dict[str, Any]:
+    """Constructor keywords shared by every client: REST, plus the endpoint `env` names when set."""
     endpoint = endpoint_override(env)
     if endpoint is None:
         return {"transport": "rest"}
@@ -82,7 +82,7 @@ def run_services() -> ServicesClient:
     def build() -> ServicesClient:
         from google.cloud.run_v2 import ServicesClient
 
-        return ServicesClient(**_options(RUN_ENDPOINT_ENV))
+        return ServicesClient(**options_for(RUN_ENDPOINT_ENV))
 
     return _cached("run_services", build)
 
@@ -93,7 +93,7 @@ def kms() -> KeyManagementServiceClient:
     def build() -> KeyManagementServiceClient:
         from google.cloud.kms_v1 import KeyManagementServiceClient
 
-        return KeyManagementServiceClient(**_options(KMS_ENDPOINT_ENV))
+        return KeyManagementServiceClient(**options_for(KMS_ENDPOINT_ENV))
 
     return _cached("kms", build)
 

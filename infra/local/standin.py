@@ -21,6 +21,8 @@ transports send them):
            POST .../cryptoKeys/K:updatePrimaryVersion, GET|POST .../cryptoKeyVersions,
            GET|PATCH .../cryptoKeyVersions/N (updateMask=state), POST .../cryptoKeyVersions/N:destroy|:restore,
            GET :getIamPolicy and POST :setIamPolicy|:testIamPermissions on key rings and crypto keys.
+  Asset v1 GET /v1/{projects/P|folders/N|organizations/N}:searchAllResources|:searchAllIamPolicies
+           (infra/local/standin_asset.py, checked against cloudasset.v1.json).
 
 Fidelity choices (each checked against the published API or the client libraries):
   * Enums are stored and returned as names; integers in request bodies (the clients send
@@ -51,6 +53,8 @@ Seed format (`--seed FILE`, `POST /_standin/seed`; same shape as `GET /_standin/
     "cryptoKeys":        [CryptoKey JSON with "name"; "primary": {"name": VERSION} optional,
                           version 1 is the primary of an ENCRYPT_DECRYPT key otherwise],
     "cryptoKeyVersions": [CryptoKeyVersion JSON with "name"; state defaults to ENABLED],
+    "projects":          [{"name": "projects/P", "number", "folders": ["folders/N"], "organization"}]
+                         (optional: where a project sits, for Asset Inventory search scopes),
     "caller":            "email recorded as creator/lastModifier of API writes" (optional)
   }
 Parents must exist (in the store or earlier in the same seed); a bad seed changes nothing.
@@ -112,6 +116,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NoReturn, Self
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from infra.local import standin_asset
 
 Json = dict[str, Any]
 
@@ -519,6 +525,7 @@ class Store:
         self.children: dict[str, dict[str, None]] = {}  # "parent|collection" -> ordered names
         self.operations: collections.OrderedDict[str, Json] = collections.OrderedDict()
         self.caller = DEFAULT_CALLER
+        self.projects: dict[str, Json] = {}  # project id -> number, folders, organization (asset search scopes)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -702,11 +709,12 @@ class Store:
     def snapshot(self) -> tuple[Any, ...]:
         return (dict(self.services), dict(self.policies), dict(self.key_rings),
                 dict(self.crypto_keys), dict(self.versions), dict(self.primary),
-                dict(self.next_version), {k: dict(v) for k, v in self.children.items()}, self.caller)
+                dict(self.next_version), {k: dict(v) for k, v in self.children.items()}, self.caller,
+                _clone(self.projects))
 
     def restore(self, snap: tuple[Any, ...]) -> None:
         (self.services, self.policies, self.key_rings, self.crypto_keys, self.versions, self.primary,
-         self.next_version, self.children, self.caller) = snap
+         self.next_version, self.children, self.caller, self.projects) = snap
 
 
 def _check_reserved(kind: str, new: Json | None, old: Json | None) -> None:
@@ -796,6 +804,18 @@ def _normalize_policy(policy: Any) -> Json:
 Handler = Callable[[dict[str, str], dict[str, str], Json], Response]
 
 
+def _asset_handler(fn: Callable[[dict[str, str], dict[str, str], Json], Json]) -> Handler:
+    """A Cloud Asset Inventory route (infra/local/standin_asset.py) as a stand-in handler."""
+
+    def handler(path: dict[str, str], params: dict[str, str], body: Json) -> Response:
+        try:
+            return _json_response(200, fn(path, params, body))
+        except standin_asset.AssetError as e:
+            raise ApiError(e.code, e.message) from None
+
+    return handler
+
+
 class App:
     """The stand-in's behaviour: `handle(method, path, query, body)` -> Response. Thread-safe."""
 
@@ -861,7 +881,8 @@ class App:
         return resp
 
     def api(self, method: str, path: str, query: str, raw: bytes) -> Response:
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        # A repeated parameter (Asset Inventory's assetTypes) arrives as its values joined by commas.
+        params = {k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()}
         for verb, regex, handler in self.routes:
             if verb == method and (m := regex.match(path)):
                 body = self._body(raw)
@@ -915,6 +936,7 @@ class App:
             ("POST", rf"/v1/(?P<name>{ver}):destroy", self.kms_destroy),
             ("POST", rf"/v1/(?P<name>{ver}):restore", self.kms_restore),
         ]
+        table += [(verb, pattern, _asset_handler(fn)) for verb, pattern, fn in standin_asset.routes(self)]
         for res in (ring, key):
             table += [
                 ("GET", rf"/v1/(?P<resource>{res}):getIamPolicy", self.iam_get),
@@ -1442,12 +1464,13 @@ class App:
                 "keyRings": list(s.key_rings.values()),
                 "cryptoKeys": [s.key_view(n) for n in s.crypto_keys],
                 "cryptoKeyVersions": [s.settle(n) for n in s.versions],
+                "projects": [{"name": f"projects/{p}", **info} for p, info in s.projects.items()],
                 "caller": s.caller,
             })
 
     def seed(self, data: Json) -> Json:
         """Upsert resources from the seed format; all or nothing."""
-        allowed = {"services", "policies", "keyRings", "cryptoKeys", "cryptoKeyVersions", "caller"}
+        allowed = {"services", "policies", "keyRings", "cryptoKeys", "cryptoKeyVersions", "projects", "caller"}
         unknown = set(data) - allowed
         if unknown:
             _bad(f"seed: unknown key(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
@@ -1467,6 +1490,7 @@ class App:
         s = self.store
         if "caller" in data:
             s.caller = str(data["caller"])
+        standin_asset.seed_projects(s.projects, data.get("projects"))
 
         def entries(kind: str, regex: re.Pattern[str]) -> Iterable[tuple[int, Json]]:
             items = data.get(kind) or []

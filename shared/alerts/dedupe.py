@@ -16,7 +16,11 @@ Two documents per alert, both written in one atomic step (`Store.begin`):
   did the work replaces it; after that it is sent as it is (the instance that
   did the work may have died before alerting).
 - the *resource window* `res-<sha256(rule, resource)>`: when the window started,
-  how many times the rule fired on it since, and whether the escalation went out.
+  how many times the rule fired on it since, whether the escalation went out, and
+  when the rule last alerted on the resource (`alerted_at`, kept across windows).
+  A sweep's claim (`changed_at`: when the resource last changed) is a duplicate
+  when the rule alerted on the resource after that change, by whichever path: the
+  violation it found is already in front of a human.
 
 The transitions are pure functions over plain dicts; `MemoryStore` applies them
 under a lock (unit tests, offline replay), `FirestoreStore` in a transaction.
@@ -70,6 +74,7 @@ class BeginRequest:
     labels: dict[str, str] = field(default_factory=dict)  # rule, event_id, resource: for people reading the store
     tentative: bool = False  # the payload only found the work done: a record of the work itself wins
     settle_seconds: float = 0.0  # how long a tentative claim waits for that record
+    changed_at: float | None = None  # a sweep's claim: when the resource last changed (None: unknown, or an event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +119,13 @@ def begin_transition(
         new_ev = {**ev, "owner": req.owner, "lease_until": req.now + req.lease_seconds, "attempt": attempt}
         return replace(prior, status="resumed", attempt=attempt), new_ev, None
 
+    if req.changed_at is not None and res is not None and float(res.get("alerted_at", 0)) >= req.changed_at:
+        # Alerted on since the resource last changed: the same violation, already told.
+        return Claim(status="duplicate", decision="suppress", payload=req.payload), None, None
     if res is None or req.now - float(res["window_start"]) >= req.window_seconds:
         new_res = {"window_start": req.now, "count": 1, "escalated": False, **req.labels}
+        if res is not None and "alerted_at" in res:
+            new_res["alerted_at"] = res["alerted_at"]
         decision: Decision = "alert"
     else:
         new_res = {**res, "count": int(res["count"]) + 1}
@@ -125,6 +135,8 @@ def begin_transition(
             decision = "escalate"
         else:
             decision = "suppress"
+    if decision != "suppress":
+        new_res["alerted_at"] = req.now
     tentative = req.tentative and req.settle_seconds > 0 and decision != "suppress"
     idle = decision == "suppress" or tentative
     new_ev = {

@@ -122,8 +122,12 @@ def deliver(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    changed_at: float | None = None,
 ) -> DeliveryReport:
-    """Alert on `record` once per event, on the channels routed for its rule and severity."""
+    """Alert on `record` once per event, on the channels routed for its rule and severity.
+
+    `changed_at` (a sweep's record: when the resource last changed) makes it a duplicate when the
+    rule already alerted on the resource since then, from an event or an earlier sweep."""
     rec = fmt.record_fields(record)
     d = cfg.dedupe
     ekey = event_key(rec["rule"], rec["event_id"])
@@ -145,6 +149,7 @@ def deliver(
         # not tell on-call "nothing to do" about a change Rampart reverted.
         tentative=rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0,
         settle_seconds=d.settle_seconds,
+        changed_at=changed_at,
     )
     try:
         claim = active.begin(req)
