@@ -2,7 +2,7 @@
 
 Deploy `rampart` to run every enabled rule in one function, or one entry point per rule
 (`run_ingress_open`, `kms_version_disabled`, ...) to give each its own sink filter and its
-own least-privilege service account. Importing this module loads no Google client library
+own least-privilege service account; `rampart_sweep` runs the posture sweep. Importing this module loads no Google client library
 and touches no network: the policy, the rules' code and the client libraries load on first
 use, or in a background warm-up once the server's worker runs (`start_warm_up`).
 """
@@ -139,6 +139,17 @@ kms_agent_binding_removed = _entry("kms_agent_binding_removed")
 kms_public_member = _entry("kms_public_member")
 kms_unapproved_location = _entry("kms_unapproved_location")
 kms_rotation = _entry("kms_rotation")
+
+
+@functions_framework.cloud_event
+def rampart_sweep(cloud_event: Any) -> None:
+    """The posture sweep (shared/sweep): a sweep request from Cloud Scheduler is planned into shards
+    published to the sweep topic; a shard is judged and acted on. Deploy it on the sweep topic's
+    push subscription, with its own service account (deploy.sh does)."""
+    from shared.sweep.worker import handle
+
+    handle(cloud_event)
+
 
 # gunicorn (what functions-framework serves with) imports this module in its arbiter and forks the
 # worker from it: warm up in the worker as soon as it exists, before the first event arrives.
