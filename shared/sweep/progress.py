@@ -17,6 +17,7 @@ import threading
 from typing import Any, Protocol
 
 from shared.sweep.local import SweepReport, now_text
+from shared.sweep.records import timestamp_seconds
 from shared.sweep.shard import Tally
 
 
@@ -48,6 +49,8 @@ def _report(sweep_id: str, doc: dict[str, Any], shards: list[dict[str, Any]]) ->
             rep.tally.merge(Tally.from_dict(s.get("tally") or {}))
             last = max(last, str(s.get("finished_at", "")))
     rep.finished_at = last if rep.plan_done and rep.shards_done >= rep.shards_total else ""
+    start, end = timestamp_seconds(rep.started_at), timestamp_seconds(last) if last else None
+    rep.seconds = end - start if start is not None and end is not None else 0.0
     rep.api_calls = dict(doc.get("api_calls") or {})
     rep.api_calls["full_reads"] = rep.tally.reads
     return rep

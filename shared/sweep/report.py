@@ -38,7 +38,7 @@ def summary(report: SweepReport, out: TextIO) -> None:
         w("  (none)\n")
     w(f"actions taken: {t.actions}   would act (dry-run): {t.outcomes.get('dry_run', 0)}   alerted only: "
       f"{t.outcomes.get('alerted', 0)}   failed: {t.outcomes.get('failed', 0)}   exempt: {sum(t.exempt.values())}   "
-      f"already fixed (stale record): {t.outcomes.get('already_compliant', 0)}\n")
+      f"already fixed in live state: {t.outcomes.get('already_compliant', 0)}\n")
     if t.skipped:
         w(f"records skipped: {sum(t.skipped.values())} (" + ", ".join(f"{r}: {n}" for r, n in sorted(t.skipped.items())) + ")\n")
     calls = report.api_calls
