@@ -328,3 +328,21 @@ def test_tally_round_trips_through_json() -> None:
     total.merge(t)
     total.merge(back)
     assert total.violating["proj-a|run_ingress_open"] == 2 and len(total.items) == 4
+
+
+def test_a_record_that_found_the_work_done_is_silent_once_another_path_alerted() -> None:
+    def tentative(key: str, now: float, changed_at: float) -> BeginRequest:
+        return dataclasses.replace(_req(key, now, changed_at), tentative=True, settle_seconds=3)
+
+    # The event path's duplicate found the sweep's fix: its claim waits for the record of the work.
+    claim, ev_doc, res = begin_transition(None, None, tentative("evt-e", 1000, 990))
+    assert claim.status == "deferred" and res is None  # not counted on the resource: not a repeat
+    # The sweep that did the work alerts (its own claim) at 1001, as a first alert, not a repeat.
+    sweep, _e, res = begin_transition(None, res, _req("evt-sweep", 1001, changed_at=980))
+    assert sweep.decision == "alert" and res is not None and res["alerted_at"] == 1001
+    # After the settle time the tentative record is not sent: the sweep told on-call already.
+    again, ev2, _r = begin_transition(ev_doc, res, tentative("evt-e", 1010, 990))
+    assert again.status == "duplicate" and ev2 is not None and ev2["done"]
+    # Nobody alerted: it goes out as it is, and counts as an alert on the resource.
+    alone, _ev3, res3 = begin_transition(ev_doc, {"window_start": 0, "count": 1}, tentative("evt-e", 1010, 990))
+    assert alone.status == "new" and res3 is not None and res3["alerted_at"] == 1010

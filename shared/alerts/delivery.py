@@ -134,6 +134,12 @@ def deliver(
     report = DeliveryReport(alert_id=ekey[4:28])
     ctx = {"alert_id": report.alert_id, "rule": rec["rule"], "event_id": rec["event_id"]}
     owner = uuid.uuid4().hex
+    tentative = rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0
+    if changed_at is None and tentative and isinstance(rec.get("event_time"), str):
+        from shared.sweep.records import timestamp_seconds
+
+        # A record that found the work done: if a sweep (or any path) alerted since the change, it has nothing to add.
+        changed_at = timestamp_seconds(rec["event_time"])
     active: Store | None = store if store is not None else store_for(cfg)
     req = BeginRequest(
         event_key=ekey,
@@ -147,7 +153,7 @@ def deliver(
         labels={"rule": rec["rule"], "event_id": rec["event_id"], "resource": rec["resource"]},
         # A duplicate delivery that read the live state just after another one fixed it must
         # not tell on-call "nothing to do" about a change Rampart reverted.
-        tentative=rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0,
+        tentative=tentative,
         settle_seconds=d.settle_seconds,
         changed_at=changed_at,
     )
