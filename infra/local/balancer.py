@@ -1,7 +1,7 @@
 """A round-robin HTTP forwarder on loopback: the load balancer Cloud Run puts in front of a
 function's instances, so one Pub/Sub push subscription reaches several local workers (the emulator
 pushes to one endpoint). A backend that refuses the connection is skipped; if none answers, the
-push gets a 503 and Pub/Sub redelivers, as it would from Cloud Run."""
+push gets a 503, and one that dies mid-request a 502, and Pub/Sub redelivers, as from Cloud Run."""
 
 from __future__ import annotations
 
@@ -64,8 +64,12 @@ class Balancer:
                     status, reply = resp.status, resp.read()
             except urllib.error.HTTPError as e:
                 status, reply = e.code, e.read()
-            except (urllib.error.URLError, OSError):
-                continue  # this instance is down: try the next, as a load balancer would
+            except urllib.error.URLError as e:
+                if isinstance(e.reason, ConnectionRefusedError):
+                    continue  # this instance is down: try the next, as a load balancer would
+                return 502, b"the instance dropped the connection"
+            except OSError:
+                return 502, b"the instance dropped the connection"  # it died mid-request: Pub/Sub redelivers
             with self._lock:
                 self.forwarded.append((backend, status))
             return status, reply

@@ -64,6 +64,7 @@ class LocalStack:
         max_delivery_attempts: int = 10,
         threads: int | None = None,
         sweep_workers: int = 0,
+        sweep_max_delivery_attempts: int = 20,
         seed: str | Path | None = None,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
@@ -78,6 +79,9 @@ class LocalStack:
         self.max_delivery_attempts = max_delivery_attempts
         self.threads = threads
         self.n_sweep_workers = sweep_workers  # `rampart_sweep` instances behind one balancer
+        # A shard whose alert waits for the record of the work (dedupe.settle_seconds) is redelivered
+        # about once a second meanwhile: its budget is larger than the events'.
+        self.sweep_max_delivery_attempts = sweep_max_delivery_attempts
         self.seed = Path(seed) if seed else SEED
         self.sweep_workers: list[Proc] = []
         self.sweep_ports: list[int] = []
@@ -205,7 +209,7 @@ class LocalStack:
         create_push_subscription(
             self.pubsub.host, PROJECT, "rampart-sweep-push", SWEEP_TOPIC,
             f"{self.balancer.url}/projects/{PROJECT}/topics/{SWEEP_TOPIC}",
-            ack_deadline=120, dead_letter_topic=SWEEP_DLQ_TOPIC, max_delivery_attempts=self.max_delivery_attempts,
+            ack_deadline=120, dead_letter_topic=SWEEP_DLQ_TOPIC, max_delivery_attempts=self.sweep_max_delivery_attempts,
         )
 
     def start_sweep_worker(self, i: int) -> Proc:

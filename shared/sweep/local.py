@@ -84,6 +84,7 @@ def run(scopes: tuple[str, ...], ctx: SweepContext, *, lister: AssetLister, work
     """Sweep `scopes` now, in this process; see the module docstring."""
     from shared import log
     from shared.actions import TransientError, transient_types
+    from shared.alerts.delivery import AlertDeliveryError
 
     report = SweepReport(sweep_id=uuid.uuid4().hex[:16], scopes=scopes,
                          max_mode=(ctx.max_mode or ctx.loaded.policy.sweep.max_mode).value, started_at=now_text())
@@ -98,13 +99,14 @@ def run(scopes: tuple[str, ...], ctx: SweepContext, *, lister: AssetLister, work
                 try:
                     tally = run_shard(shard, ctx)
                     break
-                except (TransientError, *transient_types()) as exc:
+                except (TransientError, AlertDeliveryError, *transient_types()) as exc:
                     log.warning("rampart.sweep.shard_retry", shard=shard.key, attempt=attempt, error=type(exc).__name__,
                                 reason=str(exc)[:300])
                     if attempt == shard_attempts:
                         tally = Tally(errors=[f"shard {shard.key}: {type(exc).__name__}: {str(exc)[:200]}"])
                     else:
-                        time.sleep(min(5.0, 0.5 * 2 ** (attempt - 1)))
+                        # An alert deferred for the record of the work waits dedupe.settle_seconds.
+                        time.sleep(min(10.0, 2.0 * 2 ** (attempt - 1)))
                 except Exception as exc:  # noqa: BLE001 — one broken shard is reported, the sweep goes on
                     log.error("rampart.sweep.shard_failed", shard=shard.key, error=type(exc).__name__, reason=str(exc)[:300])
                     tally = Tally(errors=[f"shard {shard.key}: {type(exc).__name__}: {str(exc)[:200]}"])

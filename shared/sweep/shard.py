@@ -5,9 +5,12 @@ function alike. Per record: parse it (odd records are skipped with a reason and 
 resource in full only if the record carries no data, run the rules (`evaluate`), and for each
 finding decide and act exactly as for an event, with the rule's mode capped at `sweep.max_mode`.
 Actions re-read live state, so a violation the event path already fixed (the record is minutes
-old) ends `already_compliant` with no write; such records are logged, not alerted. Alerts go
-through the same dedupe as events, keyed by the violation (rule, resource, state), so a violation
-gets one alert whichever path saw it first, and a shard run twice alerts once.
+old) ends `already_compliant` with no write. Alerts go through the same dedupe as events, keyed by
+the violation (rule, resource, state), so a violation gets one alert whichever path saw it first,
+and a shard run twice alerts once: an `already_compliant` record is tentative there (it waits
+`dedupe.settle_seconds` for the record of whoever did the work, and is silent if that path alerted
+since the resource changed); it speaks only when nobody did, e.g. this shard's earlier run fixed it
+and died before alerting.
 
 Transient failures (API 429/5xx, an alert channel down) raise `TransientError`: the shard is
 redelivered (Pub/Sub) or retried (`scan`), and everything it already did is idempotent.
@@ -27,7 +30,7 @@ from shared.sweep.records import AssetRecord, IamRecord, Skipped, parse_iam, par
 MAX_ITEMS_PER_SHARD = 1000  # violations listed per shard in the report (all are counted)
 _MODE_ORDER = (Mode.OFF, Mode.ALERT, Mode.DRY_RUN, Mode.ENFORCE)
 _ACTED = (Outcome.REMEDIATED.value, Outcome.QUARANTINED.value)
-_NOT_ALERTED = (Outcome.EXEMPT, Outcome.ALREADY_COMPLIANT, Outcome.NOT_FOUND)
+_NOT_ALERTED = (Outcome.EXEMPT, Outcome.NOT_FOUND)
 
 
 @dataclass(frozen=True, slots=True)
