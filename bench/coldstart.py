@@ -22,7 +22,7 @@ and, inside a fresh process (`--child`), timed with perf_counter around each cal
                 (the option of importing only the Services client)
 
 Children get a fresh bytecode cache directory (PYTHONPYCACHEPREFIX) that the warm-up run fills,
-so the repository stays clean. The stand-in (infra/local/standin.py) is started by the bench on
+so the repository stays clean. The stand-in (infra/local/standin/) is started by the bench on
 loopback and stopped by PID; the policy is config/policy.yaml (no alert channels).
 """
 
@@ -85,7 +85,7 @@ def _violation(admin: Any) -> dict[str, Any]:
 def measure(runs: int = 5) -> dict[str, Any]:
     from infra.local.procs import LOOPBACK, Proc, free_port, port_open
     from infra.local.stack import SEED
-    from infra.local.standin import StandinAdmin
+    from infra.local.standin.client import StandinAdmin
 
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="rampart-bench-cold-") as tmp:

@@ -13,9 +13,9 @@ import googleapiclient
 import pytest
 
 from infra.local.estate import estate
-from infra.local.standin_asset import ASSET_TYPES, DISCOVERY_DOCUMENT, MAX_PAGE
+from infra.local.standin.cloudasset_v1 import API, ASSET_TYPES, MAX_PAGE
 
-DOC = json.loads((Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / DISCOVERY_DOCUMENT).read_text())
+DOC = json.loads((Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / API.discovery).read_text())
 METHODS = DOC["resources"]["v1"]["methods"]
 SCHEMAS = DOC["schemas"]
 
@@ -64,15 +64,14 @@ def seeded(standin: Any) -> Any:
 
 
 def test_routes_are_the_documented_methods() -> None:
-    from infra.local.standin_asset import routes
-
-    served = {pattern.rsplit(":", 1)[1] for _verb, pattern, _fn in routes(None)}
-    for method in served:
-        m = METHODS[method]
-        assert m["httpMethod"] == "GET"
-        assert m["path"] == "v1/{+scope}:" + method
+    by_id = {m["id"]: m for m in METHODS.values()}
+    for route in API.routes:
+        m = by_id[route.discovery_id]
+        assert m["httpMethod"] == route.method
+        assert m["flatPath"] == route.flat_path()
+        assert "/" + m["path"].replace("{+scope}", "{scope=*/*}") == route.template
         assert {"scope", "assetTypes", "pageSize", "pageToken", "query"} <= set(m["parameters"])
-    assert served == {"searchAllResources", "searchAllIamPolicies"}
+    assert {r.discovery_id for r in API.routes} == {"cloudasset.searchAllResources", "cloudasset.searchAllIamPolicies"}
 
 
 def test_resource_results_have_the_documented_shape(seeded: Any) -> None:
@@ -157,7 +156,7 @@ def test_the_real_client_pages_and_filters_asset_types(seeded: Any) -> None:
 
 
 def test_seed_projects_are_validated(standin: Any) -> None:
-    from infra.local.standin import StandinError
+    from infra.local.standin.client import StandinError
 
     with pytest.raises(StandinError, match="folders"):
         standin.admin.seed({"projects": [{"name": "projects/proj-00001", "folders": ["7"]}]})

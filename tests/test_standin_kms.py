@@ -17,7 +17,7 @@ from google.cloud import kms_v1
 from google.iam.v1 import policy_pb2
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
-from infra.local import standin as standin_mod
+from infra.local.standin import cloudkms_v1
 from shared import clients
 from tests.support.fixtures_standin import Standin, proto_enum_paths
 
@@ -202,8 +202,8 @@ def test_missing_version_is_not_found(kms: kms_v1.KeyManagementServiceClient) ->
 
 
 def test_enum_tables_match_the_installed_protos() -> None:
-    assert proto_enum_paths(kms_v1.CryptoKeyVersion.pb().DESCRIPTOR) == standin_mod.KMS_VERSION_ENUMS
-    assert proto_enum_paths(kms_v1.CryptoKey.pb().DESCRIPTOR) == standin_mod.KMS_KEY_ENUMS
+    assert proto_enum_paths(kms_v1.CryptoKeyVersion.pb().DESCRIPTOR) == cloudkms_v1.KMS_VERSION_ENUMS
+    assert proto_enum_paths(kms_v1.CryptoKey.pb().DESCRIPTOR) == cloudkms_v1.KMS_KEY_ENUMS
 
 
 def test_gcloud_cli_reads_and_writes_through_the_stand_in(standin: Standin, tmp_path: Path) -> None:

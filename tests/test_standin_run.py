@@ -17,8 +17,12 @@ from google.cloud import run_v2
 from google.iam.v1 import policy_pb2
 from google.protobuf import field_mask_pb2
 
-from infra.local import standin as standin_mod
-from infra.local.standin import StandinAdmin, StandinServer, load_seed
+from infra.local.standin import core, iam
+from infra.local.standin import run_v2 as standin_run
+from infra.local.standin.app import App
+from infra.local.standin.client import StandinAdmin, StandinError
+from infra.local.standin.seeding import load_seed
+from infra.local.standin.server import StandinServer
 from shared import clients
 from tests.support.fixtures_standin import ROOT, SEED_EXAMPLE, Standin, proto_enum_paths
 
@@ -312,7 +316,7 @@ def test_move_etag_makes_the_next_conditional_write_conflict(
     with pytest.raises(gexc.Conflict):
         run.update_service(service=svc)
     moved = run.get_service(name=SVC)
-    assert moved.etag != svc.etag and moved.last_modifier == standin_mod.DEFAULT_ACTOR
+    assert moved.etag != svc.etag and moved.last_modifier == core.DEFAULT_ACTOR
     moved.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
     assert run.update_service(service=moved).result(timeout=LRO_TIMEOUT).etag != moved.etag
 
@@ -356,9 +360,9 @@ def test_probabilistic_faults_repeat_with_the_same_seed(
 
 
 def test_fault_specs_are_validated(standin: Standin) -> None:
-    with pytest.raises(standin_mod.StandinError, match="unknown field"):
+    with pytest.raises(StandinError, match="unknown field"):
         standin.admin._call("POST", "/_standin/faults", {"method": "GET", "statsu": 503})
-    with pytest.raises(standin_mod.StandinError, match="at least one effect"):
+    with pytest.raises(StandinError, match="at least one effect"):
         standin.admin.fault("GET", "x")
 
 
@@ -427,7 +431,7 @@ def test_request_log_records_api_calls_only(run: run_v2.ServicesClient, standin:
 def test_seed_is_all_or_nothing_and_state_round_trips(standin: Standin) -> None:
     standin.seed_example()
     state = standin.admin.state()
-    with pytest.raises(standin_mod.StandinError, match="not in the state"):
+    with pytest.raises(StandinError, match="not in the state"):
         standin.admin.seed({"services": [{"name": f"{PARENT}/services/extra"}],
                             "cryptoKeys": [{"name": f"{PARENT}/keyRings/ghost/cryptoKeys/k"}]})
     assert standin.admin.state() == state
@@ -437,8 +441,8 @@ def test_seed_is_all_or_nothing_and_state_round_trips(standin: Standin) -> None:
 
 
 def test_enum_tables_match_the_installed_protos() -> None:
-    assert proto_enum_paths(run_v2.Service.pb().DESCRIPTOR) == standin_mod.RUN_SERVICE_ENUMS
-    assert proto_enum_paths(policy_pb2.Policy.DESCRIPTOR) == standin_mod.IAM_POLICY_ENUMS
+    assert proto_enum_paths(run_v2.Service.pb().DESCRIPTOR) == standin_run.RUN_SERVICE_ENUMS
+    assert proto_enum_paths(policy_pb2.Policy.DESCRIPTOR) == iam.IAM_POLICY_ENUMS
 
 
 def test_in_process_server_serves_the_real_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -453,7 +457,7 @@ def test_in_process_server_serves_the_real_client(monkeypatch: pytest.MonkeyPatc
 
 
 def test_request_log_is_a_bounded_ring_buffer() -> None:
-    app = standin_mod.App(log_size=5)
+    app = App(log_size=5)
     for i in range(12):
         app.handle("GET", f"{PARENT}/services/s{i}", "", b"")
     assert [e["path"] for e in app.log] == [f"{PARENT}/services/s{i}" for i in range(7, 12)]

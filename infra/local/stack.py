@@ -113,7 +113,7 @@ class LocalStack:
 
     def _start(self) -> None:
         from infra.local.emulators import FirestoreEmulator, PubSubEmulator
-        from infra.local.standin import StandinAdmin
+        from infra.local.standin.client import StandinAdmin
 
         self.pubsub = PubSubEmulator(PROJECT, log_path=self.workdir / "pubsub-emulator.log").start()
         self._started.append(self.pubsub.stop)

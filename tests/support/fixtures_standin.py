@@ -1,4 +1,4 @@
-"""Fixtures for the Cloud Run / KMS stand-in (infra/local/standin.py).
+"""Fixtures for the Cloud Run / KMS stand-in (the package infra/local/standin/).
 
 `standin_proc` runs one stand-in subprocess per test session (started and stopped through
 `infra.local.procs.Proc`); `standin` gives each test a reset stand-in, points
@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from infra.local.procs import Proc, http_ok
-from infra.local.standin import StandinAdmin, load_seed
+from infra.local.standin.client import StandinAdmin
+from infra.local.standin.seeding import load_seed
 from shared import clients
 
 ROOT = Path(__file__).resolve().parents[2]
