@@ -29,6 +29,8 @@ source infra/lib.sh
 source infra/bootstrap.sh
 # shellcheck source=infra/triggers.sh
 source infra/triggers.sh
+# shellcheck source=infra/sweep.sh
+source infra/sweep.sh
 
 BASE_IMAGE=python312
 
@@ -123,6 +125,7 @@ main() {
     rampart_check_secret_values
     rampart_deploy_functions
     rampart_triggers
+    rampart_sweep
     rampart_summary
 }
 

@@ -89,9 +89,11 @@ class MemoryProgress:
 class FirestoreProgress:
     """Progress in Firestore (honours FIRESTORE_EMULATOR_HOST); see the module docstring."""
 
-    def __init__(self, collection: str = "rampart_sweeps", *, project: str | None = None, client: Any = None) -> None:
+    def __init__(self, collection: str = "rampart_sweeps", *, project: str | None = None, database: str = "(default)",
+                 client: Any = None) -> None:
         self.collection = collection
         self.project = project
+        self.database = database
         self._client = client
         self._lock = threading.Lock()
 
@@ -100,7 +102,7 @@ class FirestoreProgress:
             if self._client is None:
                 from google.cloud import firestore
 
-                self._client = firestore.Client(project=self.project)
+                self._client = firestore.Client(project=self.project, database=self.database)
             return self._client
 
     def _doc(self, sweep_id: str) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from typing import Any
 
@@ -25,6 +26,7 @@ from shared.sweep.lister import IAM, RESOURCES, AssetLister, ScopeNotSwept, chec
 from shared.sweep.shard import Shard, SweepContext, run_shard
 
 REQUEST, SHARD = "rampart.sweep.request", "rampart.sweep.shard"
+TOPIC_ENV = "RAMPART_SWEEP_TOPIC"  # where shards go when the policy names no sweep.topic (deploy.sh sets it)
 MAX_MESSAGE_BYTES = 9 * 1024 * 1024  # Pub/Sub's limit is 10 MB
 
 _lock = threading.Lock()
@@ -62,8 +64,13 @@ def _shared(name: str, build: Any) -> Any:
 def progress_store(loaded: Any) -> Any:
     from shared.sweep.progress import FirestoreProgress
 
-    return _shared(f"progress:{loaded.policy.sweep.progress_collection}",
-                   lambda: FirestoreProgress(loaded.policy.sweep.progress_collection))
+    # The database the alert dedupe uses, when it uses Firestore: one database for Rampart's state.
+    d = loaded.alerts.dedupe if loaded.alerts is not None else None
+    database = d.database if d is not None and d.store == "firestore" else "(default)"
+    project = d.project if d is not None and d.store == "firestore" else None
+    collection = loaded.policy.sweep.progress_collection
+    return _shared(f"progress:{project}:{database}:{collection}",
+                   lambda: FirestoreProgress(collection, project=project, database=database))
 
 
 def _publisher() -> Any:
@@ -106,14 +113,15 @@ def plan(body: dict[str, Any], message_id: str, loaded: Any, progress: Any, list
             raise ValueError("a sweep request needs scopes (in the message or sweep.scopes) and an id")
         for scope in scopes:
             check_scope(str(scope))
-        if not cfg.topic and publish is None:
-            raise ValueError("sweep.topic is not set: the planner has nowhere to publish shards")
+        topic = cfg.topic or os.environ.get(TOPIC_ENV, "")
+        if not topic and publish is None:
+            raise ValueError(f"neither sweep.topic nor {TOPIC_ENV} is set: the planner has nowhere to publish shards")
     except ValueError as exc:
         log.error("rampart.sweep.bad_request", reason=str(exc)[:300])
         return "bad_input"
     rules = body.get("rules") if isinstance(body.get("rules"), list) else None
     lister = lister or _shared("lister", lambda: AssetLister(qps=cfg.qps, page_size=cfg.page_size))
-    publish = publish or _publish_to(cfg.topic)
+    publish = publish or _publish_to(topic)
     doc = progress.begin(sweep_id, scopes, cfg.max_mode.value)
     if doc.get("plan_done"):
         return "duplicate"
