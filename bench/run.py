@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import ROOT, Target, fmt, load_average, machine
 
-SECTIONS = ("per_event", "cold_start", "e2e")
+SECTIONS = ("per_event", "cold_start", "e2e", "sweep")
 RESULTS = ROOT / "bench" / "results.json"
 
 
@@ -29,7 +29,7 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
 
     started = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "sections": {}}
-    mix = load_mix()
+    mix = load_mix() if {"per_event", "e2e"} & set(only) else None  # the sweep needs no audit entries
     if "per_event" in only:
         _say("per-event cost in process (one core) ...")
         results["sections"]["per_event"] = per_event.measure(rounds=5 if quick else 15, repeat=2 if quick else 5, mix=mix)
@@ -44,10 +44,25 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
             if quick else {}
         )
         results["sections"]["e2e"] = e2e.measure(mix=mix, **kwargs)
+    if "sweep" in only:
+        from bench import sweep
+
+        _say("posture sweep of a seeded estate (stand-in, Pub/Sub and Firestore emulators, 2 sweep workers) ...")
+        results["sections"]["sweep"] = sweep.measure(sweep.QUICK_SIZES if quick else sweep.SIZES)
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = [t for s in results["sections"].values() for t in s.get("targets", [])]
     return results
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the sections of `new` in place of its own; a merged section records its machine."""
+    out = dict(old)
+    out["sections"] = dict(old.get("sections", {}))
+    for name, section in new["sections"].items():
+        out["sections"][name] = {**section, "machine": new["machine"]}
+    out["targets"] = [t for s in out["sections"].values() for t in s.get("targets", [])]
+    return out
 
 
 def _say(text: str) -> None:
@@ -133,6 +148,17 @@ def table(results: dict[str, Any]) -> str:
             _row("function server peak RSS (VmHWM)", f"{x['memory']['peak_rss_mib']} MiB"),
             "",
         ]
+    if "sweep" in s:
+        w = s["sweep"]
+        lines.append(f"Posture sweep ({w['workers']} sweep workers; one request, shards of 500 records; dry-run; "
+                     f"worker peak RSS {w['worker_peak_rss_mib']} MiB)")
+        for r in w["runs"]:
+            lines.append(_row(f"{r['services']:,} services + {r['keys']:,} keys, {r['projects']} projects",
+                              f"{r['wall_s']:.1f} s",
+                              f"{r['records_listed']:,} records, {r['shards']} shards, {r['api_calls']} API calls "
+                              f"({r['api_calls_per_resource']}/record), {r['violations_found']}/{r['violations_planted']} "
+                              "violations found"))
+        lines += [_row("wall time growth, first to last estate", f"{w['growth_wall_ratio']}×"), ""]
     lines.append("Targets")
     for t in results["targets"]:
         lines.append(Target(**{k: v for k, v in t.items() if k != "met"}).line())
@@ -152,12 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="small sizes: checks the bench, not Rampart")
     p.add_argument("--out", default=str(RESULTS), help="where to write the JSON results (default bench/results.json)")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only the sections run in the existing --out file (each keeps the machine it ran on)")
     a = p.parse_args(argv)
     only = tuple(x.strip() for x in a.only.split(",") if x.strip())
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         p.error(f"unknown section(s) {', '.join(unknown)}; expected some of {', '.join(SECTIONS)}")
     results = run(only, quick=a.quick)
+    if a.merge and Path(a.out).exists():
+        results = merge(json.loads(Path(a.out).read_text()), results)
     text = table(results)
     print(text)
     results["table"] = text.splitlines()

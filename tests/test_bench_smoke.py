@@ -102,3 +102,16 @@ def test_end_to_end_on_tiny_inputs_and_the_table() -> None:
     results["targets"] = [t for s in results["sections"].values() for t in s["targets"]]
     text = bench_run.table(results)
     assert "publish → compliant" in text and "Targets" in text and results["machine"]["cpu_model"] in text
+
+
+@pytest.mark.integration
+def test_sweep_bench_runs_on_a_tiny_estate() -> None:
+    from bench import sweep
+
+    out = sweep.measure(((20, 10, 3),), workers=1)
+    [r] = out["runs"]
+    assert r["complete"] and r["all_found"] and r["records_listed"] >= 30
+    assert _finite(r["wall_s"]) and r["api_calls"] >= 1 and _finite(out["worker_peak_rss_mib"])
+    _targets_ok(out["targets"])
+    results = {"machine": common.machine(), "sections": {"sweep": out}, "targets": out["targets"]}
+    assert "Posture sweep" in bench_run.table(results)

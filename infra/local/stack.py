@@ -66,6 +66,7 @@ class LocalStack:
         sweep_workers: int = 0,
         sweep_max_delivery_attempts: int = 20,
         seed: str | Path | None = None,
+        standin_log_size: int = 2000,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
@@ -83,6 +84,7 @@ class LocalStack:
         # about once a second meanwhile: its budget is larger than the events'.
         self.sweep_max_delivery_attempts = sweep_max_delivery_attempts
         self.seed = Path(seed) if seed else SEED
+        self.standin_log_size = standin_log_size  # the stand-in's request log (the bench counts API calls in it)
         self.sweep_workers: list[Proc] = []
         self.sweep_ports: list[int] = []
         self.balancer: Any = None
@@ -124,7 +126,8 @@ class LocalStack:
         port = free_port()
         self.standin = Proc(
             "stand-in",
-            [sys.executable, "-m", "infra.local.standin", "--port", str(port), "--seed", str(self.seed)],
+            [sys.executable, "-m", "infra.local.standin", "--port", str(port), "--seed", str(self.seed),
+             "--log-size", str(self.standin_log_size)],
             cwd=ROOT,
             log_path=self.workdir / "standin.log",
         ).start(ready=lambda: port_open(port), timeout=30)
