@@ -32,14 +32,17 @@ Adding an API (e.g. Cloud Asset v1) is one module and one line:
      ("cloudasset.v1.json"), handlers `(store, path_vars, query, body) -> Response` (raise
      core.ApiError / core.bad / core.not_found for errors), and
          API = Api(name="cloudasset_v1", discovery="cloudasset.v1.json",
-                   routes=(Route("GET", "/v1/{parent=projects/*}/assets", "cloudasset.assets.list", fn), ...),
+                   routes=(Route("GET", "/v1/{parent=*/*}/assets", "cloudasset.assets.list", fn), ...),
                    collections=(Collection("assets", NAME_RE, seed=..., view=..., patch=...), ...))
-     Route templates are the google.api.http ones (`*` = one name segment); the third field is the
-     discovery method id. Each Collection's key is a new seed/state key and a store table; IAM
+     Route templates are the google.api.http ones (`*` = one name segment), matching the document's
+     flatPath, or its path and parameter pattern; the third field is the discovery method id. Each Collection's key is a new seed/state key and a store table; IAM
      methods come from `iam.routes(...)`, long-running answers from `operations.answer(...)`.
   2. add `cloudasset_v1.API` to APIS in infra/local/standin/apis.py.
-The contract tests iterate over every registered route, so the new routes are checked against the
-document the module names with no change to the tests.
+`Api.name` is the module's name. The contract tests (tests/test_standin_contract.py, over the generic
+checker tests/support/contract.py) iterate over every registered route: each must name a method of the
+module's discovery document with the same verb and path, with no change to the tests. To have its
+requests and responses checked too, add one function driving the new routes through the real client
+library to SCENARIOS there (keyed by `Api.name`); a registered route that no scenario reaches fails.
 
 API surface (paths, verbs and bodies as the google-cloud-run 0.16 / google-cloud-kms 3.18 REST
 transports send them):
@@ -57,10 +60,7 @@ Fidelity choices (each checked against the published API or the client libraries
   * Enums are stored and returned as names; integers in request bodies (the clients send
     `$alt=json;enum-encoding=int`) are mapped through tables copied from the protos
     (tests/test_standin_run.py checks the tables against the installed protos).
-  * A Service write with a stale `etag` fails 409 ABORTED: AIP-154 (google.aip.dev/154, changed from
-    FAILED_PRECONDITION to ABORTED in aip-dev/google.aip.dev PR #705) and IAM's setIamPolicy both use it.
-    The Python REST clients map errors by HTTP status only, so callers see `Conflict` (409) and
-    `BadRequest` (400), never `Aborted`/`FailedPrecondition`; the rpc status is in the JSON body.
+  * A Service write with a stale `etag` fails 409 ABORTED (see "cannot settle" below).
   * Every Service write moves etag, generation, observedGeneration, updateTime and lastModifier; a
     changed template also creates a new revision name. Without updateMask a PATCH replaces every
     writable field (output-only fields in the body are ignored); with one, only the masked paths change.
@@ -73,6 +73,46 @@ Fidelity choices (each checked against the published API or the client libraries
     if unset); restore (DESTROY_SCHEDULED only) gives DISABLED; once destroyTime passes the version
     reads DESTROYED. The clock can be advanced through the admin API. A key's `primary` is the live
     primary version.
+
+Behaviours the discovery documents cannot settle (the contract tests check paths, verbs, fields,
+types and enum values; these are choices, each with its source, and what Rampart does about them):
+  * A stale etag. AIP-154 (google.aip.dev/154) says ABORTED / HTTP 409 since aip-dev/google.aip.dev
+    PR #705 (2021) and PR #837 (2022); before, it said FAILED_PRECONDITION, which google/rpc/code.proto
+    maps to HTTP 400 (and in PR #837 a reviewer argued for 412, HTTP's failed If-Match precondition,
+    RFC 9110 section 13.1.1 / RFC 7232 section 3.1). code.proto's own guidance says ABORTED when "the
+    client should restart a read-modify-write sequence". IAM's setIamPolicy answers 409 ABORTED
+    "There were concurrent policy changes" (GoogleCloudPlatform/deploymentmanager-samples #52,
+    terraform-provider-google #12512). run.v2.json only says the Service etag "May be used to detect
+    modification conflict during updates". The stand-in answers 409 ABORTED; Rampart treats 409, 412
+    and 400 FAILED_PRECONDITION alike (shared.actions.is_conflict), which
+    tests/test_stale_etag_answers.py checks for a service write and Run and KMS policy writes.
+  * A 409 that is no etag race: Cloud Run answers 409 "Revision named ... with different
+    configuration already exists" (googleapis/google-cloud-python #14259, terraform-provider-google
+    #14569). Rampart reads the etag again and fails the record when it has not moved
+    (tests/test_run_actions.py::test_conflict_without_a_concurrent_change_is_a_failure).
+  * services.patch without updateMask: run.v2.json says only "Optional. The list of fields to be
+    updated." AIP-134 (google.aip.dev/134) says an absent mask means "all fields that are populated";
+    other Google APIs say all fields are overwritten (e.g. API Gateway's UpdateApiRequest). The stand-in
+    replaces every writable field (the older Run v2 UpdateService had no mask). This matters to
+    Rampart: the clients omit proto3 defaults from JSON (a `false` invokerIamDisabled is not sent), so
+    under AIP-134 reading a revert to a default value would not apply. Not settled here.
+  * Error bodies: discovery documents define no error envelope. The shape {"error": {"code",
+    "message", "status", "details"}} and the HTTP mapping of google.rpc.Code come from the API design
+    guide (cloud.google.com/apis/design/errors, AIP-193) and google/rpc/code.proto. The Python REST
+    clients map an error by its HTTP status only (google.api_core.exceptions.from_http_response), so
+    callers see Conflict / BadRequest, never Aborted / FailedPrecondition; the rpc status is in the body.
+  * Enum numbers: documents list enum names only; the GAPIC REST clients send numbers
+    (`$alt=json;enum-encoding=int`, `$alt` being the system parameter `alt`,
+    cloud.google.com/apis/docs/system-parameters). The numbers come from the protos (run_v2.py and
+    cloudkms_v1.py tables, checked against the installed protos by tests/test_standin_*.py).
+  * Long-running operations: documents type `metadata` and `response` as Any; their message types
+    come from the protos' operation_info (Run v2 writes: Service and Service). The stand-in's
+    operations are done at once unless a `pending_polls` fault holds them; real ones take seconds and
+    log two audit entries (cloud.google.com/run/docs/audit-logging).
+  * KMS state changes that the current state forbids (destroy twice, restore an ENABLED version):
+    the stand-in answers 400 FAILED_PRECONDITION, as code.proto describes ("the system is not in a
+    state required"); cloudkms.v1.json names no error.
+  * A never-set IAM policy reads {"version": 1, "etag": "ACAB"}: BELIEF, no published source found.
 
 Seed format (`--seed FILE`, `POST /_standin/seed`; same shape as `GET /_standin/state`; upserts by name):
   {

@@ -108,6 +108,14 @@ class Route:
         pattern = _TEMPLATE_VAR.sub(var, self.template)
         return re.compile(f"^{pattern}$")
 
+    def variables(self) -> dict[str, str]:
+        """Path variable -> its segment pattern, e.g. {"name": "projects/*/locations/*/services/*"}."""
+        return dict(_TEMPLATE_VAR.findall(self.template))
+
+    def path(self) -> str:
+        """The discovery document's `path` form: `v2/{+name}:getIamPolicy`."""
+        return _TEMPLATE_VAR.sub(lambda m: "{+" + m.group(1) + "}", self.template).lstrip("/")
+
     def flat_path(self) -> str:
         """The discovery document's `flatPath` form: every `*` becomes `{<previous literal segment>Id}`,
         numbered from the second in a row (`v1/*/*` is `v1/{v1Id}/{v1Id1}`)."""
