@@ -201,6 +201,8 @@ def run_sweep_act(stack: LocalStack, out: TextIO, report: DemoReport, timeout: f
         time.sleep(0.5)
         for post in stack.slack.posts[slack_before:]:
             say(f"  slack: {post.body.get('text', '')[:110]}")
+        if not any("patient-api" in p.body.get("text", "") for p in stack.slack.posts[slack_before:]):
+            say("  (patient-api reopened within the alert window of its first incident: a repeat, counted, not re-alerted)")
 
 
 def main(keep_going: bool = False, out: TextIO | None = None) -> int:
