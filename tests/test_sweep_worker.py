@@ -101,3 +101,19 @@ def test_bad_messages_are_acknowledged_with_a_reason(world: Any, body: Any, caps
     assert world.handle(event(body)) == "bad_input"
     out = capsys.readouterr().out
     assert "rampart.sweep.bad_" in out and "not json" not in out  # the reason, never the payload
+
+
+def test_a_shard_that_keeps_failing_leaves_the_sweep_incomplete(world: Any) -> None:
+    from shared.actions import TransientError
+
+    assert world.handle(event({"type": worker.REQUEST, "sweep_id": "failing"})) == "planned"
+    world.standin.admin.fault("PATCH", "/services/", status=503, count=None)
+    outcomes = []
+    for m in world.published:
+        try:
+            outcomes.append(world.handle(event(m)))
+        except TransientError:
+            outcomes.append("raised")  # Pub/Sub redelivers it, then dead-letters it
+    assert "raised" in outcomes
+    rep = world.progress.report("failing")
+    assert rep is not None and rep.plan_done and rep.shards_done < rep.shards_total and not rep.complete

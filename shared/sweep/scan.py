@@ -31,19 +31,27 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--policy", help="policy file (default: $RAMPART_POLICY or config/policy.yaml)")
     s.add_argument("--no-alert", action="store_true", help="record and report only; send no alert")
     s.add_argument("--workers", type=int, help="threads judging shards (default: the policy's sweep.workers)")
+    s.add_argument("--sweep-id", help="sweep nothing: fetch the report of a scaled-out sweep (rampart_sweep) from Firestore")
     s.set_defaults(func=cmd_scan)
 
 
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     import functions
     from shared.config import load_policy, policy_path
-    from shared.model import Severity
-    from shared.sweep import local, report
+    from shared.sweep import local
     from shared.sweep.lister import AssetLister, check_scope
     from shared.sweep.shard import SweepContext
 
     loaded = load_policy(args.policy or policy_path())  # ConfigError: exit 1 in cli.main
     cfg = loaded.policy.sweep
+    if args.sweep_id:
+        from shared.sweep.worker import progress_store
+
+        fetched = progress_store(loaded).report(args.sweep_id)
+        if fetched is None:
+            sys.stderr.write(f"scan: no sweep {args.sweep_id[:100]!r} in Firestore collection {cfg.progress_collection}\n")
+            return EXIT_ERROR
+        return _output(fetched, args, out, loaded)
     scopes = tuple(args.scope) or cfg.scopes
     if not scopes:
         sys.stderr.write("scan: no scope: pass --scope projects/ID|folders/N|organizations/N or set sweep.scopes\n")
@@ -67,6 +75,14 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     rep = local.run(scopes, ctx, lister=lister, workers=args.workers or cfg.workers, on_progress=bar)
     if bar:
         bar.done()
+    return _output(rep, args, out, loaded)
+
+
+def _output(rep: Any, args: argparse.Namespace, out: TextIO, loaded: Any) -> int:
+    """Print the report (summary or JSON), write the HTML page if asked; the exit code."""
+    from shared.model import Severity
+    from shared.sweep import report
+
     if args.json:
         json.dump(report.to_json(rep), out, default=str)
         out.write("\n")

@@ -180,6 +180,22 @@ def test_two_overlapping_sweeps(stack: LocalStack) -> None:
     assert lost == [] and doubled == []
     # Between them the two sweeps saw each violation at least once and acted on it once.
     assert sum(r.tally.actions for r in reps) >= len(doors)
+    # Either report can be fetched afterwards, as an operator would: python main.py scan --sweep-id.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FIRESTORE_EMULATOR_HOST": stack.firestore.host, "GOOGLE_CLOUD_PROJECT": S.P}
+    p = subprocess.run([sys.executable, "main.py", "scan", "--policy", str(stack.policy_path), "--sweep-id", first, "--json"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    fetched = json.loads(p.stdout)
+    assert fetched["sweep_id"] == first and fetched["complete"] and fetched["shards_done"] == reps[0].shards_total
+    assert fetched["outcomes"] == dict(reps[0].tally.outcomes)
+    missing = subprocess.run([sys.executable, "main.py", "scan", "--policy", str(stack.policy_path), "--sweep-id", "nope"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert missing.returncode == 1 and "no sweep 'nope'" in missing.stderr
 
 
 def test_a_sweep_worker_killed_mid_shard(stack: LocalStack) -> None:
