@@ -24,6 +24,7 @@ check-local-stack:
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/shellcheck deploy.sh infra/*.sh .ci/run
 
 test: venv check-local-stack lint

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Deploy Rampart to Google Cloud, the way the HIPAA seed deploys a Cloud Run service:
+# Deploy Rampart to Google Cloud as a private Cloud Run service (HIPAA profile):
 #   approved US region only, --no-allow-unauthenticated, --ingress=internal, a dedicated service
 #   account per function, Secret Manager secrets mounted as files (never environment variables),
 #   bounded instances, explicit timeout, memory, CPU and concurrency.
 #
-#   ./deploy.sh --project P --dry-run              # every gcloud command, none run
+#   ./deploy.sh --project P --stage dry-run --dry-run   # every gcloud command, none run
+#   ./deploy.sh --project P --stage dry-run             # a first rollout: every rule describes, none acts
 #   ./deploy.sh --project P --scope org --scope-id 123456789012 --yes
+#   ./deploy.sh --project P --uninstall                 # remove everything, sinks first
 #
-# Steps: infra/bootstrap.sh (APIs, key, topics, secrets, accounts, roles), check the alert
-# secrets have values, `gcloud run deploy` each function, infra/triggers.sh (invoker grant,
-# push subscription or Eventarc trigger, then the audit-log sink). Stops at the first failure
-# and names the step; every step is safe to re-run.
+# Steps: what the policy puts in force (and a refusal if rules act with nowhere to alert),
+# infra/bootstrap.sh (APIs, key, topics, secrets, accounts, roles), the policy secret
+# (infra/policy.sh), check the alert secrets have values, `gcloud run deploy` each function,
+# infra/triggers.sh (invoker grant, push subscription or Eventarc trigger, then the audit-log
+# sink), Rampart's own monitoring (infra/monitoring.sh), then removing what an earlier layout
+# left (infra/lifecycle.sh). Stops at the first failure and names the step; every step is safe
+# to re-run.
 #
 # Why `gcloud run deploy --function`: it is the current, documented way to deploy a Cloud Run
 # function from source (`gcloud functions deploy --gen2` drives the older Cloud Functions API),
-# and it takes every Cloud Run flag the seed uses (--ingress, --set-secrets file mounts,
+# and it takes every Cloud Run flag used here (--ingress, --set-secrets file mounts,
 # --min/--max-instances, --concurrency) directly.
 #
 # Why --ingress=internal works: Cloud Run counts Pub/Sub push and Eventarc deliveries from the
@@ -31,8 +36,15 @@ source infra/bootstrap.sh
 source infra/triggers.sh
 # shellcheck source=infra/sweep.sh
 source infra/sweep.sh
+# shellcheck source=infra/policy.sh
+source infra/policy.sh
+# shellcheck source=infra/lifecycle.sh
+source infra/lifecycle.sh
+# shellcheck source=infra/monitoring.sh
+source infra/monitoring.sh
 
-BASE_IMAGE=python312
+# The Python that CI tests Rampart on (.ci/run, Python 3.11): deploy on the same one.
+BASE_IMAGE=python311
 
 # A mounted secret without a version makes the deploy fail; say how to add one, without ever
 # reading or printing a value.
@@ -60,19 +72,12 @@ rampart_check_secret_values() {
 }
 
 rampart_deploy_functions() {
-    local i fn svc sa rules secrets=() env=()
-    if ((${#SECRET_MOUNTS[@]})); then
-        # PATH=SECRET:latest with PATH starting with "/": a file mount, the seed's preferred form.
-        secrets=(--set-secrets="$(rampart_secret_flag)")
-    else
-        secrets=(--clear-secrets)
-    fi
-    if [[ $POLICY == config/policy.yaml ]]; then
-        env=(--clear-env-vars)
-    else
-        # Not a secret: where the deployed policy is, relative to the source root.
-        env=(--set-env-vars="RAMPART_POLICY=$POLICY")
-    fi
+    local i fn svc sa rules secrets env
+    # PATH=SECRET:latest with PATH starting with "/": a file mount. For the policy, a mount (not an
+    # environment variable) is what makes a new version take effect without a redeploy.
+    secrets=(--set-secrets="$(rampart_secret_flag)")
+    # Not a secret: where the policy is mounted.
+    env=(--set-env-vars="RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
     if [[ -n $KMS_KEY ]]; then
         note "note: Cloud Run itself is not CMEK-encrypted here: gcloud deploys CMEK functions only from a"
         note "  pre-staged Cloud Storage source into a CMEK Artifact Registry repository. The functions keep no"
@@ -95,9 +100,9 @@ rampart_deploy_functions() {
     done
 }
 
-# /secrets/slack/webhook-url=rampart-slack-webhook:latest,...
+# /etc/rampart/policy/policy.yaml=rampart-policy:latest,/secrets/slack/webhook-url=rampart-slack-webhook:latest,...
 rampart_secret_flag() {
-    local mount out=()
+    local mount out=("$RAMPART_POLICY_MOUNT=$RAMPART_SECRET_POLICY:latest")
     for mount in "${SECRET_MOUNTS[@]}"; do
         out+=("$mount:latest")
     done
@@ -116,16 +121,26 @@ rampart_summary() {
     note "Rampart is deployed: ${FUNCTION_SERVICES[*]} in $PROJECT/$REGION, watching $SCOPE $SCOPE_ID."
     note "Dead letters: gcloud pubsub subscriptions pull $RAMPART_DEAD_LETTER_HOLD --project=$PROJECT --limit=10"
     note "Logs:         gcloud logging read 'resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${FUNCTION_SERVICES[0]}\"' --project=$PROJECT --limit=20"
+    note "New policy:   python main.py policy push FILE --project=$PROJECT   (in force within seconds, no redeploy)"
 }
 
 main() {
     rampart_init "deploy.sh" "$@"
+    if ((UNINSTALL)); then
+        rampart_uninstall_confirm
+        rampart_uninstall
+        return 0
+    fi
+    rampart_rollout_summary
     rampart_confirm
     rampart_bootstrap
+    rampart_policy_secret
     rampart_check_secret_values
     rampart_deploy_functions
     rampart_triggers
     rampart_sweep
+    rampart_monitoring
+    rampart_prune
     rampart_summary
 }
 

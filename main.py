@@ -12,20 +12,23 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions_framework
 
 import functions
 from shared import log
-from shared.event import BadInput, from_cloudevent, skip_reason
+from shared.event import BadInput, from_cloudevent
 
-_pipeline: Any = None
+if TYPE_CHECKING:
+    from shared.pipeline import Pipeline, Result
+
+_pipeline: Pipeline | None = None
 _pipeline_lock = threading.Lock()
 _warm_up_started = False
 
 
-def _get_pipeline() -> Any:
+def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         with _pipeline_lock:
@@ -64,7 +67,7 @@ def _warm_up() -> None:
                     action="the first relevant event loads what is missing")
 
 
-def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Any:
+def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | None:
     """Handle one delivery. Returns normally for anything handled or deliberately skipped
     (Pub/Sub acks it); raises only for failures worth a redelivery."""
     try:
@@ -76,12 +79,12 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Any:
         return None
     if event is None:
         return None  # no rule triggers on it (most of the stream): no policy, no client needed
-    # A rule triggers on it (from_cloudevent built it), so triage's only other answer is this one.
-    if skip_reason(event):
+    triaged = functions.triage(event)
+    if isinstance(triaged, str):
         return None  # a failed call, a system event, ...: skipped without loading the policy
     pipeline = _get_pipeline()
     try:
-        return pipeline.handle(event, only=only)
+        return pipeline.handle(event, only=only, triaged=triaged)
     except Exception as exc:
         log.error(
             "rampart.event_failed",
@@ -125,20 +128,9 @@ def _entry(rule_id: str) -> Any:
     return functions_framework.cloud_event(entry)
 
 
-run_ingress_open = _entry("run_ingress_open")
-run_public_invoker = _entry("run_public_invoker")
-run_invoker_iam_disabled = _entry("run_invoker_iam_disabled")
-run_default_service_account = _entry("run_default_service_account")
-run_unapproved_region = _entry("run_unapproved_region")
-run_vpc_egress = _entry("run_vpc_egress")
-run_plaintext_secrets = _entry("run_plaintext_secrets")
-run_cmek_missing = _entry("run_cmek_missing")
-kms_version_disabled = _entry("kms_version_disabled")
-kms_version_destroy_scheduled = _entry("kms_version_destroy_scheduled")
-kms_agent_binding_removed = _entry("kms_agent_binding_removed")
-kms_public_member = _entry("kms_public_member")
-kms_unapproved_location = _entry("kms_unapproved_location")
-kms_rotation = _entry("kms_rotation")
+# One entry point per rule, named by its id (functions-framework's --target), made from the registry.
+for _rule_id in functions.RULE_IDS:
+    globals()[_rule_id] = _entry(_rule_id)
 
 
 @functions_framework.cloud_event

@@ -58,7 +58,7 @@ def load_mix() -> Mix:
     irrelevant: list[dict[str, Any]] = []
     relevant: list[dict[str, Any]] = []
     services: dict[str, int] = {}
-    sources = sorted(CORPUS.rglob("*.json")) + sorted(RULE_FIXTURES.rglob("*.json"))
+    sources = sorted(CORPUS.rglob("*.json")) + sorted(RULE_FIXTURES.glob("*/*.json"))  # not sources/: no entries there
     for path in sources:
         for entry in _entries(path):
             entry.pop("_source", None)

@@ -1,9 +1,11 @@
-"""Every rule Rampart has. A rule's id is its module name in this package, its key in the
-policy file and its test folder's name (tests/test_rule_naming.py checks all three).
+"""Every rule Rampart has: the one registry. A rule's id is its module name in this package,
+its key in the policy file and its test folder's name (tests/test_rule_naming.py checks all
+three); its module's `RULE` carries its check, remediation and enrichment.
 
 Rule modules load on first use: `TRIGGERS` below is a literal table, so deciding that an
-event is irrelevant (most of an organization's audit stream) imports nothing. A test checks
-that it equals the triggers the rule modules declare.
+event is irrelevant (most of an organization's audit stream) is one dictionary lookup and
+imports nothing. A test checks that `RULE_IDS` and `TRIGGERS` equal what the rule modules
+declare, and `main.py` makes one entry point per id from `RULE_IDS`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from shared.event import skip_reason
+
 if TYPE_CHECKING:
+    from shared.event import AuditEvent
     from shared.rules import Rule
 
 RULE_IDS: tuple[str, ...] = (
@@ -75,3 +80,18 @@ def rule(rule_id: str) -> Rule:
 
 def all_rules() -> tuple[Rule, ...]:
     return tuple(rule(i) for i in RULE_IDS)
+
+
+def triage(event: AuditEvent) -> tuple[str, ...] | str:
+    """The ids of the rules an entry may concern, or the reason to skip it. Config-free and
+    import-free: main.py runs it once per delivery, before the policy is loaded."""
+    rule_ids = TRIGGERS.get((event.service, event.method))
+    if not rule_ids:
+        return "no_rule_for_method"
+    return skip_reason(event) or rule_ids
+
+
+def rules_for_asset(asset_type: str) -> tuple[Rule, ...]:
+    """The rules that judge Cloud Asset Inventory records of `asset_type` (imports every rule:
+    for a sweep, not for the per-entry path)."""
+    return tuple(r for r in all_rules() if asset_type in r.asset_types)

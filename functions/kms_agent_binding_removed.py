@@ -6,24 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
 from shared.permissions import KMS_IAM
-from shared.rules import (
-    ENCRYPTER_DECRYPTER,
-    KMS_SET_IAM,
-    Rule,
-    finding,
-    iam_delta,
-    iam_resource,
-    kms_parts,
-    kms_type,
-    matches_any,
-)
+from shared.rules import ENCRYPTER_DECRYPTER, KMS_SET_IAM, Rule, finding, matches_any
+from shared.views.iam import POLICY, PolicyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
     from shared.model import ActionRecord
+
+
+@dataclass(frozen=True)
+class Missing:
+    """For the remediation: the members to give `role` back."""
+
+    role: str
+    members: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -41,54 +39,61 @@ class Params:
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    resource = iam_resource(event)
-    parts = kms_parts(resource)
-    if parts is None or parts["version"]:
+def check(view: PolicyView, params: Params) -> Finding[Missing] | None:
+    """A protected member lacks the role unconditionally on a key or key ring: one the prior
+    policy gave it (where the source knows the prior policy: an entry with a delta), or one
+    `params.required` names for this resource (where the source shows the whole policy)."""
+    if view.resource_type not in ("kms.cryptoKey", "kms.keyRing"):
         return None
-    delta = iam_delta(event)
-    removed = {m for r, m in delta.removed if r == params.role and matches_any(m, params.protected_members)}
-    present = {m for r, m in delta.policy if r == params.role}
-    for pattern, members in params.required.items():
-        if matches_any(resource, (pattern,)) and (delta.policy or not delta.from_delta):
-            removed.update(m for m in members if m not in present)
-    if delta.from_delta:
-        removed -= {m for r, m in delta.added if r == params.role}
-    if not removed:
+    expected: set[str] = set()
+    if view.prior is not None:
+        expected |= {
+            m for b in view.prior if b.role == params.role and b.condition is None
+            for m in b.members if matches_any(m, params.protected_members)
+        }
+    if view.complete:
+        for pattern, members in params.required.items():
+            if matches_any(view.name, (pattern,)):
+                expected.update(members)
+    missing = expected - view.members(params.role, conditional=False)
+    if not missing:
         return None
-    observed = {"role": params.role, "removed_members": sorted(removed), "from_delta": delta.from_delta}
-    rule = RULE
+    observed = {"role": params.role, "missing_members": sorted(missing)}
     return finding(
-        rule, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
-        title=f"{rule.title} ({kms_type(parts).split('.')[1]})", resource_type=kms_type(parts),
+        RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})",
+        detail=Missing(params.role, tuple(sorted(missing))),
     )
 
 
-def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+def remediate(finding: Finding[Missing], params: Params, ctx: ActionContext) -> ActionRecord:
     """Put the removed members back in the role's unconditional binding on the key or key ring,
     keeping every other binding, condition and the policy version (etag-guarded).
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import restore_members
+    from shared.actions.kms import restore_members
 
-    role = str(finding.observed.get("role") or params.role)
-    return restore_members(finding, ctx, role=role, members=list(finding.observed.get("removed_members", [])))
+    missing = finding.detail or Missing(params.role, ())
+    return restore_members(finding, ctx, role=missing.role, members=list(missing.members))
 
 
 RULE = Rule(
     id="kms_agent_binding_removed",
     title="Service agent lost encrypter/decrypter on a CMEK key",
     severity=Severity.CRITICAL,
-    resource_type="kms.cryptoKey",
+    kind=POLICY,
     triggers=KMS_SET_IAM,
     action=Action.RESTORE,
     actions=(Action.RESTORE, Action.ALERT),
     permissions={
         "restore": KMS_IAM,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: the service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key.",
+    remediate=remediate,
+    why=(
+        "The service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to use its data "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

@@ -6,24 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, Finding, Severity
 from shared.permissions import KMS_IAM
-from shared.rules import (
-    KMS_SET_IAM,
-    PUBLIC_MEMBERS,
-    Rule,
-    finding,
-    iam_delta,
-    iam_resource,
-    kms_parts,
-    kms_type,
-    matches_any,
-)
+from shared.rules import KMS_SET_IAM, Rule, finding, matches_any
+from shared.views.iam import POLICY, PUBLIC_MEMBERS, PolicyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
     from shared.model import ActionRecord
+
+
+@dataclass(frozen=True)
+class Outsiders:
+    """For the remediation: the (role, member) grants to remove."""
+
+    grants: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -48,32 +45,31 @@ def _outside(member: str, params: Params) -> bool:
     return False
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    resource = iam_resource(event)
-    parts = kms_parts(resource)
-    if parts is None or parts["version"]:
+def check(view: PolicyView, params: Params) -> Finding[Outsiders] | None:
+    """The key's or key ring's policy grants a public or outside-domain member any role."""
+    if view.resource_type not in ("kms.cryptoKey", "kms.keyRing"):
         return None
-    delta = iam_delta(event)
-    bad = sorted({(r, m) for r, m in delta.added if _outside(m, params)})
+    candidates = view.grants(None if params.allowed_domains else PUBLIC_MEMBERS)
+    bad = [(r, m) for r, m in candidates if _outside(m, params)]
     if not bad:
         return None
-    observed = {"members": [{"role": r, "member": m} for r, m in bad], "from_delta": delta.from_delta}
+    observed = {"members": [{"role": r, "member": m} for r, m in bad]}
     return finding(
-        RULE, event, resource=resource, location=parts["location"], project=parts["project"], observed=observed,
-        title=f"{RULE.title} ({kms_type(parts).split('.')[1]})", resource_type=kms_type(parts),
+        RULE, view, observed=observed, title=f"{RULE.title} ({view.resource_type.split('.')[1]})",
+        detail=Outsiders(tuple(bad)),
     )
 
 
-def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
+def remediate(finding: Finding[Outsiders], params: Params, ctx: ActionContext) -> ActionRecord:
     """Remove exactly the flagged members from the key's or key ring's live policy, if the
     same test still flags them there; keep everything else (etag-guarded).
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy/.setIamPolicy on a key,
     cloudkms.keyRings.getIamPolicy/.setIamPolicy on a key ring.
     """
-    from shared.kms_actions import strip_members
+    from shared.actions.kms import strip_members
 
-    pairs = [(str(m["role"]), str(m["member"])) for m in finding.observed.get("members", [])]
+    pairs = list(finding.detail.grants) if finding.detail else []
     return strip_members(finding, ctx, pairs=pairs, still_bad=lambda member: _outside(member, params))
 
 
@@ -81,14 +77,18 @@ RULE = Rule(
     id="kms_public_member",
     title="Public or outside-domain member granted on a CMEK key",
     severity=Severity.CRITICAL,
-    resource_type="kms.cryptoKey",
+    kind=POLICY,
     triggers=KMS_SET_IAM,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.ALERT),
     permissions={
         "revert": KMS_IAM,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: you control access to the CMEK key with IAM; nobody outside may hold it.",
+    remediate=remediate,
+    why=(
+        "Access to a key is granted with IAM on the key, its key ring, project or above; no public or outside member may hold it "
+        "(https://cloud.google.com/kms/docs/iam)."
+    ),
 )

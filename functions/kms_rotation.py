@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.event import AuditEvent, pick, pick_dict, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, duration_seconds, finding, kms_parts, update_mask_text
+from shared.rules import KMS, Rule, finding
+from shared.views.kms import KEY, KeyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -19,37 +19,21 @@ class Params:
     max_rotation_days: int = 90
 
 
-def _mask(event: AuditEvent) -> set[str]:
-    mask = update_mask_text(event.request)
-    return {m.strip() for m in mask.split(",")} if mask else set()
-
-
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    key = pick_dict(event.request, "cryptoKey")
-    if event.method == "CreateCryptoKey":
-        purpose = pick(key, "purpose")
-        if isinstance(purpose, int) and not isinstance(purpose, bool):  # the enum as a number
-            purpose = "ENCRYPT_DECRYPT" if purpose == 1 else "other"
-        if isinstance(purpose, str) and purpose not in ("", "ENCRYPT_DECRYPT", "1"):
-            return None  # only symmetric keys rotate automatically
-        name = f"{pick_str(event.request, 'parent')}/cryptoKeys/{pick_str(event.request, 'cryptoKeyId')}"
-    else:
-        mask = _mask(event)
-        if mask and not mask & {"rotationPeriod", "rotation_period", "rotation_schedule.rotation_period"}:
-            return None
-        name = pick_str(key, "name") or event.resource_name
-    parts = kms_parts(name)
-    if parts is None:
+def check(view: KeyView, params: Params) -> Finding | None:
+    """A symmetric key's rotation period is missing or over `max_rotation_days` (judged only
+    where the source states the period: an update whose mask leaves it out says nothing)."""
+    if "purpose" in view.known and view.purpose != "ENCRYPT_DECRYPT":
+        return None  # only symmetric keys rotate automatically
+    if "rotation_period" not in view.known:
         return None
-    seconds = duration_seconds(pick(key, "rotationPeriod"))
-    limit = params.max_rotation_days * 86400
-    if seconds is not None and seconds <= limit:
+    seconds = view.rotation_period_seconds
+    if seconds is not None and seconds <= params.max_rotation_days * 86400:
         return None
     observed = {
         "rotation_period_days": round(seconds / 86400, 1) if seconds is not None else None,
         "max_rotation_days": params.max_rotation_days,
     }
-    return finding(RULE, event, resource=name, location=parts["location"], project=parts["project"], observed=observed)
+    return finding(RULE, view, observed=observed)
 
 
 def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, Any]:
@@ -57,7 +41,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeys.get.
     """
-    from shared.kms_actions import key_rotation_facts
+    from shared.actions.kms import key_rotation_facts
 
     return key_rotation_facts(finding.resource, ctx)
 
@@ -66,12 +50,16 @@ RULE = Rule(
     id="kms_rotation",
     title="CMEK key rotation removed or too long",
     severity=Severity.MEDIUM,
-    resource_type="kms.cryptoKey",
+    kind=KEY,
     triggers=((KMS, "CreateCryptoKey"), (KMS, "UpdateCryptoKey")),
     action=Action.ALERT,
     actions=(Action.ALERT,),
     permissions={},
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: CMEK keys are managed by you; rotation bounds what one key version protects.",
+    enrich=enrich,
+    why=(
+        "Rotating symmetric keys on a schedule limits how much data one key version protects "
+        "(https://cloud.google.com/kms/docs/key-rotation)."
+    ),
 )

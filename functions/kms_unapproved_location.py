@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.event import AuditEvent, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, finding, kms_parts
+from shared.rules import KMS, Rule, finding
+from shared.views.kms import KEY_RING, KeyRingView
 
 
 @dataclass(frozen=True)
@@ -16,31 +16,28 @@ class Params:
     approved_regions: tuple[str, ...] | None = None
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    name = event.resource_name
-    if not kms_parts(name):
-        parent, ring = pick_str(event.request, "parent"), pick_str(event.request, "keyRingId")
-        name = f"{parent}/keyRings/{ring}" if parent and ring else name
-    parts = kms_parts(name)
-    if parts is None:
-        return None
+def check(view: KeyRingView, params: Params) -> Finding | None:
+    """The key ring's location is not approved."""
     approved = params.approved_regions or ()
-    if parts["location"] in approved:
+    if view.location in approved:
         return None
-    observed = {"location": parts["location"], "approved_regions": list(approved)}
-    return finding(RULE, event, resource=name, location=parts["location"], project=parts["project"], observed=observed)
+    observed = {"location": view.location, "approved_regions": list(approved)}
+    return finding(RULE, view, observed=observed)
 
 
 RULE = Rule(
     id="kms_unapproved_location",
     title="KMS key ring created outside the approved locations",
     severity=Severity.HIGH,
-    resource_type="kms.keyRing",
+    kind=KEY_RING,
     triggers=((KMS, "CreateKeyRing"),),
     action=Action.ALERT,
     actions=(Action.ALERT,),
     permissions={},
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: the key ring location must match the location of the data it encrypts; seed 000 §1 regions.",
+    why=(
+        "A key ring cannot be moved after it is created; keep keys in the approved locations, near the data "
+        "(https://cloud.google.com/kms/docs/create-key-ring)."
+    ),
 )

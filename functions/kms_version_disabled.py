@@ -6,15 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.event import AuditEvent, pick, pick_str
 from shared.model import Action, Finding, Severity
-from shared.rules import KMS, Rule, finding, kms_parts, matches_any, update_mask_text
+from shared.rules import KMS, Rule, finding, matches_any
+from shared.views.kms import KEY_VERSION, KeyVersionView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
     from shared.model import ActionRecord
-
-_DISABLED = ("DISABLED", 2)
 
 
 @dataclass(frozen=True)
@@ -27,22 +25,12 @@ class Params:
     max_services_scanned: int = 500
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    state = pick(event.request, "cryptoKeyVersion", "state")
-    if state not in _DISABLED:
+def check(view: KeyVersionView, params: Params) -> Finding[KeyVersionView] | None:
+    """The version is DISABLED, and its key is not one `allow_disable` names."""
+    if view.state != "DISABLED" or matches_any(view.key, params.allow_disable):
         return None
-    mask = update_mask_text(event.request)
-    if mask and "state" not in mask.split(","):
-        return None  # state in the body but not in the mask: nothing changed it
-    name = pick_str(event.request, "cryptoKeyVersion", "name") or event.resource_name
-    parts = kms_parts(name)
-    if parts is None or not parts["version"]:
-        return None
-    key = name.rsplit("/cryptoKeyVersions/", 1)[0]
-    if matches_any(key, params.allow_disable):
-        return None
-    observed = {"state": "DISABLED", "key": key, "version": parts["version"]}
-    return finding(RULE, event, resource=name, location=parts["location"], project=parts["project"], observed=observed)
+    observed = {"state": "DISABLED", "key": view.key, "version": view.version}
+    return finding(RULE, view, observed=observed, detail=view)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -50,7 +38,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, cloudkms.cryptoKeyVersions.update.
     """
-    from shared.kms_actions import reenable_version
+    from shared.actions.kms import reenable_version
 
     return reenable_version(finding, ctx)
 
@@ -60,7 +48,7 @@ def enrich(finding: Finding, params: Params, ctx: ActionContext) -> dict[str, An
 
     IAM permissions: cloudkms.cryptoKeyVersions.get, run.services.list.
     """
-    from shared.kms_actions import version_facts
+    from shared.actions.kms import version_facts
 
     return version_facts(finding, ctx, find_dependents=params.find_dependents, max_services=params.max_services_scanned)
 
@@ -69,7 +57,7 @@ RULE = Rule(
     id="kms_version_disabled",
     title="CMEK key version disabled",
     severity=Severity.CRITICAL,
-    resource_type="kms.cryptoKeyVersion",
+    kind=KEY_VERSION,
     triggers=((KMS, "UpdateCryptoKeyVersion"),),
     action=Action.RESTORE,
     actions=(Action.RESTORE, Action.ALERT),
@@ -77,7 +65,12 @@ RULE = Rule(
         "restore": ("cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeyVersions.update", "run.services.list"),
         "alert": ("run.services.list",),
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: disabling a CMEK key makes all data encrypted with it inaccessible.",
+    remediate=remediate,
+    enrich=enrich,
+    why=(
+        "Data encrypted with a disabled CMEK key cannot be accessed, and new instances of services using it do not start "
+        "(https://cloud.google.com/kms/docs/cmek)."
+    ),
 )

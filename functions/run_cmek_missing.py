@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, kms_parts, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.names import kms_name
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -21,21 +22,19 @@ class Params:
     require_same_location: bool = True
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None:
-        return None
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """No CMEK key, or (with `require_same_location`) a key in another location."""
     key = view.encryption_key
     if not key:
         if not params.require_cmek:
             return None
         observed = {"encryption_key": "(none: Google default encryption)", "required": "a Cloud KMS key"}
     else:
-        parts = kms_parts(key)
-        if not params.require_same_location or parts is None or parts["location"] == view.location:
+        parts = kms_name(key)
+        if not params.require_same_location or parts is None or parts.location == view.location:
             return None
-        observed = {"encryption_key": key, "key_location": parts["location"], "service_location": view.location}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+        observed = {"encryption_key": key, "key_location": parts.location, "service_location": view.location}
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -46,23 +45,27 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
     id="run_cmek_missing",
     title="Cloud Run service without a customer-managed encryption key in its region",
     severity=Severity.HIGH,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.ALERT,
     actions=(Action.ALERT, Action.QUARANTINE),
     permissions={
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 001: data encrypted with a CMEK key whose key ring location matches the resource.",
+    remediate=remediate,
+    why=(
+        "Customer-managed keys give you control over the key's location, rotation and access "
+        "(https://cloud.google.com/run/docs/securing/using-cmek)."
+    ),
 )

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -23,15 +23,13 @@ class Params:
     pass
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None:
-        return None
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """The service runs as no service account, or as a default one."""
     sa = view.service_account
     if sa and not _DEFAULT_SA.match(sa):
         return None
-    observed = {"service_account": sa or "(none set: the default compute service account)", "api": view.api}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    observed = {"service_account": sa or "(none set: the default compute service account)"}
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -40,23 +38,27 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
     id="run_default_service_account",
     title="Cloud Run service uses the default compute service account",
     severity=Severity.HIGH,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.QUARANTINE,
     actions=(Action.QUARANTINE, Action.ALERT),
     permissions={
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §3: a dedicated service account per service, never the default compute SA.",
+    remediate=remediate,
+    why=(
+        "The default compute service account has Editor on the project; give each service its own least-privilege identity "
+        "(https://cloud.google.com/run/docs/securing/service-identity)."
+    ),
 )

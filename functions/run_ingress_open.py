@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE, RUN_UPDATE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -23,12 +23,12 @@ class Params:
     revert_to: str = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None or view.ingress in params.allowed:
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """Ingress is not one of `params.allowed`."""
+    if view.ingress in params.allowed:
         return None
-    observed = {"ingress": view.ingress, "explicit": view.ingress_explicit, "api": view.api, "required": params.revert_to}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    observed = {"ingress": view.ingress, "required": params.revert_to}
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -37,11 +37,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_UPDATE, i.e.
     run.services.get/update, run.operations.get, iam.serviceAccounts.actAs; quarantine adds RUN_IAM).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
-        finding, ctx, violates=run_actions.still_fails(evaluate, params),
-        revert=lambda: run_actions.revert_ingress(finding, ctx, allowed=params.allowed, target=params.revert_to),
+    return run.dispatch(
+        finding, ctx, rule=RULE, params=params,
+        revert=lambda: run.revert_ingress(finding, ctx, allowed=params.allowed, target=params.revert_to),
     )
 
 
@@ -49,7 +49,7 @@ RULE = Rule(
     id="run_ingress_open",
     title="Cloud Run ingress opened to all traffic",
     severity=Severity.HIGH,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
@@ -57,7 +57,11 @@ RULE = Rule(
         "revert": RUN_UPDATE,
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §2: --ingress=internal-and-cloud-load-balancing blocks direct internet access.",
+    remediate=remediate,
+    why=(
+        "Ingress `all` lets anyone on the internet reach the service; internal-and-cloud-load-balancing blocks direct access "
+        "(https://cloud.google.com/run/docs/securing/ingress)."
+    ),
 )

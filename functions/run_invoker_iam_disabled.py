@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE, RUN_UPDATE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -20,12 +20,12 @@ class Params:
     pass
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None or not view.invoker_iam_disabled:
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """The invoker IAM check is off."""
+    if not view.invoker_iam_disabled:
         return None
-    observed = {"invoker_iam_disabled": True, "api": view.api}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    observed = {"invoker_iam_disabled": True}
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -34,11 +34,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: RULE.permissions[ctx.action] (revert: shared.permissions.RUN_UPDATE, i.e.
     run.services.get/update, run.operations.get, iam.serviceAccounts.actAs; quarantine adds RUN_IAM).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
-        finding, ctx, violates=run_actions.still_fails(evaluate, params),
-        revert=lambda: run_actions.revert_invoker_check(finding, ctx),
+    return run.dispatch(
+        finding, ctx, rule=RULE, params=params,
+        revert=lambda: run.revert_invoker_check(finding, ctx),
     )
 
 
@@ -46,7 +46,7 @@ RULE = Rule(
     id="run_invoker_iam_disabled",
     title="Cloud Run invoker IAM check disabled",
     severity=Severity.CRITICAL,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
@@ -54,7 +54,11 @@ RULE = Rule(
         "revert": RUN_UPDATE,
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §2: --no-allow-unauthenticated; the invoker check is what enforces it.",
+    remediate=remediate,
+    why=(
+        "With the invoker IAM check disabled, anyone who reaches the service can call it "
+        "(https://cloud.google.com/run/docs/securing/managing-access#invoker_check)."
+    ),
 )

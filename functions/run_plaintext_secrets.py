@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -46,9 +46,9 @@ def _rx(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return rx
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None or not view.env:
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """A plain environment variable whose name or value looks like a credential."""
+    if not view.env:
         return None
     by_name, by_value = _rx(params.name_patterns), _rx(params.value_patterns)
     flagged: list[dict[str, str]] = []
@@ -63,7 +63,7 @@ def evaluate(event: AuditEvent, params: Params) -> Finding | None:
         return None
     # Names only: the value is a credential and must never reach a log or an alert.
     observed = {"plaintext_env": flagged, "required": "Secret Manager references (--set-secrets)"}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -74,23 +74,27 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
     id="run_plaintext_secrets",
     title="Credentials in plain Cloud Run environment variables",
     severity=Severity.HIGH,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.ALERT,
     actions=(Action.ALERT, Action.QUARANTINE),
     permissions={
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §2/§7: --set-secrets from Secret Manager; never credentials in env vars or the image.",
+    remediate=remediate,
+    why=(
+        "Keep credentials in Secret Manager, mounted or referenced, never in plain environment variables "
+        "(https://cloud.google.com/run/docs/configuring/services/secrets)."
+    ),
 )

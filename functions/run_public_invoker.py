@@ -6,18 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_IAM, RUN_QUARANTINE
-from shared.rules import (
-    PUBLIC_MEMBERS,
-    RUN_SET_IAM,
-    Rule,
-    finding,
-    iam_delta,
-    iam_resource,
-    run_service_name,
-)
+from shared.rules import RUN_SET_IAM, Rule, finding
+from shared.views.iam import POLICY, PUBLIC_MEMBERS, PolicyView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -29,17 +21,16 @@ class Params:
     roles: tuple[str, ...] = ("*",)
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    delta = iam_delta(event)
+def check(view: PolicyView, params: Params) -> Finding | None:
+    """The service's policy grants a public member a role in `params.roles`."""
+    if view.resource_type != "run.service":
+        return None
     any_role = "*" in params.roles
-    public = sorted({(r, m) for r, m in delta.added if m in PUBLIC_MEMBERS and (any_role or r in params.roles)})
+    public = [(r, m) for r, m in view.grants(PUBLIC_MEMBERS) if any_role or r in params.roles]
     if not public:
         return None
-    name, project, location = run_service_name(event)
-    if iam_resource(event).startswith("projects/"):
-        name = iam_resource(event)
-    observed = {"public_members": [{"role": r, "member": m} for r, m in public], "from_delta": delta.from_delta}
-    return finding(RULE, event, resource=name, location=location, project=project, observed=observed)
+    observed = {"public_members": [{"role": r, "member": m} for r, m in public]}
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -49,11 +40,11 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     quarantine: RUN_QUARANTINE, which adds run.services.get/update, run.operations.get and
     iam.serviceAccounts.actAs).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(
-        finding, ctx, violates=lambda live: bool(run_actions.public_grants_in(live.public, params.roles)),
-        revert=lambda: run_actions.revert_public_invoker(finding, ctx, roles=params.roles),
+    return run.dispatch(
+        finding, ctx, rule=RULE, params=params,
+        revert=lambda: run.revert_public_invoker(finding, ctx, roles=params.roles),
     )
 
 
@@ -61,7 +52,7 @@ RULE = Rule(
     id="run_public_invoker",
     title="Cloud Run service made publicly invokable",
     severity=Severity.CRITICAL,
-    resource_type="run.service",
+    kind=POLICY,
     triggers=RUN_SET_IAM,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.QUARANTINE, Action.ALERT),
@@ -69,7 +60,11 @@ RULE = Rule(
         "revert": RUN_IAM,
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §2: --no-allow-unauthenticated; require an IAM token or the load balancer.",
+    remediate=remediate,
+    why=(
+        "allUsers or allAuthenticatedUsers as invoker makes the service public; keep IAM authentication "
+        "(https://cloud.google.com/run/docs/authenticating/public)."
+    ),
 )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -21,15 +21,15 @@ class Params:
     approved_regions: tuple[str, ...] | None = None
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None or not view.location:
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """The service's region is not approved."""
+    if not view.location:
         return None
     approved = params.approved_regions or ()
     if view.location in approved:
         return None
     observed = {"region": view.location, "approved_regions": list(approved)}
-    return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+    return finding(RULE, view, observed=observed)
 
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
@@ -38,23 +38,27 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
     id="run_unapproved_region",
     title="Cloud Run service deployed outside the approved regions",
     severity=Severity.HIGH,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.QUARANTINE,
     actions=(Action.QUARANTINE, Action.ALERT),
     permissions={
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §1: deploy only in us-central1, us-east1, us-east4, us-west1, us-west2.",
+    remediate=remediate,
+    why=(
+        "A service's customer data is stored in its region; deploy only where the policy's approved_regions allow "
+        "(https://cloud.google.com/run/docs/locations)."
+    ),
 )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any, service_view
+from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any
+from shared.views.run import SERVICE, ServiceView
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -22,18 +22,16 @@ class Params:
     require_vpc_access_for: tuple[str, ...] = ()
 
 
-def evaluate(event: AuditEvent, params: Params) -> Finding | None:
-    view = service_view(event)
-    if view is None:
-        return None
+def check(view: ServiceView, params: Params) -> Finding | None:
+    """VPC egress not allowed, or no VPC access where `require_vpc_access_for` asks for it."""
     if view.has_vpc_access:
         if view.vpc_egress in params.allowed_egress:
             return None
         observed = {"vpc_egress": view.vpc_egress, "required": list(params.allowed_egress), "connector": view.vpc_connector}
-        return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+        return finding(RULE, view, observed=observed)
     if params.require_vpc_access_for and matches_any(view.name, params.require_vpc_access_for):
         observed = {"vpc_access": "none", "required": "a VPC connector or Direct VPC egress, private-ranges-only"}
-        return finding(RULE, event, resource=view.name, location=view.location, project=view.project, observed=observed)
+        return finding(RULE, view, observed=observed)
     return None
 
 
@@ -45,23 +43,27 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     IAM permissions: shared.permissions.RUN_QUARANTINE (run.services.get/update/getIamPolicy/
     setIamPolicy, run.operations.get, iam.serviceAccounts.actAs on the service's identity).
     """
-    from shared import run_actions
+    from shared.actions import run
 
-    return run_actions.dispatch(finding, ctx, violates=run_actions.still_fails(evaluate, params))
+    return run.dispatch(finding, ctx, rule=RULE, params=params)
 
 
 RULE = Rule(
     id="run_vpc_egress",
     title="Cloud Run VPC egress is not private-ranges-only",
     severity=Severity.MEDIUM,
-    resource_type="run.service",
+    kind=SERVICE,
     triggers=RUN_SERVICE_WRITES,
     action=Action.ALERT,
     actions=(Action.ALERT, Action.QUARANTINE),
     permissions={
         "quarantine": RUN_QUARANTINE,
     },
-    evaluate=evaluate,
+    check=check,
     params=Params,
-    why="Seed 000 §2/§6: --vpc-connector with --vpc-egress=private-ranges-only.",
+    remediate=remediate,
+    why=(
+        "With --vpc-egress=private-ranges-only only private traffic goes through the VPC network "
+        "(https://cloud.google.com/run/docs/configuring/networking-best-practices)."
+    ),
 )

@@ -17,6 +17,9 @@
 RAMPART_APPROVED_REGIONS=(us-central1 us-east1 us-east4 us-west1 us-west2)
 RAMPART_SECRET_SLACK=rampart-slack-webhook
 RAMPART_SECRET_SMTP=rampart-smtp-password
+RAMPART_SECRET_POLICY=rampart-policy
+# The policy secret is mounted here, in a directory of its own (Cloud Run mounts one secret per directory).
+RAMPART_POLICY_MOUNT=/etc/rampart/policy/policy.yaml
 RAMPART_DEAD_LETTER_TOPIC=rampart-dead-letter
 RAMPART_DEAD_LETTER_HOLD=rampart-dead-letter-hold
 RAMPART_ALERTS_TOPIC=rampart-alerts
@@ -235,6 +238,12 @@ rampart_defaults() {
     SWEEP_SCHEDULE="0 6 * * *"
     DRY_RUN=0
     YES=0
+    STAGE=""
+    NO_ALERTS=0
+    UNINSTALL=0
+    ALERT_CHANNEL=""
+    SILENCE_ALERT_AFTER=6h
+    FAILURE_RATE=1
     PYTHON=${PYTHON:-.venv/bin/python}
     WORK=${RAMPART_WORK_DIR:-.local/deploy}
 }
@@ -243,7 +252,7 @@ rampart_usage() {
     cat <<EOF
 Usage: ${RAMPART_PROG} --project PROJECT [options]
 
-Deploys Rampart the way the HIPAA seed deploys a Cloud Run service: an approved US region,
+Deploys Rampart as a private Cloud Run service: an approved US region,
 no unauthenticated access, internal ingress, a dedicated service account per function,
 secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
 
@@ -255,7 +264,18 @@ secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
   --functions WHICH     rampart (one function, every enabled rule; default) | all (one function
                         per enabled rule) | RULE[,RULE...]
   --trigger KIND        push (Pub/Sub push subscription, default) | eventarc
-  --policy FILE         policy under config/ (default config/policy.yaml); deployed with the code
+  --policy FILE         the policy to put in force (default config/policy.yaml): validated, then
+                        added as a version of secret ${RAMPART_SECRET_POLICY}, which the functions mount
+                        as a file; later changes need no redeploy: python main.py policy push FILE
+  --stage STAGE         dry-run | alert | enforce: cap every rule's mode, for a first rollout
+                        (dry-run, then alert, then enforce; see README "Deploying")
+  --no-alerts           deploy rules that enforce even though the policy has no alert channel
+  --alert-channel CH    Cloud Monitoring notification channel (projects/P/notificationChannels/N)
+                        for Rampart's own health alerts: dead letters, invalid policy, failures, silence
+  --silence-alert-after D  alert when no audit entry reaches Rampart for D (e.g. 30m, 6h; default 6h,
+                        at most 23h: Cloud Monitoring's limit for metric-absence conditions)
+  --failure-rate N      alert when rampart.event_failed exceeds N per minute over 5 minutes (default 1)
+  --uninstall           remove everything Rampart created (sinks first), and say what was removed
   --kms-key KEY         projects/P/locations/REGION/keyRings/R/cryptoKeys/K: CMEK for Rampart's
                         topics, secrets and Firestore database
   --create-kms-key      create key ring ${RAMPART_KEY_RING} and key ${RAMPART_KEY} (90-day rotation) in --region and use it
@@ -292,11 +312,13 @@ rampart_parse_args() {
                 rampart_usage
                 exit 0
                 ;;
-            --dry-run | --yes | --create-kms-key | --no-sweep)
+            --dry-run | --yes | --create-kms-key | --no-alerts | --uninstall | --no-sweep)
                 ((has_val == 0)) || usage_error "$opt takes no value"
                 case $opt in
                     --dry-run) DRY_RUN=1 ;;
                     --yes) YES=1 ;;
+                    --no-alerts) NO_ALERTS=1 ;;
+                    --uninstall) UNINSTALL=1 ;;
                     --no-sweep) SWEEP=0 ;;
                     *) CREATE_KMS_KEY=1 ;;
                 esac
@@ -304,7 +326,8 @@ rampart_parse_args() {
                 ;;
             --project | --region | --scope | --scope-id | --org-id | --functions | --trigger | --policy | \
                 --kms-key | --project-number | --min-instances | --max-instances | --memory | --cpu | \
-                --timeout | --concurrency | --sweep-schedule)
+                --timeout | --concurrency | --stage | --alert-channel | --silence-alert-after | --failure-rate | \
+                --sweep-schedule)
                 if ((has_val == 0)); then
                     (($#)) || usage_error "$opt needs a value"
                     val=$1
@@ -331,6 +354,10 @@ rampart_parse_args() {
             --cpu) CPU=$val ;;
             --timeout) TIMEOUT=$val ;;
             --concurrency) CONCURRENCY=$val ;;
+            --stage) STAGE=$val ;;
+            --alert-channel) ALERT_CHANNEL=$val ;;
+            --silence-alert-after) SILENCE_ALERT_AFTER=$val ;;
+            --failure-rate) FAILURE_RATE=$val ;;
             --sweep-schedule) SWEEP_SCHEDULE=$val ;;
         esac
     done
@@ -353,7 +380,7 @@ rampart_validate() {
     for r in "${RAMPART_APPROVED_REGIONS[@]}"; do
         [[ $REGION == "$r" ]] && approved=1
     done
-    ((approved)) || die "region '$REGION' is not approved: Rampart deploys only to the HIPAA seed's approved US regions (${RAMPART_APPROVED_REGIONS[*]})"
+    ((approved)) || die "region '$REGION' is not approved: Rampart deploys only to the HIPAA profile's approved US regions (${RAMPART_APPROVED_REGIONS[*]})"
 
     case $SCOPE in
         org | folder)
@@ -377,9 +404,14 @@ rampart_validate() {
     esac
     [[ $FUNCTIONS =~ ^[a-z_,]+$ ]] || usage_error "expected --functions to be rampart, all or rule ids separated by commas; found '$FUNCTIONS'"
 
-    # The policy is deployed with the code (config/ is uploaded), so it must live there.
-    [[ $POLICY =~ ^config/[A-Za-z0-9_.-]+\.ya?ml$ ]] || usage_error "expected --policy to be a .yaml file directly under config/ (it is deployed with the code); found '$POLICY'"
+    # The policy is deployed as a Secret Manager secret (rampart-policy), not with the code.
+    [[ $POLICY =~ \.ya?ml$ && $POLICY != -* ]] || usage_error "expected --policy to be a .yaml file; found '$POLICY'"
     [[ -f $POLICY ]] || usage_error "policy file $POLICY not found"
+    case $STAGE in
+        "" | dry-run | alert | enforce) ;;
+        *) usage_error "expected --stage to be dry-run, alert or enforce; found '$STAGE'" ;;
+    esac
+    rampart_validate_monitoring
 
     if ((CREATE_KMS_KEY)); then
         [[ -z $KMS_KEY ]] || usage_error "use --kms-key or --create-kms-key, not both"
@@ -409,6 +441,28 @@ rampart_validate() {
 
     rampart_is_local && ! rampart_is_dry && rampart_check_local
     return 0
+}
+
+# --alert-channel, --silence-alert-after, --failure-rate (Rampart's own monitoring, infra/monitoring.sh).
+rampart_validate_monitoring() {
+    if [[ $ALERT_CHANNEL =~ ^[0-9]{1,25}$ ]]; then
+        ALERT_CHANNEL="projects/$PROJECT/notificationChannels/$ALERT_CHANNEL"
+    fi
+    [[ -z $ALERT_CHANNEL || $ALERT_CHANNEL =~ ^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]{1,25}$ ]] \
+        || usage_error "expected --alert-channel to be projects/PROJECT/notificationChannels/ID (gcloud beta monitoring channels list); found '$ALERT_CHANNEL'"
+    local amount unit
+    if [[ $SILENCE_ALERT_AFTER =~ ^([0-9]{1,5})([mh])$ ]]; then
+        amount=$((10#${BASH_REMATCH[1]}))
+        unit=${BASH_REMATCH[2]}
+        if [[ $unit == h ]]; then SILENCE_SECONDS=$((amount * 3600)); else SILENCE_SECONDS=$((amount * 60)); fi
+    else
+        SILENCE_SECONDS=0
+    fi
+    # Cloud Monitoring: a metric-absence condition's duration is at most 23.5 hours.
+    ((SILENCE_SECONDS >= 300 && SILENCE_SECONDS <= 84600)) \
+        || usage_error "expected --silence-alert-after to be minutes or hours from 5m to 23h (e.g. 30m, 6h); found '$SILENCE_ALERT_AFTER'"
+    [[ $FAILURE_RATE =~ ^[0-9]{1,4}(\.[0-9]{1,3})?$ && ! $FAILURE_RATE =~ ^0+(\.0+)?$ ]] \
+        || usage_error "expected --failure-rate to be a number of failures per minute above 0 (e.g. 0.5, 1, 10); found '$FAILURE_RATE'"
 }
 
 rampart_loopback() { [[ $1 =~ ^http://127\.0\.0\.1:[0-9]{1,5}/$ ]]; }
@@ -457,7 +511,7 @@ rampart_confirm() {
 #   FUNCTION.permissions   the role's permissions, one a line
 rampart_generate() {
     mkdir -p "$WORK"
-    "$PYTHON" - "$POLICY" "$WORK" "$FUNCTIONS" "$PROJECT" <<'PY' || die "could not generate the deployment from $POLICY (see above)"
+    "$PYTHON" - "$POLICY" "$WORK" "$FUNCTIONS" "$PROJECT" "$STAGE" <<'PY' || die "could not generate the deployment from $POLICY (see above)"
 import fnmatch
 import hashlib
 import io
@@ -472,7 +526,28 @@ sys.path.insert(0, os.getcwd())
 from shared.cli import main as cli  # what `python main.py` runs
 from shared.config import load_policy
 
-policy, work, which, project = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+policy, work, which, project, stage = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+
+# The policy as deployed (pushed to the policy secret): the operator's file byte for byte, or,
+# with --stage, the same policy with every rule's mode capped at the stage.
+deployed = work / "policy.deployed.yaml"
+source_text = Path(policy).read_text(encoding="utf-8")
+if stage and stage != "enforce":  # enforce caps nothing
+    order = ["off", "dry-run", "alert", "enforce"]
+    original = load_policy(policy)
+    data = yaml.safe_load(source_text) or {}
+    data.setdefault("rules", {})
+    for rid, s in original.rules.items():
+        mode = s.mode.value
+        if order.index(mode) > order.index(stage):
+            rule_cfg = data["rules"].get(rid) or {}
+            rule_cfg["mode"] = stage
+            data["rules"][rid] = rule_cfg
+    header = f"# Generated by deploy.sh --stage {stage} from {policy}: every rule's mode capped at {stage}.\n"
+    deployed.write_text(header + yaml.safe_dump(data, sort_keys=False, width=200))
+else:
+    deployed.write_text(source_text)
+policy = str(deployed)
 
 
 def run(*argv: str) -> str:
@@ -502,13 +577,24 @@ else:
         functions[rid] = [rid]
 
 facts = []
-for fn, ids in functions.items():
+
+
+def names(fn: str) -> tuple[str, str, str]:
+    """The service, service account id and custom role id of function `fn`."""
     dashed = fn.replace("_", "-")
     service = "rampart" if fn == "rampart" else f"rampart-{dashed}"
     # Service account ids are 6-30 characters; long rule ids keep a readable prefix and a hash.
     sa = "rampart-runtime" if fn == "rampart" else f"rampart-{dashed}"
     if len(sa) > 30:
         sa = f"rampart-{dashed[:17].rstrip('-')}-{hashlib.sha256(fn.encode()).hexdigest()[:4]}"
+    return service, sa, ("rampart" if fn == "rampart" else f"rampart_{fn}")
+
+
+# Every function any layout could have: what rampart_prune may remove when a layout drops it.
+facts.append("layout_sas=" + " ".join(f"{names(fn)[1]}@{project}.iam.gserviceaccount.com" for fn in ["rampart", *known]))
+facts.append("layout_roles=" + " ".join(names(fn)[2] for fn in ["rampart", *known]))
+for fn, ids in functions.items():
+    service, sa, role_id = names(fn)
     (work / f"{fn}.filter").write_text(run("sink-filter", *ids).rstrip("\n"))
     role_yaml = run("iam-role", *ids, "--format", "yaml")
     perms = run("iam-role", *ids, "--format", "list").split()
@@ -519,11 +605,34 @@ for fn, ids in functions.items():
         role_yaml = yaml.safe_dump(role, sort_keys=False, width=200)
     (work / f"{fn}.role.yaml").write_text(role_yaml)
     (work / f"{fn}.permissions").write_text("".join(p + "\n" for p in perms))
-    role_id = "rampart" if fn == "rampart" else f"rampart_{fn}"
     facts.append(f"function={fn}|{service}|{sa}|{role_id}|{len(perms)}|{' '.join(ids)}")
 
 loaded = load_policy(policy)
 alerts = loaded.alerts
+enforce, report, off = [], [], []
+for rid, s in loaded.rules.items():
+    if s.mode.value == "off":
+        off.append(rid)
+    elif s.mode.value == "enforce" and s.action.value != "alert":
+        enforce.append(f"{rid} ({s.action.value})")
+    else:
+        report.append(f"{rid} ({s.mode.value if s.mode.value != 'enforce' else 'alert only'})")
+facts.append(f"rollout_enforce={', '.join(enforce)}")
+facts.append(f"rollout_report={', '.join(report)}")
+facts.append(f"rollout_off={', '.join(off)}")
+channels = []
+if alerts is not None and alerts.slack is not None:
+    channels.append("Slack (webhook in " + alerts.slack.webhook_url_file + ")")
+if alerts is not None and alerts.email is not None:
+    channels.append("e-mail to " + ", ".join(alerts.email.recipients))
+if alerts is not None and alerts.pubsub is not None:
+    channels.append("Pub/Sub " + alerts.pubsub.topic)
+facts.append(f"alert_channels={'; '.join(channels)}")
+if channels:
+    routes = alerts.routes
+    facts.append("alert_routes=" + "; ".join(
+        f"{sev}: {', '.join(routes.get(sev, ())) or 'nowhere'}" for sev in ("critical", "high", "medium", "low")
+    ))
 secrets = []
 if alerts is not None and alerts.slack is not None:
     secrets.append(("slack", alerts.slack.webhook_url_file))
@@ -569,6 +678,14 @@ PY
     DEDUPE_PROJECT=""
     DEDUPE_DATABASE=""
     DEDUPE_COLLECTION=""
+    ROLLOUT_ENFORCE=""
+    ROLLOUT_REPORT=""
+    ROLLOUT_OFF=""
+    ALERT_CHANNELS=""
+    ALERT_ROUTES=""
+    LAYOUT_SAS=" "
+    LAYOUT_ROLES=" "
+    DEPLOYED_POLICY="$WORK/policy.deployed.yaml"
     local key value fn svc sa role nperm rules
     while IFS='=' read -r key value; do
         case $key in
@@ -586,6 +703,13 @@ PY
             alerts_topic) ALERTS_TOPIC_PATH=$value ;;
             dedupe) IFS='|' read -r _ DEDUPE_PROJECT DEDUPE_DATABASE DEDUPE_COLLECTION <<<"$value" ;;
             warning) note "warning: $value" ;;
+            rollout_enforce) ROLLOUT_ENFORCE=$value ;;
+            rollout_report) ROLLOUT_REPORT=$value ;;
+            rollout_off) ROLLOUT_OFF=$value ;;
+            alert_channels) ALERT_CHANNELS=$value ;;
+            alert_routes) ALERT_ROUTES=$value ;;
+            layout_sas) LAYOUT_SAS=" $value " ;;
+            layout_roles) LAYOUT_ROLES=" $value " ;;
             *) die "unexpected line in $WORK/facts: $key" ;;
         esac
     done <"$WORK/facts"

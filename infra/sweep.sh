@@ -43,7 +43,8 @@ rampart_sweep_generate() {
         project) SWEEP_SCOPE="projects/$SCOPE_ID" ;;
     esac
     SWEEP_EMAIL="$RAMPART_SWEEP_SA@$PROJECT.iam.gserviceaccount.com"
-    SWEEP_MODE=$("$PYTHON" - "$POLICY" "$WORK" <<'PY' || die "could not generate the sweep's role from $POLICY (see above)"
+    # The policy as deployed ($WORK/policy.deployed.yaml: --stage caps it), as the sweep will read it.
+    SWEEP_MODE=$("$PYTHON" - "$WORK/policy.deployed.yaml" "$WORK" "$STAGE" <<'PY' || die "could not generate the sweep's role from $POLICY (see above)"
 import io
 import os
 import sys
@@ -54,20 +55,24 @@ import yaml
 sys.path.insert(0, os.getcwd())
 from shared.cli import main as cli  # what `python main.py` runs
 from shared.config import load_policy
+from shared.model import Mode
 from shared.sweep.permissions import sweep_permissions
 
-policy, work = sys.argv[1], Path(sys.argv[2])
+policy, work, stage = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 out = io.StringIO()
 if cli(["iam-role", "--format", "list", "--policy", policy], out=out) != 0:
     sys.exit(f"`python main.py iam-role --format list --policy {policy}` failed")
 loaded = load_policy(policy)
-perms = sweep_permissions(out.getvalue().split(), loaded.policy.sweep.max_mode)
+mode = loaded.policy.sweep.max_mode
+if stage in ("dry-run", "alert"):  # --stage caps every rule: the sweep cannot act more strongly
+    mode = min(mode, Mode(stage), key=[Mode.OFF, Mode.ALERT, Mode.DRY_RUN, Mode.ENFORCE].index)
+perms = sweep_permissions(out.getvalue().split(), mode)
 role = {"title": "Rampart posture sweep",
-        "description": f"Asset search and the enabled rules' reads; writes only with sweep.max_mode enforce ({loaded.policy.sweep.max_mode.value})",
+        "description": f"Asset search and the enabled rules' reads; writes only with sweep.max_mode enforce (here: {mode.value})",
         "stage": "GA", "includedPermissions": perms}
 (work / "sweep.role.yaml").write_text(yaml.safe_dump(role, sort_keys=False, width=200))
 (work / "sweep.permissions").write_text("".join(p + "\n" for p in perms))
-print(loaded.policy.sweep.max_mode.value)
+print(mode.value)
 PY
 )
     note "sweep: $SWEEP_SCOPE, schedule '$SWEEP_SCHEDULE', at most $SWEEP_MODE ($(wc -l <"$WORK/sweep.permissions") permissions)"
@@ -121,21 +126,18 @@ rampart_sweep_bootstrap() {
         gc_bind pubsub topics add-iam-policy-binding "$ALERTS_TOPIC_PATH" \
             --member="serviceAccount:$SWEEP_EMAIL" --role=roles/pubsub.publisher
     fi
-    local mount
-    for mount in "${SECRET_MOUNTS[@]}"; do
-        gc_bind secrets add-iam-policy-binding "${mount#*=}" --project="$PROJECT" \
+    local secret
+    # The policy (mounted from its secret, as by every function) and the alert channels' secrets.
+    for secret in "$RAMPART_SECRET_POLICY" "${SECRET_MOUNTS[@]#*=}"; do
+        gc_bind secrets add-iam-policy-binding "$secret" --project="$PROJECT" \
             --member="serviceAccount:$SWEEP_EMAIL" --role=roles/secretmanager.secretAccessor
     done
 }
 
 rampart_sweep_deploy() {
-    local secrets=() env="RAMPART_SWEEP_TOPIC=projects/$PROJECT/topics/$RAMPART_SWEEP_TOPIC"
-    if ((${#SECRET_MOUNTS[@]})); then
-        secrets=(--set-secrets="$(rampart_secret_flag)")
-    else
-        secrets=(--clear-secrets)
-    fi
-    if [[ $POLICY != config/policy.yaml ]]; then env+=",RAMPART_POLICY=$POLICY"; fi
+    # The policy and the alert secrets mounted as files, as for the event functions (deploy.sh).
+    local secrets=(--set-secrets="$(rampart_secret_flag)")
+    local env="RAMPART_POLICY=$RAMPART_POLICY_MOUNT,RAMPART_SWEEP_TOPIC=projects/$PROJECT/topics/$RAMPART_SWEEP_TOPIC"
     step "deploy $RAMPART_SWEEP_SERVICE (entry point rampart_sweep: plans sweep requests, judges shards)"
     # One shard at a time per instance (a page of up to 500 resources); instances scale out.
     gc run deploy "$RAMPART_SWEEP_SERVICE" --source=. --function=rampart_sweep --base-image="$BASE_IMAGE" \
@@ -198,7 +200,14 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     source infra/bootstrap.sh
     # shellcheck source=/dev/null
     source infra/triggers.sh
-    BASE_IMAGE=python312
+    BASE_IMAGE=python311  # as deploy.sh
+    # deploy.sh's, for this script run alone: the policy and alert secrets as file mounts.
+    rampart_secret_flag() {
+        local mount out=("$RAMPART_POLICY_MOUNT=$RAMPART_SECRET_POLICY:latest")
+        for mount in "${SECRET_MOUNTS[@]}"; do out+=("$mount:latest"); done
+        local IFS=,
+        printf '%s' "${out[*]}"
+    }
     rampart_init "infra/sweep.sh" "$@"
     rampart_confirm
     rampart_sweep

@@ -15,6 +15,9 @@ import functions
 from shared.model import Action, Mode, Severity
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
+# replay read no valid audit entry (garbage, or the empty export of a failed `gcloud logging read`):
+# distinct from "no findings", so a pipeline gated on --fail-on cannot pass on nothing.
+EXIT_NO_INPUT = 4
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -66,7 +69,7 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
 def rules_markdown(rows: list[dict[str, Any]]) -> str:
     """The README's rule table (README.md is checked against this by a test)."""
     lines = [
-        "| rule | severity | default mode → action | detects | triggers (methodName) | why (seed) |",
+        "| rule | severity | default mode → action | detects | triggers (methodName) | why (Google Cloud documentation) |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -135,6 +138,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     matched = 0
     worst_hit = False
     rows: list[dict[str, Any]] = []
+    valid = 0
     for where, doc in iter_located(text):
         read += 1
         if isinstance(doc, BadInput):
@@ -146,12 +150,16 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         except BadInput as exc:
             rejected.setdefault(_reason_key(exc.reason), []).append(where)
             continue
+        valid += 1
         t = triage(event)
         if isinstance(t, str):
             skipped[t] += 1
             continue
         if ignored(event.principal, loaded):
             skipped["ignored_principal"] += 1
+            continue
+        if all(loaded.settings(rid).mode is Mode.OFF for rid in t):
+            skipped["rule_off"] += 1
             continue
         found = evaluate(event, t, loaded)
         if not found:
@@ -175,7 +183,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                 "mode": settings.mode.value,
                 "event_id": finding.event_id,
                 "method": finding.method,
-                "timestamp": finding.timestamp,
+                "timestamp": rfc3339(finding.timestamp),
                 "observed": finding.observed,
             }
             if ex is not None:
@@ -192,7 +200,36 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if rejected:
         parts.append("rejected: " + ", ".join(f"{len(v)}× {k}{_where(v)}" for k, v in sorted(rejected.items())))
     sys.stderr.write("replay: " + "; ".join(parts) + "\n")
+    if valid == 0:
+        source = "standard input" if args.file == "-" else args.file
+        sys.stderr.write(
+            f"replay: no valid audit log entry in {source}: nothing was checked (exit {EXIT_NO_INPUT}). "
+            "Is it the output of `gcloud logging read ... --format=json`?\n"
+        )
+        return EXIT_NO_INPUT
     return EXIT_FINDINGS if worst_hit else EXIT_OK
+
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d{1,9})?\s*(Z|z|UTC|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def rfc3339(ts: str) -> str | None:
+    """An audit entry's timestamp as RFC 3339 (`2024-02-02T09:44:26.029835Z`). Exports from
+    BigQuery and some SIEMs write `2024-02-02 09:44:26.029835000` with no zone: Cloud Logging
+    timestamps are UTC, so no zone means Z. None when the text is not a timestamp at all."""
+    m = _TIMESTAMP.match(ts.strip())
+    if m is None:
+        return None
+    date, clock, frac, zone = m.groups()
+    frac = (frac or "").rstrip("0")
+    frac = "" if frac == "." else frac
+    if zone in (None, "Z", "z", "UTC"):
+        zone = "Z"
+    elif ":" not in zone:
+        zone = f"{zone[:3]}:{zone[3:]}"
+    return f"{date}T{clock}{frac}{zone}"
 
 
 def _where(places: list[str]) -> str:
@@ -222,15 +259,31 @@ def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
     if not rows:
         out.write("no findings\n")
         return
-    cols = [("timestamp", "TIME", 19), ("severity", "SEVERITY", 8), ("rule", "RULE", 30),
+    cols = [("timestamp", "TIME (UTC)", 20), ("severity", "SEVERITY", 8), ("rule", "RULE", 30),
             ("action", "ACTION", 22), ("resource", "RESOURCE", 70), ("principal", "PRINCIPAL", 32)]
     out.write("  ".join(h.ljust(w) for _, h, w in cols).rstrip() + "\n")
     for r in rows:
         cells = []
         for key, _, w in cols:
-            v = _CONTROL.sub("?", str(r.get(key, "")))  # names come from the event: no terminal escapes
-            cells.append((v if len(v) <= w else v[: w - 1] + "…").ljust(w))
+            v = r.get(key)
+            if key == "timestamp":
+                # To the second (the full value is in --json); an offset other than Z is kept.
+                v = v[:19] + "Z" if v and v.endswith("Z") else (v or "?")
+            v = _CONTROL.sub("?", str(v if v is not None else ""))  # names come from the event: no terminal escapes
+            cells.append(shorten_middle(v, w).ljust(w))
         out.write("  ".join(cells).rstrip() + "\n")
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut in the middle so that both the start (project)
+    and the end (the service or key name, which tells resources apart) stay visible."""
+    if len(text) <= width:
+        return text
+    if width < 3:
+        return text[:width]
+    tail = (width - 1) // 2 + (width - 1) % 2
+    head = width - 1 - tail
+    return text[:head] + "…" + text[-tail:]
 
 
 # ---------------------------------------------------------------------------
@@ -318,18 +371,95 @@ def cmd_iam_role(args: argparse.Namespace, out: TextIO) -> int:
 # release
 
 
+NO_CREDENTIALS = (
+    "no Google Cloud credentials found: run `gcloud auth application-default login` "
+    "(or set GOOGLE_APPLICATION_CREDENTIALS), then try again"
+)
+
+
 def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
-    from shared import run_actions
+    from google.auth.exceptions import DefaultCredentialsError
+
+    from shared.actions import quarantine
 
     try:
-        result = run_actions.release(args.service, force=args.force)
-    except run_actions.ReleaseRefused as exc:
+        result = quarantine.release(args.service, force=args.force)
+    except DefaultCredentialsError:
+        sys.stderr.write(f"release: {NO_CREDENTIALS}\n")
+        return EXIT_ERROR
+    except quarantine.ReleaseRefused as exc:
         sys.stderr.write(f"release refused: {exc}\n")
         return EXIT_ERROR
-    except run_actions.ReleaseError as exc:
+    except quarantine.ReleaseError as exc:
         sys.stderr.write(f"release failed: {exc}\n")
         return EXIT_ERROR
     out.write(f"{result}\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# policy push: a new policy in force without a redeploy
+
+POLICY_SECRET = "rampart-policy"
+
+
+def cmd_policy_push(args: argparse.Namespace, out: TextIO) -> int:
+    """Validate FILE, then add it as a new version of the policy secret. The functions mount the
+    secret as a file (version `latest`); Cloud Run fetches the latest version whenever the file
+    is read, and Rampart re-reads it every few seconds, so the new policy needs no redeploy.
+
+    Through `gcloud secrets versions add`, not the Secret Manager client library: the operator
+    pushing a policy is the one who deploys with gcloud, so one login serves both, and the
+    functions' image does not carry a client library they never use.
+    """
+    import shutil
+    import subprocess
+
+    from shared.config import ConfigError, load_policy
+
+    try:
+        loaded = load_policy(args.file)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\npolicy push: nothing was pushed; the policy in force is unchanged\n")
+        return EXIT_ERROR
+    if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", args.project):
+        sys.stderr.write(f"policy push: expected --project to be a project id; found {args.project!r}\n")
+        return EXIT_USAGE
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", args.secret):
+        sys.stderr.write(f"policy push: expected --secret to be a secret id (letters, digits, - and _); found {args.secret!r}\n")
+        return EXIT_USAGE
+    for w in loaded.warnings:
+        sys.stderr.write(f"warning: {w}\n")
+    acting = [rid for rid, st in loaded.rules.items() if st.mode is Mode.ENFORCE and st.action is not Action.ALERT]
+    a = loaded.alerts
+    if acting and (a is None or (a.slack is None and a.email is None and a.pubsub is None)):
+        sys.stderr.write(f"warning: {len(acting)} rules will change resources and the policy has no alert channel: "
+                         "nobody will be told what Rampart changed (README \"Alerts\")\n")
+    cmd = ["gcloud", "secrets", "versions", "add", args.secret, f"--project={args.project}", f"--data-file={args.file}"]
+    shown = " ".join(cmd)
+    enabled = loaded.enabled()
+    summary = f"{args.file}: valid; {len(enabled)} of {len(functions.RULE_IDS)} rules enabled"
+    if args.dry_run:
+        out.write(f"{summary}\n+ {shown}\n")
+        return EXIT_OK
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        sys.stderr.write("policy push: gcloud not found on PATH: install the Google Cloud CLI, or run the command yourself:\n"
+                         f"  {shown}\n")
+        return EXIT_ERROR
+    done = subprocess.run([gcloud, *cmd[1:]], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        detail = _CONTROL.sub(" ", done.stderr.strip())[-600:]
+        sys.stderr.write(f"policy push: `{shown}` failed (exit {done.returncode}): {detail}\n"
+                         "the policy in force is unchanged\n")
+        return EXIT_ERROR
+    from shared.config import DEFAULT_CHECK_SECONDS
+
+    out.write(
+        f"{summary}\npushed as a new version of secret {args.secret} in {args.project}: every instance uses it "
+        f"within about {DEFAULT_CHECK_SECONDS:.0f} s of its next event (RAMPART_POLICY_CHECK_SECONDS); an instance "
+        "that finds it invalid keeps the policy it had and logs rampart.policy_rejected\n"
+    )
     return EXIT_OK
 
 
@@ -360,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="a file of LogEntries (JSON, JSON array, JSON Lines, push bodies, CloudEvents), or - for stdin")
     s.add_argument("--json", action="store_true", help="one JSON object per finding per line")
     s.add_argument("--policy")
-    s.add_argument("--fail-on", choices=[s.value for s in Severity], help="exit 3 when a finding at or above this severity is found")
+    s.add_argument("--fail-on", type=str.lower, choices=[s.value for s in Severity], metavar="SEVERITY",
+                   help="exit 3 when a finding at or above this severity is found: low, medium, high or critical "
+                        "(any case); exit 4 when the input holds no valid audit entry")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("sink-filter", help="the Cloud Logging filter for the enabled rules' triggers")
@@ -378,6 +510,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("service", help="projects/P/locations/L/services/S")
     s.add_argument("--force", action="store_true", help="release even if the service changed since the quarantine")
     s.set_defaults(func=cmd_release)
+
+    s = sub.add_parser("policy", help="policy push FILE: validate a policy and put it in force without a redeploy")
+    psub = s.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    pp = psub.add_parser("push", help="validate FILE and add it as a new version of the policy secret")
+    pp.add_argument("file")
+    pp.add_argument("--project", required=True, help="the project Rampart runs in (deploy.sh --project)")
+    pp.add_argument("--secret", default=POLICY_SECRET, help=f"the policy secret (default {POLICY_SECRET})")
+    pp.add_argument("--dry-run", action="store_true", help="validate and print the gcloud command; change nothing")
+    pp.set_defaults(func=cmd_policy_push)
 
     from shared.sweep.scan import add_parser as add_scan  # the posture sweep's own module
 

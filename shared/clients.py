@@ -98,7 +98,10 @@ def kms() -> KeyManagementServiceClient:
     return _cached("kms", build)
 
 
-_LIBRARIES = {"run": ("google.cloud.run_v2", "shared.run_actions"), "kms": ("google.cloud.kms_v1", "shared.kms_actions")}
+_LIBRARIES = {
+    "run": ("google.cloud.run_v2", "shared.actions.run", "shared.actions.quarantine"),
+    "kms": ("google.cloud.kms_v1", "shared.actions.kms"),
+}
 
 
 def preload(*products: str) -> None:

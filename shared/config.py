@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import threading
+import time
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from shared.alerts.config import AlertsConfig
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
@@ -144,7 +149,7 @@ class LoadedPolicy:
     policy: Policy
     source: str
     rules: Mapping[str, RuleSettings]
-    alerts: Any  # shared.alerts.config.AlertsConfig
+    alerts: AlertsConfig | None
     warnings: tuple[str, ...]
 
     def settings(self, rule_id: str) -> RuleSettings:
@@ -167,7 +172,7 @@ def _params_model(rule_id: str) -> type[BaseModel]:
         hints = typing.get_type_hints(params_cls)
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(params_cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             fields[f.name] = (hints[f.name], default)
         m = create_model(f"{rule_id}.params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
         _param_models[rule_id] = m
@@ -291,15 +296,35 @@ def policy_path() -> Path:
     return Path(os.environ.get("RAMPART_POLICY") or DEFAULT_POLICY)
 
 
-class PolicyStore:
-    """The policy in force, re-read when its file changes; the last good one survives a bad edit."""
+# How often, at most, the policy file is re-read. On Cloud Run the file is a Secret Manager
+# secret mounted as a volume, and every read fetches the latest version from Secret Manager
+# (run/docs/configuring/services/secrets), so reading it per event would cost a Secret Manager
+# access per event; stat() says nothing there (the mount's size and mtime need not change).
+DEFAULT_CHECK_SECONDS = 3.0
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+def _check_seconds() -> float:
+    raw = os.environ.get("RAMPART_POLICY_CHECK_SECONDS", "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_CHECK_SECONDS
+    except ValueError:
+        return DEFAULT_CHECK_SECONDS
+
+
+class PolicyStore:
+    """The policy in force, re-read when its file's content changes (judged by a digest of the
+    bytes, so a same-size edit in the same second counts), at most once every `check_seconds`;
+    the last good policy survives a bad edit."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, check_seconds: float | None = None) -> None:
         self._path = Path(path) if path else None
         self._lock = threading.Lock()
+        self._check_seconds = _check_seconds() if check_seconds is None else check_seconds
         self._current: LoadedPolicy | None = None
-        self._stamp: tuple[int, int, str] | None = None
-        self._rejected: tuple[int, int, str] | None = None
+        self._digest: str | None = None  # of the bytes the policy in force was parsed from
+        self._rejected: str | None = None  # digest of the last file refused
+        self._error: ConfigError | None = None  # why, while no good policy was ever loaded
+        self._next_check = 0.0
 
     @property
     def path(self) -> Path:
@@ -307,48 +332,65 @@ class PolicyStore:
 
     def current(self) -> LoadedPolicy:
         """The policy in force now. Raises ConfigError only when no good policy was ever loaded."""
+        now = time.monotonic()
+        if now < self._next_check:
+            if self._current is not None:
+                return self._current
+            if self._error is not None:
+                raise self._error
+        with self._lock:
+            if time.monotonic() < self._next_check:
+                if self._current is not None:
+                    return self._current
+                if self._error is not None:
+                    raise self._error
+            self._next_check = time.monotonic() + self._check_seconds
+            return self._reload()
+
+    def _reload(self) -> LoadedPolicy:
         path = self.path
         try:
-            st = path.stat()
-            stamp = (st.st_mtime_ns, st.st_size, str(path))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            stamp = (0, 0, str(path))
-        if stamp == self._stamp and self._current is not None:
+            digest = f"unreadable:{path}"
+        if digest == self._digest and self._current is not None:
             return self._current
-        with self._lock:
-            if stamp == self._stamp and self._current is not None:
-                return self._current
-            if stamp == self._rejected and self._current is not None:
-                return self._current
-            try:
-                loaded = load_policy(path)
-            except ConfigError as exc:
-                self._rejected = stamp
-                if self._current is None:
-                    log.error("rampart.policy_invalid", reason=str(exc), action="refusing to act until fixed")
-                    raise
-                log.error(
-                    "rampart.policy_rejected",
-                    reason=str(exc),
-                    in_force=self._current.source,
-                    action="keeping the last good policy",
-                )
-                return self._current
-            for w in loaded.warnings:
-                log.warning("rampart.policy_warning", detail=w)
-            if self._current is not None:
-                log.info("rampart.policy_reloaded", source=loaded.source)
-            self._current = loaded
-            self._stamp = stamp
-            self._rejected = None
-            return loaded
+        if digest == self._rejected and self._current is not None:
+            return self._current
+        try:
+            # The loader reads the file again (one parse path for every caller). Should it change in
+            # between, the next check sees a new digest and loads again: it converges.
+            loaded = load_policy(path)
+        except ConfigError as exc:
+            self._rejected = digest
+            if self._current is None:
+                self._error = exc
+                log.error("rampart.policy_invalid", reason=str(exc), action="refusing to act until fixed")
+                raise
+            log.error(
+                "rampart.policy_rejected",
+                reason=str(exc),
+                in_force=self._current.source,
+                action="keeping the last good policy",
+            )
+            return self._current
+        for w in loaded.warnings:
+            log.warning("rampart.policy_warning", detail=w)
+        if self._current is not None:
+            log.info("rampart.policy_reloaded", source=loaded.source, digest=digest[:12])
+        self._current = loaded
+        self._digest = digest
+        self._rejected = None
+        self._error = None
+        return loaded
 
     def set(self, loaded: LoadedPolicy) -> None:
         """Pin a policy (tests, replay with --policy)."""
         with self._lock:
             self._current = loaded
-            self._stamp = (0, 0, "<pinned>")
+            self._digest = "<pinned>"
             self._path = Path("/nonexistent/<pinned>")
+            self._next_check = float("inf")
 
 
 def exemption_for(

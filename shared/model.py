@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+D = TypeVar("D")
 
 
 class Severity(str, Enum):
@@ -75,10 +77,13 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """A rule's verdict on one audit event: what is wrong, where, and who did it.
+class Finding(Generic[D]):
+    """A rule's verdict on one resource: what is wrong, where, and (when an audit entry located
+    it) who did it.
 
-    `observed` holds only values safe to log and alert on (never a secret value).
+    `observed` holds only values safe to log and alert on (never a secret value); it is for
+    people. `detail` is for the rule's remediation: a typed, per-rule value (e.g. the members
+    that lack a role), never parsed back out of `observed`, and never logged or alerted.
     `resource` is the canonical API name (projects/P/locations/L/services/S,
     projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/N]).
     """
@@ -96,9 +101,11 @@ class Finding:
     method: str
     timestamp: str
     observed: dict[str, Any] = field(default_factory=dict)
+    detail: D | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["detail"]  # the remediation's, not the alert's
         d["severity"] = self.severity.value
         d["action"] = self.action.value
         return d
@@ -108,7 +115,7 @@ class Finding:
 class ActionRecord:
     """What happened to one finding: the remediation record logged and alerted on."""
 
-    finding: Finding
+    finding: Finding[Any]
     mode: Mode
     outcome: Outcome
     changes: list[Change] = field(default_factory=list)

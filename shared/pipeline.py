@@ -10,11 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions
-from shared.event import AuditEvent, skip_reason
+from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
+
+if TYPE_CHECKING:
+    from shared.actions import ActionContext
+    from shared.alerts.dedupe import Store
+    from shared.alerts.delivery import DeliveryReport
+    from shared.config import Exemption, LoadedPolicy, PolicyStore, RuleSettings
+    from shared.rules import Enrich, Located
 
 
 @dataclass
@@ -25,38 +32,34 @@ class Result:
     skipped: str | None = None
     findings: list[Finding] = field(default_factory=list)
     records: list[ActionRecord] = field(default_factory=list)
-    deliveries: list[Any] = field(default_factory=list)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
 
 
-def triage(event: AuditEvent) -> tuple[str, ...] | str:
-    """The ids of the rules this event may concern, or the reason to skip it."""
-    rule_ids = functions.TRIGGERS.get((event.service, event.method))
-    if not rule_ids:
-        return "no_rule_for_method"
-    reason = skip_reason(event)
-    return reason if reason else rule_ids
+triage = functions.triage  # one triage, shared with main.py (which runs it before loading this module)
 
 
-def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: Any) -> list[tuple[Finding, Any]]:
-    """Run the enabled rules among `rule_ids`; pure (no I/O)."""
+def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: LoadedPolicy) -> list[tuple[Finding[Any], RuleSettings]]:
+    """Run the enabled rules among `rule_ids`; pure (no I/O). The rules an entry triggers judge
+    one view of each resource it locates, built once."""
     out = []
+    seen: dict[str, tuple[Located | None, Any]] = {}
     for rid in rule_ids:
         settings = loaded.settings(rid)
         if settings.mode is Mode.OFF:
             continue
-        f = functions.rule(rid).evaluate(event, settings.params)
+        f = functions.rule(rid).evaluate(event, settings.params, seen)
         if f is not None:
             out.append((f, settings))
     return out
 
 
-def ignored(principal: str, loaded: Any) -> bool:
+def ignored(principal: str, loaded: LoadedPolicy) -> bool:
     from shared.rules import matches_any
 
     return bool(principal) and matches_any(principal, loaded.policy.ignore_principals)
 
 
-def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord | None:
+def decide(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None = None) -> ActionRecord | None:
     """The record for a finding that needs no action call (exempt, alert-only), else None.
 
     None means: call the rule's remediate() in `settings.mode` with `settings.action`.
@@ -64,7 +67,7 @@ def decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None =
     return _decide(finding, settings, loaded, today)[0]
 
 
-def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None) -> tuple[ActionRecord | None, str]:
+def _decide(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None) -> tuple[ActionRecord | None, str]:
     """`decide`, and the note on exemptions that lapsed (for the record of an action taken)."""
     from shared.config import exemption_for
 
@@ -78,9 +81,8 @@ def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None)
             reason=f"exempt until {ex.expires} (owner {ex.owner}): {ex.reason}",
             severity=settings.severity,
         ), note
-    module = _module(finding.rule)
     acts = settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) and settings.action is not Action.ALERT
-    if not acts or not hasattr(module, "remediate"):
+    if not acts or functions.rule(finding.rule).remediate is None:
         why = "mode alert" if settings.mode is Mode.ALERT else "no automatic fix for this rule: a human decides"
         return ActionRecord(
             finding=finding,
@@ -92,22 +94,16 @@ def _decide(finding: Finding, settings: Any, loaded: Any, today: dt.date | None)
     return None, note
 
 
-def _expired_note(expired: list[Any]) -> str:
+def _expired_note(expired: list[Exemption]) -> str:
     return "; ".join(f"exemption (owner {e.owner}) expired on {e.expires}: not applied" for e in expired)
 
 
-def _module(rule_id: str) -> Any:
-    import importlib
-
-    return importlib.import_module(f"functions.{rule_id}")
-
-
-def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = None) -> ActionRecord:
+def act(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, today: dt.date | None = None) -> ActionRecord:
     """Decide, then remediate against live state where the policy allows it."""
     from shared.actions import ActionContext, run_remediation
 
     record, note = _decide(finding, settings, loaded, today)
-    module = _module(finding.rule)
+    rule = functions.rule(finding.rule)
     ctx = ActionContext(
         mode=settings.mode if settings.mode in (Mode.ENFORCE, Mode.DRY_RUN) else Mode.ALERT,
         action=settings.action,
@@ -116,12 +112,13 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
         quarantine_label=loaded.policy.remediation.quarantine_label,
     )
     if record is None:
-        record = run_remediation(module.remediate, finding, settings.params, ctx)
+        assert rule.remediate is not None  # _decide returns a record for a rule without one
+        record = run_remediation(rule.remediate, finding, settings.params, ctx)
         record.severity = record.severity or settings.severity
         # An exemption that lapsed is why Rampart acted: say so on the record, as for alert mode.
         record.reason = "; ".join(x for x in (record.reason, note) if x)
-    if record.outcome is not Outcome.EXEMPT and hasattr(module, "enrich"):
-        extra = _enrich(module, finding, settings, ctx)
+    if record.outcome is not Outcome.EXEMPT and rule.enrich is not None:
+        extra = _enrich(rule.enrich, finding, settings, ctx)
         if extra:
             record.after = {**record.after, "context": extra} if record.after else {"context": extra}
     if settings.severity is not finding.severity and record.severity is None:
@@ -129,11 +126,11 @@ def act(finding: Finding, settings: Any, loaded: Any, today: dt.date | None = No
     return record
 
 
-def _enrich(module: Any, finding: Finding, settings: Any, ctx: Any) -> dict[str, Any]:
+def _enrich(enrich: Enrich, finding: Finding[Any], settings: RuleSettings, ctx: ActionContext) -> dict[str, Any]:
     from shared import log
 
     try:
-        return dict(module.enrich(finding, settings.params, ctx) or {})
+        return dict(enrich(finding, settings.params, ctx) or {})
     except Exception as exc:  # noqa: BLE001 — enrichment is best effort; the alert must still go out
         log.warning("rampart.enrich_failed", rule=finding.rule, resource=finding.resource, error=type(exc).__name__)
         return {"enrich_error": type(exc).__name__}
@@ -142,7 +139,7 @@ def _enrich(module: Any, finding: Finding, settings: Any, ctx: Any) -> dict[str,
 class Pipeline:
     """Handles events with one policy store, one dedupe store, and the alert channels."""
 
-    def __init__(self, store: Any | None = None, *, alert: bool = True, dedupe: Any | None = None) -> None:
+    def __init__(self, store: PolicyStore | None = None, *, alert: bool = True, dedupe: Store | None = None) -> None:
         from shared.config import PolicyStore
 
         self.store = store or PolicyStore()
@@ -150,10 +147,14 @@ class Pipeline:
         self._dedupe_pinned = dedupe  # None: the store the policy names (deliver asks store_for)
         self.stats: Counter[str] = Counter()
 
-    def handle(self, event: AuditEvent, *, only: str | None = None, act_on: bool = True) -> Result:
-        """Handle one event; `only` restricts it to one rule (the per-rule entry points)."""
+    def handle(
+        self, event: AuditEvent, *, only: str | None = None, act_on: bool = True,
+        triaged: tuple[str, ...] | str | None = None,
+    ) -> Result:
+        """Handle one event; `only` restricts it to one rule (the per-rule entry points);
+        `triaged` is `triage(event)` when the caller has run it already (main.py has)."""
         result = Result(event_id=event.event_id)
-        t = triage(event)
+        t = triage(event) if triaged is None else triaged
         if only is not None and not isinstance(t, str):
             t = (only,) if only in t else "no_rule_for_method"
         if isinstance(t, str):
@@ -218,7 +219,7 @@ class Pipeline:
 
             preload(loaded.alerts)
 
-    def _record(self, record: ActionRecord, loaded: Any, result: Result) -> None:
+    def _record(self, record: ActionRecord, loaded: LoadedPolicy, result: Result) -> None:
         from shared.alerts import deliver, log_record
 
         log_record(record)
@@ -227,6 +228,6 @@ class Pipeline:
             result.deliveries.append(deliver(record, loaded.alerts, store=self._dedupe_pinned))
 
 
-def severity_at_least(record_or_finding: Any, threshold: Severity) -> bool:
-    sev = getattr(record_or_finding, "effective_severity", None) or record_or_finding.severity
+def severity_at_least(record_or_finding: ActionRecord | Finding[Any], threshold: Severity) -> bool:
+    sev = record_or_finding.effective_severity if isinstance(record_or_finding, ActionRecord) else record_or_finding.severity
     return sev.rank >= threshold.rank

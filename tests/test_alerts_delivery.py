@@ -129,7 +129,7 @@ def test_slack_receives_block_kit_from_slack_sdk(tmp_path: Path, slack_receiver:
     assert types[:3] == ["header", "section", "section"] and types[-1] == "context"
     blob = json.dumps(body, ensure_ascii=False)
     for expected in (
-        "Rampart reverted the change.",
+        "Rampart reverted the change: the setting is back to its compliant value.",
         "`alice@example.com`",
         "2026-11-23T08:59:00.123Z",
         "`phi-prod`",
@@ -157,7 +157,8 @@ def test_email_has_text_and_html_parts_and_headers(tmp_path: Path, smtp_receiver
     msg = mail.message
     assert mail.rcpt_tos == RECIPIENTS and mail.mail_from == "rampart@example.com"
     assert msg["Subject"] == (
-        "[Rampart] CRITICAL kms_version_destroy_scheduled: KMS key version scheduled for destruction on cryptoKeyVersions/3"
+        "[Rampart] CRITICAL kms_version_destroy_scheduled: KMS key version scheduled for destruction on "
+        "key db-key version 3 (ring phi-ring, global, project phi-prod)"
     )
     assert msg["From"] == "Rampart <rampart@example.com>"
     assert msg["To"] == ", ".join(RECIPIENTS)
@@ -165,7 +166,8 @@ def test_email_has_text_and_html_parts_and_headers(tmp_path: Path, smtp_receiver
     assert msg["Auto-Submitted"] == "auto-generated" and msg["Message-ID"] and msg["Date"]
     assert msg.get_content_type() == "multipart/alternative"
     text, html = email_parts(mail)
-    assert "Rampart restored the change." in text
+    assert "Rampart undid the change: what it disabled, scheduled for destruction or removed is back" in text
+    assert "Undo (DESTRUCTIVE: this undo schedules the key version for destruction again" in text
     assert "https://console.cloud.google.com/security/kms/key/manage/global/phi-ring/db-key?project=phi-prod" in text
     assert record.undo in text
     assert '<a href="https://console.cloud.google.com/security/kms/key/manage/global/phi-ring/db-key' in html

@@ -116,10 +116,11 @@ def test_slack_message_has_no_live_mention_or_foreign_link() -> None:
 
 def test_slack_message_blocks_describe_the_incident() -> None:
     payload = fmt.slack_message(alert_for(make_record()))
-    assert payload["text"].startswith("HIGH run_ingress_open: Cloud Run service opened to all ingress")
+    assert payload["text"].startswith(
+        "HIGH run_ingress_open: Cloud Run service opened to all ingress on service phi-app (us-central1, project phi-prod)")
     blocks = payload["blocks"]
     assert blocks[0]["type"] == "header"
-    assert blocks[1]["text"]["text"] == "*Rampart reverted the change.*"
+    assert blocks[1]["text"]["text"] == "*Rampart reverted the change: the setting is back to its compliant value.*"
     fields = {f["text"].split("\n", 1)[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
     assert set(fields) == {"*Rule*", "*Severity*", "*Resource*", "*Project*", "*Who*", "*When*", "*Mode*", "*Outcome*"}
     assert "`alice@example.com`" in fields["*Who*"]
@@ -135,9 +136,11 @@ def test_slack_message_blocks_describe_the_incident() -> None:
 @pytest.mark.parametrize(
     ("kw", "expected"),
     [
-        ({"outcome": Outcome.REMEDIATED}, "Rampart reverted the change."),
-        ({"outcome": Outcome.REMEDIATED, "action": Action.RESTORE}, "Rampart restored the change."),
-        ({"outcome": Outcome.QUARANTINED, "action": Action.QUARANTINE}, "Rampart quarantined the resource."),
+        ({"outcome": Outcome.REMEDIATED}, "Rampart reverted the change: the setting is back"),
+        # "restored the change" read as if Rampart had put the violation back.
+        ({"outcome": Outcome.REMEDIATED, "action": Action.RESTORE}, "Rampart undid the change: what it disabled"),
+        ({"outcome": Outcome.QUARANTINED, "action": Action.QUARANTINE},
+         "Rampart quarantined the service: direct and load-balancer traffic to it is now cut off"),
         ({"outcome": Outcome.DRY_RUN, "mode": Mode.DRY_RUN}, "Dry-run: Rampart would have reverted this"),
         ({"outcome": Outcome.FAILED, "reason": "PERMISSION_DENIED run.services.update"}, "FAILED: PERMISSION_DENIED"),
         ({"outcome": Outcome.ALERTED, "mode": Mode.ALERT}, "Alert only (mode alert)"),
@@ -145,6 +148,47 @@ def test_slack_message_blocks_describe_the_incident() -> None:
 )
 def test_what_rampart_did(kw: dict[str, Any], expected: str) -> None:
     assert expected in fmt.what_rampart_did(make_record(**kw).to_dict())
+
+
+KMS_VERSION = "projects/kms-prod/locations/us-east1/keyRings/phi-ring/cryptoKeys/phi-key/cryptoKeyVersions/1"
+
+
+def test_kms_alert_subject_names_key_ring_and_project() -> None:
+    rec = make_record(rule="kms_version_disabled", title="CMEK key version disabled", resource=KMS_VERSION,
+                      resource_type="kms.version", project="kms-prod", location="us-east1", action=Action.RESTORE)
+    subject = fmt.email_subject(alert_for(rec), "[Rampart]")
+    assert "key phi-key version 1 (ring phi-ring, us-east1, project kms-prod)" in subject, subject
+    assert "on cryptoKeyVersions/1" not in subject
+    assert "key phi-key (ring phi-ring" in fmt.short_resource(KMS_VERSION.rsplit("/", 2)[0])
+
+
+def test_quarantine_alert_says_what_is_cut_off_and_how_to_fix_the_cause() -> None:
+    rec = make_record(rule="run_default_service_account", outcome=Outcome.QUARANTINED, action=Action.QUARANTINE,
+                      undo="python main.py release projects/phi-prod/locations/us-central1/services/phi-app")
+    alert = alert_for(rec)
+    for text in (fmt.email_text(alert), json.dumps(fmt.slack_message(alert)), fmt.pubsub_message(alert)[0].decode()):
+        assert "direct and load-balancer traffic to it is now cut off" in text
+        assert "dedicated service account" in text and "python main.py release" in text
+    region = fmt.what_rampart_did(make_record(rule="run_unapproved_region", outcome=Outcome.QUARANTINED,
+                                              action=Action.QUARANTINE).to_dict())
+    assert "approved region" in region
+
+
+def test_undo_that_destroys_a_key_version_is_labelled_destructive() -> None:
+    undo = ("gcloud kms keys versions disable 1 --key=phi-key --keyring=phi-ring --location=us-east1 --project=kms-prod"
+            " && gcloud kms keys versions destroy 1 --key=phi-key --keyring=phi-ring --location=us-east1"
+            " --project=kms-prod  # add an exemption first")
+    rec = make_record(rule="kms_version_destroy_scheduled", resource=KMS_VERSION, action=Action.RESTORE, undo=undo)
+    alert = alert_for(rec)
+    assert "Undo (DESTRUCTIVE: this undo schedules the key version for destruction again" in fmt.email_text(alert)
+    assert "<h3>Undo: destructive</h3>" in fmt.email_html(alert)
+    slack = next(t for t in all_slack_text(fmt.slack_message(alert)) if t.startswith("*Undo*"))
+    assert "DESTRUCTIVE" in slack
+    body = json.loads(fmt.pubsub_message(alert)[0])
+    assert body["undo_warning"].startswith("DESTRUCTIVE")
+    # An ordinary undo carries no warning.
+    plain = alert_for(make_record())
+    assert "DESTRUCTIVE" not in fmt.email_text(plain) and json.loads(fmt.pubsub_message(plain)[0])["undo_warning"] is None
 
 
 def test_email_parts_escape_html_and_keep_headers_single_line() -> None:
@@ -181,7 +225,7 @@ def test_pubsub_message_schema() -> None:
     body = json.loads(data)
     assert set(body) == {
         "schema_version", "type", "alert_id", "alert_kind", "severity", "headline", "what_rampart_did",
-        "console_url", "occurrences", "window_seconds", "delivery_notes", "sent_at", "record",
+        "undo_warning", "console_url", "occurrences", "window_seconds", "delivery_notes", "sent_at", "record",
     }  # fmt: skip
     assert body["schema_version"] == 1 and body["type"] == "rampart.alert"
     assert body["record"] == json.loads(json.dumps(record.to_dict()))
@@ -211,7 +255,7 @@ def test_log_record_writes_every_field_under_a_stable_key(captured_log: io.Strin
     record = make_record()
     log_record(record)
     (entry,) = log_entries(captured_log)
-    assert entry["severity"] == "ERROR"  # a high finding
+    assert entry["severity"] == "NOTICE"  # a high finding, closed: not an error
     assert entry["message"] == "rampart.remediation"
     assert entry["rampart"] == json.loads(json.dumps(record.to_dict()))
     assert entry["logging.googleapis.com/labels"] == {
@@ -225,11 +269,14 @@ def test_log_record_writes_every_field_under_a_stable_key(captured_log: io.Strin
 @pytest.mark.parametrize(
     ("kw", "severity"),
     [
+        # A closed violation is not an error, whatever the rule's severity (first-use defect).
         ({"severity": Severity.LOW}, "NOTICE"),
-        ({"severity": Severity.MEDIUM}, "WARNING"),
-        ({"severity": Severity.CRITICAL}, "CRITICAL"),
+        ({"severity": Severity.CRITICAL}, "NOTICE"),
+        ({"severity": Severity.CRITICAL, "outcome": Outcome.QUARANTINED}, "NOTICE"),
+        ({"severity": Severity.CRITICAL, "outcome": Outcome.ALERTED}, "WARNING"),
+        ({"severity": Severity.CRITICAL, "outcome": Outcome.DRY_RUN}, "WARNING"),
         ({"severity": Severity.LOW, "outcome": Outcome.FAILED}, "ERROR"),
-        ({"severity": Severity.CRITICAL, "outcome": Outcome.FAILED}, "CRITICAL"),
+        ({"severity": Severity.CRITICAL, "outcome": Outcome.FAILED}, "ERROR"),
         ({"outcome": Outcome.ALREADY_COMPLIANT}, "INFO"),
         ({"outcome": Outcome.EXEMPT}, "INFO"),
         ({"outcome": Outcome.NOT_FOUND}, "INFO"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,7 +122,7 @@ rules:
 def test_hot_reload_and_last_good_policy_survives_a_bad_edit(tmp_path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("rules: {run_ingress_open: {mode: alert}}\n")
-    store = PolicyStore(path)
+    store = PolicyStore(path, check_seconds=0)
     assert store.current().settings("run_ingress_open").mode is Mode.ALERT
 
     with log.captured() as out:
@@ -136,6 +137,43 @@ def test_hot_reload_and_last_good_policy_survives_a_bad_edit(tmp_path) -> None:
         assert "sometimes" in out.getvalue()  # the reason names what was wrong
         assert store.current().settings("run_ingress_open").mode is Mode.ENFORCE  # and is not re-logged
         assert out.getvalue().count("rampart.policy_rejected") == 1
+
+
+def test_a_same_size_edit_with_the_same_mtime_takes_effect(tmp_path) -> None:
+    # A Secret Manager volume mount need not change size or mtime: the content digest decides.
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules: {run_ingress_open: {mode: alert}}\n")
+    st = path.stat()
+    store = PolicyStore(path, check_seconds=0)
+    assert store.current().settings("run_ingress_open").mode is Mode.ALERT
+    path.write_text("rules: {run_ingress_open: {mode: off  }}\n".replace("off  ", '"off"'))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    with log.captured() as out:
+        assert store.current().settings("run_ingress_open").mode is Mode.OFF
+    assert "rampart.policy_reloaded" in out.getvalue()
+
+
+def test_the_file_is_read_at_most_once_per_check_interval(tmp_path, monkeypatch) -> None:
+    import shared.config as config
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules: {run_ingress_open: {mode: alert}}\n")
+    clock = [1000.0]
+    monkeypatch.setattr(config.time, "monotonic", lambda: clock[0])
+    reads = []
+    real_read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real_read(self))
+    store = PolicyStore(path, check_seconds=3)
+    for _ in range(50):
+        assert store.current().settings("run_ingress_open").mode is Mode.ALERT
+    assert len(reads) == 1
+    path.write_text("rules: {run_ingress_open: {mode: enforce}}\n")
+    clock[0] += 2.9
+    assert store.current().settings("run_ingress_open").mode is Mode.ALERT  # not yet re-read
+    clock[0] += 0.2
+    assert store.current().settings("run_ingress_open").mode is Mode.ENFORCE
+    assert len(reads) == 2
 
 
 def test_broken_policy_at_start_refuses_to_run(tmp_path) -> None:

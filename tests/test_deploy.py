@@ -164,8 +164,9 @@ def dry_run(tmp: Path, *args: str, policy_text: str | None = None, sweep: bool =
 
 @pytest.fixture(scope="module")
 def default_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    """The README's first deploy: one function, project scope, push delivery, default policy."""
-    return dry_run(tmp_path_factory.mktemp("default-plan"))
+    """The README's first deploy: one function, project scope, push delivery, default policy,
+    every rule capped at dry-run (the shipped policy has no alert channel)."""
+    return dry_run(tmp_path_factory.mktemp("default-plan"), "--stage", "dry-run")
 
 
 @pytest.fixture(scope="module")
@@ -254,10 +255,13 @@ def test_dry_run_prints_commands_only_and_calls_no_gcloud(plan: Plan) -> None:
 def test_dry_run_never_shows_or_touches_a_secret_value(plan: Plan) -> None:
     everything = plan.result.stdout + plan.result.stderr
     assert CANARY not in everything and "canaryCANARY" not in everything
-    # Values are added by the operator (deploy.sh says how), never read or written here.
-    assert plan.find("secrets", "versions", "add") == [] and plan.find("secrets", "versions", "access") == []
+    # Alert secrets' values are added by the operator (deploy.sh says how), never read or written
+    # here; the one version deploy.sh adds is the policy it validated (no secret in it).
+    (push,) = plan.find("secrets", "versions", "add")
+    assert push[4] == "rampart-policy" and flag(push, "data-file") == ".local/deploy/policy.deployed.yaml", push
+    assert plan.find("secrets", "versions", "access") == []
     for argv in plan.commands:
-        assert not any(a.startswith("--data-file") for a in argv), argv
+        assert not any(a.startswith("--data-file") for a in argv) or argv == push, argv
 
 
 def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
@@ -279,7 +283,8 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
         assert flag(argv, "min-instances") is not None
         for name in ("timeout", "memory", "cpu", "concurrency"):
             assert flag(argv, name), f"--{name} missing from {argv}"
-        assert flag(argv, "source") == "." and flag(argv, "base-image") == "python312"
+        # The Python CI tests on (.ci/run: 3.11).
+        assert flag(argv, "source") == "." and flag(argv, "base-image") == "python311"
         assert flag(argv, "function") in ("rampart", *RULE_IDS)
         assert "--no-invoker-iam-check" not in argv
         for env_flag in ("set-env-vars", "update-env-vars"):
@@ -291,29 +296,33 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
 
 
 def test_secrets_are_mounted_as_files_only_where_the_policy_reads_them(default_plan: Plan, full_plan: Plan) -> None:
+    policy_mount = {"/etc/rampart/policy/policy.yaml": "rampart-policy:latest"}
     for argv in default_plan.find("run", "deploy"):
-        # config/policy.yaml configures no alert channel: nothing to mount, nothing to grant.
-        assert "--clear-secrets" in argv and flag(argv, "set-secrets") is None
-    assert default_plan.find("secrets", "add-iam-policy-binding") == []
+        # config/policy.yaml configures no alert channel: only the policy is mounted and granted.
+        assert dict(i.split("=", 1) for i in (flag(argv, "set-secrets") or "").split(",")) == policy_mount
+        assert flag(argv, "set-env-vars") == "RAMPART_POLICY=/etc/rampart/policy/policy.yaml"
+    assert {c[3] for c in default_plan.find("secrets", "add-iam-policy-binding")} == {"rampart-policy"}
     for argv in full_plan.find("run", "deploy"):
         mounts = dict(item.split("=", 1) for item in (flag(argv, "set-secrets") or "").split(","))
         assert mounts == {
+            **policy_mount,
             "/secrets/slack/webhook-url": "rampart-slack-webhook:latest",
             "/secrets/smtp/password": "rampart-smtp-password:latest",
         }, argv
         # Every key is a path (a file mount), never an environment variable name.
         assert all(k.startswith("/") for k in mounts)
         assert len({str(Path(k).parent) for k in mounts}) == len(mounts), "Cloud Run mounts one secret per directory"
-    # Each function reads exactly the two secrets, through a grant on each secret.
+    # Each function reads exactly the three secrets, through a grant on each secret.
     grants = full_plan.find("secrets", "add-iam-policy-binding")
     assert {(c[3], flag(c, "role")) for c in grants} == {
         ("rampart-slack-webhook", "roles/secretmanager.secretAccessor"),
         ("rampart-smtp-password", "roles/secretmanager.secretAccessor"),
+        ("rampart-policy", "roles/secretmanager.secretAccessor"),
     }
-    assert len(grants) == 2 * len(full_plan.find("run", "deploy"))
+    assert len(grants) == 3 * len(full_plan.find("run", "deploy"))
     # Secrets are created empty (no --data-file) if absent, in the approved region or with CMEK.
     for argv in default_plan.find("secrets", "create") + full_plan.find("secrets", "create"):
-        assert argv[3] in ("rampart-slack-webhook", "rampart-smtp-password")
+        assert argv[3] in ("rampart-slack-webhook", "rampart-smtp-password", "rampart-policy")
 
 
 def test_secrets_sharing_a_directory_are_refused(tmp_path: Path) -> None:
@@ -475,7 +484,7 @@ def test_unapproved_region_is_refused(tmp_path: Path, region: str) -> None:
 
 
 def test_dry_run_is_deterministic(default_plan: Plan) -> None:
-    again = run_script(default_plan.src, "deploy.sh", "--project", PROJECT, "--dry-run", "--no-sweep")
+    again = run_script(default_plan.src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run", "--no-sweep")
     assert again.returncode == 0, again.stderr
     assert again.stdout == default_plan.result.stdout
 
@@ -494,11 +503,22 @@ case " $* " in
     *" --format=value(status.url) "*) echo "https://$4-$PROJECT_NUMBER.us-central1.run.app" ;;
     *" --format=value(writerIdentity) "*) echo "serviceAccount:WRITER_IDENTITY_OF_$4" ;;
     *" --format=value(deleted) "*) echo "" ;;
+    # The policy secret exists once created; the last layout's labels are empty on a first deploy.
+    *" --format=value(labels."*) echo "${SCRIPTED_LABEL:-}" ;;
     *" describe "*)
         echo "ERROR: (gcloud) NOT_FOUND: Resource not found" >&2
         exit 1
         ;;
     *" versions list "*) echo "${SECRET_VERSION:-}" ;;
+    # What an earlier layout left, for the prune and uninstall tests (empty: a fresh project).
+    *" logging sinks list "*) printf '%b' "${SCRIPTED_SINKS:-}" ;;
+    *" run services list "*) printf '%b' "${SCRIPTED_SERVICES:-}" ;;
+    *" pubsub topics list "*) printf '%b' "${SCRIPTED_TOPICS:-}" ;;
+    *" pubsub subscriptions list "*) printf '%b' "${SCRIPTED_SUBSCRIPTIONS:-}" ;;
+    *" service-accounts list "*) printf '%b' "${SCRIPTED_SAS:-}" ;;
+    *" iam roles list "*) printf '%b' "${SCRIPTED_ROLES:-}" ;;
+    *" get-iam-policy "*) printf '%b' "${SCRIPTED_BINDINGS:-}" ;;
+    *" eventarc triggers list "*) printf '%b' "${SCRIPTED_TRIGGERS:-}" ;;
 esac
 exit 0
 """
@@ -521,7 +541,8 @@ def scripted_run(tmp: Path, *args: str, env: dict[str, str] | None = None, polic
         "PROJECT_NUMBER": "123456789012",
         **(env or {}),
     }
-    result = run_script(src, "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--yes", *args, env=full_env)
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--yes",
+                        "--stage", "dry-run", *args, env=full_env)
     calls: list[list[str]] = []
     current: list[str] = []
     for word in log.read_text().split("\0")[:-1] if log.exists() else []:
@@ -537,7 +558,8 @@ def test_a_real_run_executes_exactly_what_the_dry_run_prints(tmp_path: Path) -> 
     result, calls = scripted_run(tmp_path / "real")
     assert result.returncode == 0, result.stderr
     dry = run_script(
-        copy_source(tmp_path / "dry"), "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--dry-run"
+        copy_source(tmp_path / "dry"), "deploy.sh", "--project", PROJECT, "--project-number", "123456789012", "--dry-run",
+        "--stage", "dry-run",
     )
     assert dry.returncode == 0, dry.stderr
     assert calls == split_commands(dry.stdout)
@@ -623,7 +645,7 @@ def test_pubsub_steps_run_for_real_and_rerun_safely(
     project = f"rampart-d{uuid.uuid4().hex[:8]}"
     src = copy_source(tmp_path / "src")
     env = local_env(tmp_path, pubsub_emulator, url)
-    args = ("--project", project, "--project-number", "123456789012", "--yes", "--no-sweep")
+    args = ("--project", project, "--project-number", "123456789012", "--yes", "--no-alerts", "--no-sweep")
 
     first = run_script(src, "deploy.sh", *args, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -681,3 +703,236 @@ def test_local_mode_refuses_anything_but_loopback(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "http://127.0.0.1:PORT/" in result.stderr and "10.1.2.3" in result.stderr
     assert "+ gcloud" not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# safe rollout: what acts, where alerts go, --stage, --no-alerts; the policy as a secret
+
+
+def test_the_plan_says_what_acts_and_where_alerts_go_before_asking(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    (src / "config" / "alerts.yaml").write_text(ALERTS_POLICY)
+    bin_dir = tmp_path / "bin"
+    log = fake_gcloud(bin_dir)
+    # Not --dry-run and no --yes: it must show the plan, then ask (no terminal here: it stops).
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--policy", "config/alerts.yaml",
+                        env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode != 0 and "no terminal to ask on" in result.stderr
+    assert not log.exists(), "gcloud ran before the operator confirmed"
+    err = result.stderr
+    assert err.index("act (enforce):") < err.index("no terminal to ask on")
+    acts = next(ln for ln in err.splitlines() if "act (enforce):" in ln)
+    assert "run_ingress_open (revert)" in acts and "kms_version_disabled (restore)" in acts
+    assert "run_vpc_egress" not in acts
+    reports = next(ln for ln in err.splitlines() if "only report:" in ln)
+    assert "run_cmek_missing (alert only)" in reports
+    assert "off:                  run_vpc_egress" in err
+    alerts = next(ln for ln in err.splitlines() if "alerts go to:" in ln)
+    assert "Slack" in alerts and "oncall@example.com" in alerts and "projects/rampart-prod/topics/rampart-alerts" in alerts
+    assert "critical: slack, email, pubsub" in err
+    assert CANARY not in err
+
+
+def test_rules_that_act_with_nowhere_to_alert_are_refused_unless_no_alerts(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    refused = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run")
+    assert refused.returncode == 1 and refused.stdout == "", "refused before printing any command"
+    assert "9 rules would change resources" in refused.stderr and "--no-alerts" in refused.stderr
+    accepted = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--no-alerts")
+    assert accepted.returncode == 0, accepted.stderr
+    # --stage dry-run or alert: nothing acts, so nothing needs accepting.
+    for stage in ("dry-run", "alert"):
+        assert run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", stage).returncode == 0
+    bad = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "yolo")
+    assert bad.returncode == 2 and "expected --stage to be dry-run, alert or enforce" in bad.stderr
+
+
+@pytest.mark.parametrize(("stage", "cap"), [("dry-run", "dry-run"), ("alert", "alert"), ("enforce", None)])
+def test_stage_caps_every_rule_and_the_capped_policy_is_what_is_pushed(tmp_path: Path, stage: str, cap: str | None) -> None:
+    from shared.config import load_policy
+
+    plan = dry_run(tmp_path, "--policy", "config/alerts.yaml", "--stage", stage, policy_text=ALERTS_POLICY)
+    (push,) = plan.find("secrets", "versions", "add")
+    deployed = plan.src / (flag(push, "data-file") or "")
+    original = load_policy(plan.src / "config" / "alerts.yaml")
+    capped = load_policy(deployed)
+    order = ["off", "dry-run", "alert", "enforce"]
+    for rid, settings in capped.rules.items():
+        was = original.settings(rid).mode.value
+        want = was if cap is None or order.index(was) <= order.index(cap) else cap
+        assert settings.mode.value == want, (rid, was, settings.mode.value)
+    if cap is None:
+        assert deployed.read_bytes() == (plan.src / "config" / "alerts.yaml").read_bytes()
+    # The policy version exists before any function mounts it.
+    commands = [c[1:4] for c in plan.commands]
+    assert commands.index(["secrets", "versions", "add"]) < commands.index(["run", "deploy", "rampart"])
+
+
+def test_an_invalid_policy_stops_the_deploy_before_any_command(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    (src / "bad.yaml").write_text("rules: {run_ingress_open: {mode: sometimes}}\n")
+    result = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--policy", "bad.yaml")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "rules.run_ingress_open.mode" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Rampart watches itself
+
+
+def _gcloud_help(words: tuple[str, ...], cache: dict[tuple[str, ...], str] = {}) -> str:  # noqa: B006 — a per-run cache
+    if words not in cache:
+        env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "TERM": "dumb"}
+        out = subprocess.run(["gcloud", *words, "--help"], env=env, capture_output=True, text=True, check=False, timeout=120)
+        assert out.returncode == 0, out.stderr
+        cache[words] = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)
+    return cache[words]
+
+
+def assert_real_gcloud_flags(argv: list[str]) -> None:
+    """Every --flag of a planned command appears in the installed gcloud's help for that command."""
+    words = []
+    for a in argv[1:]:
+        if a.startswith(("-", "rampart")) or a.isdigit() or "/" in a or "." in a or "=" in a:
+            break
+        words.append(a)
+    text = _gcloud_help(tuple(words))
+    for a in argv:
+        if a.startswith("--"):
+            name = a.split("=", 1)[0]
+            assert name in text or name in ("--project", "--quiet", "--format", "--filter", "--flatten"), (name, words)
+
+
+def test_monitoring_metrics_and_alert_policies(tmp_path: Path) -> None:
+    channel = f"projects/{PROJECT}/notificationChannels/4242"
+    plan = dry_run(tmp_path, "--stage", "dry-run", "--alert-channel", channel, "--silence-alert-after", "30m",
+                   "--failure-rate", "2")
+    metrics = {c[4]: c for c in plan.find("logging", "metrics", "create")}
+    assert set(metrics) == {"rampart-policy-invalid", "rampart-event-failed"}
+    assert '"rampart.policy_invalid"' in flag(metrics["rampart-policy-invalid"], "log-filter")
+    assert 'jsonPayload.message="rampart.event_failed"' in flag(metrics["rampart-event-failed"], "log-filter")
+    creates = plan.find("alpha", "monitoring", "policies", "create")
+    assert len(creates) == 4
+    bodies = {}
+    for argv in creates:
+        body = json.loads((plan.src / flag(argv, "policy-from-file")).read_text())
+        assert body["notificationChannels"] == [channel] and body["userLabels"] == {"app": "rampart"}
+        bodies[body["displayName"]] = body["conditions"][0]
+    dlq = bodies["Rampart: dead letters waiting"]["conditionThreshold"]
+    assert 'subscription_id="rampart-dead-letter-hold"' in dlq["filter"] and dlq["thresholdValue"] == 0
+    assert "num_undelivered_messages" in dlq["filter"] and dlq["comparison"] == "COMPARISON_GT"
+    invalid = bodies["Rampart: policy invalid or rejected"]["conditionThreshold"]
+    assert "logging.googleapis.com/user/rampart-policy-invalid" in invalid["filter"]
+    failing = bodies["Rampart: events failing"]["conditionThreshold"]
+    assert "rampart-event-failed" in failing["filter"] and failing["aggregations"][0]["perSeriesAligner"] == "ALIGN_RATE"
+    assert failing["thresholdValue"] == pytest.approx(2 / 60)
+    silence = bodies["Rampart: no audit entry received"]["conditionAbsent"]
+    assert silence["duration"] == "1800s" and 'topic_id=starts_with("rampart-audit")' in silence["filter"]
+    for argv in [*creates, *metrics.values(), *plan.find("alpha", "monitoring", "policies", "list")]:
+        assert_real_gcloud_flags(argv)
+
+
+def test_monitoring_options_are_checked(tmp_path: Path) -> None:
+    src = copy_source(tmp_path / "src")
+    for args, expected in [
+        (("--silence-alert-after", "48h"), "from 5m to 23h"),
+        (("--silence-alert-after", "1m"), "from 5m to 23h"),
+        (("--failure-rate", "0"), "--failure-rate"),
+        (("--alert-channel", "slack-oncall"), "notificationChannels/ID"),
+    ]:
+        result = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run", *args)
+        assert result.returncode == 2 and expected in result.stderr, (args, result.stderr)
+    ok = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run", "--alert-channel", "77")
+    assert ok.returncode == 0 and f"projects/{PROJECT}/notificationChannels/77" in ok.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# lifecycle: uninstall, and a new layout removing what the old one left
+
+DELETE_ORDER = ["sinks", "deliveries", "services", "topics", "secrets", "service-accounts"]
+
+
+def _kind(argv: list[str]) -> str:
+    return {"logging": "sinks", "eventarc": "deliveries", "run": "services", "secrets": "secrets"}.get(
+        argv[1], {"subscriptions": "deliveries", "topics": "topics"}.get(argv[2], argv[2]))
+
+
+def test_uninstall_dry_run_removes_everything_sinks_first(tmp_path: Path) -> None:
+    plan = dry_run(tmp_path, "--policy", "config/alerts.yaml", "--functions", "all", "--scope", "org", "--scope-id", ORG,
+                   "--trigger", "eventarc", "--uninstall", policy_text=ALERTS_POLICY)
+    deletes = [c for c in plan.commands if "delete" in c or "remove-iam-policy-binding" in c]
+    assert not [c for c in plan.commands if {"create", "deploy", "add", "update", "enable"} & set(c)], "uninstall creates nothing"
+    first_seen = []
+    for argv in deletes:
+        kind = _kind(argv)
+        if kind in DELETE_ORDER and kind not in first_seen:
+            first_seen.append(kind)
+    assert first_seen == [k for k in DELETE_ORDER if k in first_seen] and first_seen[0] == "sinks", first_seen
+    rules_on = [r for r in RULE_IDS if r != "run_vpc_egress"]
+    sinks = plan.find("logging", "sinks", "delete")
+    assert {c[4] for c in sinks} == {f"rampart-audit-{r.replace('_', '-')}" for r in rules_on}
+    assert all(flag(c, "organization") == ORG for c in sinks)
+    assert len(plan.find("eventarc", "triggers", "delete")) == len(rules_on)
+    assert len(plan.find("run", "services", "delete")) == len(rules_on)
+    assert {c[3] for c in plan.find("secrets", "delete")} == {"rampart-policy", "rampart-slack-webhook", "rampart-smtp-password"}
+    assert plan.find("firestore", "databases", "delete") and len(plan.find("alpha", "monitoring", "policies", "delete")) == 4
+    assert {c[4] for c in plan.find("logging", "metrics", "delete")} == {"rampart-policy-invalid", "rampart-event-failed"}
+    roles = plan.find("iam", "roles", "delete")
+    assert roles and all(flag(c, "organization") == ORG for c in roles)
+    sas = {c[4] for c in plan.find("iam", "service-accounts", "delete")}
+    assert INVOKER in sas and f"rampart-build@{PROJECT}.iam.gserviceaccount.com" in sas
+    # It says what it removed (a dry run: would remove), one line each.
+    assert f"Would remove {len(deletes)}:" in plan.result.stderr
+    assert "  - sink rampart-audit-run-ingress-open (org-123456789012)" in plan.result.stderr
+    for argv in deletes:
+        assert_real_gcloud_flags(argv)
+
+
+def test_uninstall_for_real_reports_what_it_removed_and_what_was_already_gone(tmp_path: Path) -> None:
+    result, calls = scripted_run(tmp_path, "--uninstall", env={
+        "SCRIPTED_SINKS": "rampart-audit\nrampart-audit-kms-rotation\n",
+        "FAIL_ON": "run services delete", "FAIL_MSG": "NOT_FOUND: Service [rampart] could not be found.",
+    })
+    assert result.returncode == 0, result.stderr
+    assert [c[4] for c in calls if c[1:4] == ["logging", "sinks", "delete"]] == ["rampart-audit", "rampart-audit-kms-rotation"]
+    assert "Removed " in result.stderr and "  - sink rampart-audit-kms-rotation (project-rampart-prod)" in result.stderr
+    assert "  - Cloud Run service rampart (already gone)" in result.stderr
+
+
+def test_a_new_layout_removes_what_the_old_one_left(tmp_path: Path) -> None:
+    old = "run_ingress_open"
+    dashed = old.replace("_", "-")
+    old_sa = f"rampart-{dashed}@{PROJECT}.iam.gserviceaccount.com"
+    other_sa = f"rampart-sweeper@{PROJECT}.iam.gserviceaccount.com"  # not a function's: left alone
+    env = {
+        # The last deploy was --functions all at the organization; this one is one function, project scope.
+        "SCRIPTED_LABEL": f"org-{ORG}",
+        "SCRIPTED_SINKS": f"rampart-audit-{dashed}\n",
+        "SCRIPTED_SERVICES": f"rampart\nrampart-{dashed}\n",
+        "SCRIPTED_TOPICS": f"projects/{PROJECT}/topics/rampart-audit\nprojects/{PROJECT}/topics/rampart-audit-{dashed}\n",
+        "SCRIPTED_SUBSCRIPTIONS": f"projects/{PROJECT}/subscriptions/rampart-push-{dashed}\tprojects/{PROJECT}/topics/rampart-audit-{dashed}\t\n",
+        "SCRIPTED_SAS": f"rampart-runtime@{PROJECT}.iam.gserviceaccount.com\n{old_sa}\n{other_sa}\n{INVOKER}\n",
+        "SCRIPTED_ROLES": f"organizations/{ORG}/roles/rampart_{old}\norganizations/{ORG}/roles/rampart_sweep\n",
+        "SCRIPTED_BINDINGS": f"organizations/{ORG}/roles/rampart_{old}\tserviceAccount:{old_sa}\n",
+    }
+    result, calls = scripted_run(tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    deletes = [c for c in calls if "delete" in c or "remove-iam-policy-binding" in c]
+    named = [" ".join(c[1:5]) for c in deletes]
+    # Old sinks go first (here and at the scope the last deploy watched), then the old delivery,
+    # function and topic.
+    assert named[:2] == [f"logging sinks delete rampart-audit-{dashed}"] * 2
+    assert flag(deletes[0], "project") == PROJECT and flag(deletes[1], "organization") == ORG
+    expected_order = [f"pubsub subscriptions delete rampart-push-{dashed}", f"run services delete rampart-{dashed}",
+                      f"pubsub topics delete rampart-audit-{dashed}"]
+    assert [n for n in named if n in expected_order] == expected_order
+    assert f"organizations remove-iam-policy-binding {ORG} --member=serviceAccount:{old_sa}" in named
+    assert f"iam roles delete rampart_{old}" in named and f"iam service-accounts delete {old_sa}" in named
+    # What the new layout uses, and what is not a function's, stays.
+    for kept in ("run services delete rampart", "pubsub topics delete rampart-audit", "iam roles delete rampart_sweep",
+                 f"iam service-accounts delete {other_sa}", f"iam service-accounts delete {INVOKER}"):
+        assert kept not in named, kept
+    # The deploy happened before anything was removed, and the new layout is recorded last.
+    assert calls.index(next(c for c in calls if c[1:3] == ["run", "deploy"])) < calls.index(deletes[0])
+    assert calls[-1][1:4] == ["secrets", "update", "rampart-policy"] and "rampart-scope=project-rampart-prod" in calls[-1][-1]
+    assert f"Removed {len(deletes)}:" in result.stderr and f"  - service account {old_sa}" in result.stderr

@@ -23,7 +23,7 @@ sweep: {max_mode: enforce}
 
 @pytest.fixture(scope="module")
 def sweep_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    return dry_run(tmp_path_factory.mktemp("sweep-plan"), "--scope", "org", "--scope-id", ORG, sweep=True)
+    return dry_run(tmp_path_factory.mktemp("sweep-plan"), "--scope", "org", "--scope-id", ORG, "--stage", "dry-run", sweep=True)
 
 
 def role_permissions(plan: Plan) -> list[str]:
@@ -38,15 +38,14 @@ def test_the_scheduler_publishes_a_sweep_request_daily_over_the_scope(sweep_plan
     assert flag(job, "schedule") == "0 6 * * *" and flag(job, "time-zone") == "Etc/UTC"
     assert flag(job, "topic") == f"projects/{PROJECT}/topics/rampart-sweep"
     assert json.loads(flag(job, "message-body") or "") == {"type": "rampart.sweep.request", "scopes": [f"organizations/{ORG}"]}
-    # Last: nothing publishes a request before the worker and its subscription exist.
-    assert sweep_plan.commands.index(job) == len(sweep_plan.commands) - 1
+    # Nothing publishes a request before the worker and its subscription exist.
     [deploy] = [c for c in sweep_plan.find("run", "deploy") if c[3] == "rampart-sweep"]
     [push] = [c for c in sweep_plan.find("pubsub", "subscriptions", "create") if c[4] == "rampart-sweep-push"]
     assert sweep_plan.commands.index(deploy) < sweep_plan.commands.index(push) < sweep_plan.commands.index(job)
 
 
 def test_sweep_schedule_is_an_option_and_checked(tmp_path: Path) -> None:
-    plan = dry_run(tmp_path / "hourly", "--sweep-schedule", "15 */4 * * 1-5", sweep=True)
+    plan = dry_run(tmp_path / "hourly", "--sweep-schedule", "15 */4 * * 1-5", "--stage", "dry-run", sweep=True)
     [job] = plan.find("scheduler", "jobs", "create", "pubsub")
     assert flag(job, "schedule") == "15 */4 * * 1-5"
     assert json.loads(flag(job, "message-body") or "")["scopes"] == [f"projects/{PROJECT}"]
@@ -54,7 +53,7 @@ def test_sweep_schedule_is_an_option_and_checked(tmp_path: Path) -> None:
 
     src = copy_source(tmp_path / "bad")
     for bad in ("daily", "0 6 * *", "0 6 * * *; rm -rf /", '0 6 * * "'):
-        result = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--sweep-schedule", bad)
+        result = run_script(src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run", "--sweep-schedule", bad)
         assert result.returncode == 2 and "--sweep-schedule" in result.stderr and result.stdout == ""
 
 
@@ -80,7 +79,7 @@ def test_the_sweep_identity_reads_but_does_not_write_in_dry_run(sweep_plan: Plan
 
 
 def test_writes_only_when_the_policy_lets_the_sweep_enforce(tmp_path: Path) -> None:
-    plan = dry_run(tmp_path / "enforce", "--policy", "config/alerts.yaml", policy_text=ENFORCING, sweep=True)
+    plan = dry_run(tmp_path / "enforce", "--policy", "config/alerts.yaml", "--no-alerts", policy_text=ENFORCING, sweep=True)
     perms = role_permissions(plan)
     assert {"run.services.update", "cloudkms.cryptoKeyVersions.update"} <= set(perms)
     assert set(cli_output("iam-role", "--format", "list", "--policy", str(plan.src / "config" / "alerts.yaml")).split()) <= set(perms)
@@ -91,12 +90,15 @@ def test_the_sweep_function_is_deployed_as_the_seed_asks(sweep_plan: Plan) -> No
     assert flag(argv, "function") == "rampart_sweep" and flag(argv, "region") in APPROVED
     assert "--no-allow-unauthenticated" in argv and "--invoker-iam-check" in argv and flag(argv, "ingress") == "internal"
     assert flag(argv, "service-account") == f"rampart-sweep@{PROJECT}.iam.gserviceaccount.com"
-    assert flag(argv, "set-env-vars") == f"RAMPART_SWEEP_TOPIC=projects/{PROJECT}/topics/rampart-sweep"
+    env = dict(kv.split("=", 1) for kv in (flag(argv, "set-env-vars") or "").split(","))
+    assert env == {"RAMPART_POLICY": "/etc/rampart/policy/policy.yaml",
+                   "RAMPART_SWEEP_TOPIC": f"projects/{PROJECT}/topics/rampart-sweep"}
+    assert (flag(argv, "set-secrets") or "").startswith("/etc/rampart/policy/policy.yaml=rampart-policy:latest")
     assert flag(argv, "concurrency") == "1" and int(flag(argv, "max-instances") or 0) <= 100
 
 
 def test_no_sweep_leaves_it_out(tmp_path: Path) -> None:
-    plan = dry_run(tmp_path / "none")
+    plan = dry_run(tmp_path / "none", "--stage", "dry-run")
     assert not [c for c in plan.commands if "rampart-sweep" in " ".join(c) or c[1:2] == ["scheduler"]]
 
 
@@ -106,7 +108,7 @@ def test_a_real_run_with_the_sweep_executes_exactly_what_the_dry_run_prints(tmp_
     from tests.test_deploy import copy_source, run_script
 
     dry = run_script(copy_source(tmp_path / "dry"), "deploy.sh", "--project", PROJECT, "--project-number", "123456789012",
-                     "--dry-run")
+                     "--dry-run", "--stage", "dry-run")
     assert dry.returncode == 0, dry.stderr
     assert calls == split_commands(dry.stdout)
     assert any(c[1:4] == ["scheduler", "jobs", "create"] for c in calls)

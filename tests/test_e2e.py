@@ -85,6 +85,15 @@ def test_every_action_has_a_complete_record(played) -> None:
         assert r["principal"] == scenario.DEVELOPER
 
 
+def test_log_severity_follows_the_outcome_not_the_rule(played) -> None:
+    # A closed critical violation must not trip error-rate alerting on Rampart's logs.
+    stack, _, _ = played
+    lines = stack.log_lines("rampart.remediation")
+    closed = [ln for ln in lines if ln["rampart"]["outcome"] in ("remediated", "quarantined")]
+    assert any(ln["rampart"]["severity"] == "critical" for ln in closed), lines
+    assert {ln["severity"] for ln in closed} == {"NOTICE"}, [(ln["rampart"]["outcome"], ln["severity"]) for ln in closed]
+
+
 def test_rampart_ignores_its_own_changes(played) -> None:
     stack, _, _ = played
     before = len(stack.records())

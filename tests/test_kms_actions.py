@@ -41,7 +41,7 @@ def rule_module(rule_id: str) -> Any:
 def finding_for(rule_id: str, fixture: str, **params: Any) -> tuple[Finding, Any]:
     mod = rule_module(rule_id)
     p = mod.Params(**params)
-    f = mod.evaluate(parse(load_json(DATA / fixture)), p)
+    f = mod.RULE.evaluate(parse(load_json(DATA / fixture)), p)
     assert f is not None, f"{rule_id} did not fire on {fixture}"
     return f, p
 
@@ -362,7 +362,7 @@ def _key_policy() -> dict[str, Any]:
 def test_agent_binding_is_restored_keeping_everything_else(standin: Any) -> None:
     seed_key(standin, policies={KEY: _key_policy()})
     f, p = finding_for("kms_agent_binding_removed", "key_setiam_remove_agent.json")
-    assert f.observed["removed_members"] == [AGENT]
+    assert f.observed["missing_members"] == [AGENT]
 
     rec = remediate("kms_agent_binding_removed", f, p)
 
@@ -425,28 +425,28 @@ def _ring_finding(mod: Any) -> Finding:
     doc = load_json(DATA / "key_setiam_remove_agent.json")
     pp = doc["protoPayload"]
     pp["resourceName"] = pp["request"]["resource"] = RING
-    f = mod.evaluate(parse(doc), mod.Params())
+    f = mod.RULE.evaluate(parse(doc), mod.Params())
     assert f is not None and f.resource == RING
     return f
 
 
 @pytest.mark.integration
 def test_concurrent_unrelated_iam_change_survives(standin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared import kms_actions
+    from shared.actions import iam
 
     seed_key(standin, policies={KEY: _key_policy()})
     f, p = finding_for("kms_agent_binding_removed", "key_setiam_remove_agent.json")
-    real_get = kms_actions._get_policy
+    real_get = iam.get_policy
     calls = {"n": 0}
 
-    def get_then_someone_writes(resource: str, c: ActionContext) -> dict[str, Any]:
-        policy = real_get(resource, c)
+    def get_then_someone_writes(resource: str, timeout: float) -> dict[str, Any]:
+        policy = real_get(resource, timeout)
         calls["n"] += 1
         if calls["n"] == 1:  # another admin writes between our read and our write
             standin.admin.mutate(KEY, iam_add={"role": "roles/cloudkms.viewer", "member": "user:carol@lotr.com"})
         return policy
 
-    monkeypatch.setattr(kms_actions, "_get_policy", get_then_someone_writes)
+    monkeypatch.setattr(iam, "get_policy", get_then_someone_writes)
 
     rec = remediate("kms_agent_binding_removed", f, p)
 
@@ -625,7 +625,7 @@ def test_permission_denied_on_iam_is_a_failed_record(standin: Any) -> None:
 
 @pytest.mark.integration
 def test_state_moving_between_read_and_write_is_explained(standin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared import kms_actions
+    from shared.actions import kms as kms_actions
 
     seed_key(standin, versions={"1": {"state": "DISABLED"}})
     f, p = finding_for("kms_version_disabled", "version_disabled.json")
@@ -693,51 +693,54 @@ def test_rotation_enrich_reads_the_live_period(standin: Any) -> None:
 # Pure helpers.
 
 
-def test_plan_add_members_keeps_conditional_and_other_bindings() -> None:
-    from shared.kms_actions import plan_add_members
+def test_add_members_keeps_conditional_and_other_bindings() -> None:
+    from shared.actions.iam import Grant, add_members
 
     live = _key_policy() | {"etag": "BwY="}
-    new, changes, grants = plan_add_members(ROLE, [AGENT, AGENT])(live)
+    new, changes, grants = add_members(ROLE, [AGENT, AGENT])(live)
     assert live == _key_policy() | {"etag": "BwY="}  # the read policy is not mutated
     assert new["etag"] == "BwY=" and new["version"] == 3
     assert new["bindings"][0] == {"role": ROLE, "members": ["user:alice@lotr.com", AGENT]}
     assert new["bindings"][1:] == _key_policy()["bindings"][1:]
     assert changes == [Change(f"bindings[{ROLE}].members", ["user:alice@lotr.com"], [AGENT, "user:alice@lotr.com"])]
-    assert grants == [(ROLE, AGENT, None)]
-    assert plan_add_members(ROLE, [AGENT])(new)[1:] == ([], [])
+    assert grants == [Grant(ROLE, AGENT)]
+    assert add_members(ROLE, [AGENT])(new)[1:] == ([], [])
 
 
-def test_plan_remove_members_drops_emptied_bindings_only() -> None:
-    from shared.kms_actions import plan_remove_members
+def test_remove_grants_drops_emptied_bindings_only() -> None:
+    from shared.actions.iam import Grant, remove_grants
 
     live = {"version": 3, "bindings": [
         {"role": ROLE, "members": ["allUsers"]},
         {"role": ROLE, "members": ["allUsers", "user:a@lotr.com"], "condition": CONDITION},
         {"role": "roles/cloudkms.viewer", "members": ["allUsers"]},
     ]}
-    new, changes, grants = plan_remove_members([(ROLE, "allUsers")], lambda m: True)(live)
+    flagged = remove_grants(lambda g: (g.role, g.member) == (ROLE, "allUsers"))
+    new, changes, grants = flagged(live)
     assert new["bindings"] == [
         {"role": ROLE, "members": ["user:a@lotr.com"], "condition": CONDITION},
         {"role": "roles/cloudkms.viewer", "members": ["allUsers"]},  # not in the finding: left alone
     ]
     assert [c.field for c in changes] == [f"bindings[{ROLE}].members", f"bindings[{ROLE} if until-2030].members"]
-    assert grants == [(ROLE, "allUsers", None), (ROLE, "allUsers", CONDITION)]
-    assert plan_remove_members([(ROLE, "allUsers")], lambda m: False)(live)[1] == []
+    assert grants == [Grant(ROLE, "allUsers"), Grant.of(ROLE, "allUsers", CONDITION)]
+    assert remove_grants(lambda g: False)(live)[1] == []
 
 
 def test_undo_commands_are_exact_and_non_interactive() -> None:
-    from shared.kms_actions import iam_undo, version_undo
+    from shared.actions.iam import Grant
+    from shared.actions.iam import undo as iam_undo
+    from shared.actions.kms import version_undo
 
-    cmd = iam_undo(KEY, "add", [(ROLE, "user:o'neil@x.example", CONDITION), (ROLE, "allUsers", None)])
-    first, second = cmd.split(" && ")
+    cmd = iam_undo(KEY, "add", [Grant.of(ROLE, "user:o'neil@x.example", CONDITION), Grant(ROLE, "allUsers")])
+    second, first = cmd.split(" && ")
     assert first.startswith(
         "gcloud kms keys add-iam-policy-binding test-key --keyring=test-keyring --location=us --project=test-project "
     )
     assert "--member='user:o'\"'\"'neil@x.example'" in first
     assert "--condition='expression=request.time < timestamp('\"'\"'2030-01-01T00:00:00Z'\"'\"'),title=until-2030'" in first
     assert second.startswith("gcloud kms keys add-iam-policy-binding test-key") and "--member=allUsers" in second
-    assert "--condition=None" in second and second.endswith("Rampart reverts the undo")
-    comma = iam_undo(RING, "remove", [(ROLE, "allUsers", {"title": "t", "expression": "a in [1, 2]"})])
+    assert "--condition=None" in second and first.endswith("Rampart reverts the undo")
+    comma = iam_undo(RING, "remove", [Grant.of(ROLE, "allUsers", {"title": "t", "expression": "a in [1, 2]"})])
     assert comma.startswith("gcloud kms keyrings remove-iam-policy-binding test-keyring --location=us")
     assert "--condition='^;^expression=a in [1, 2];title=t'" in comma
     assert iam_undo(KEY, "add", []) == ""
@@ -748,7 +751,7 @@ def test_undo_commands_are_exact_and_non_interactive() -> None:
 
 
 def test_time_left_reads_plainly() -> None:
-    from shared.kms_actions import _time_left
+    from shared.actions.kms import _time_left
 
     assert _time_left(1000 + 90061, 1000) == {"seconds_left": 90061, "time_left": "1d 1h 1m"}
     assert _time_left(1000, 1000 + 7200) == {"seconds_left": 0, "time_left": "window closed 2h 0m ago"}
@@ -760,7 +763,7 @@ def test_kms_actions_imports_no_google_library() -> None:
 
     code = (  # `google` and `google.cloud` are namespace stubs that site .pth files load at start-up
         "import sys; before = set(sys.modules);"
-        "import shared.kms_actions, functions.kms_version_disabled, functions.kms_version_destroy_scheduled,"
+        "import shared.actions.kms, functions.kms_version_disabled, functions.kms_version_destroy_scheduled,"
         " functions.kms_agent_binding_removed, functions.kms_public_member, functions.kms_rotation;"
         "print(sorted(m for m in set(sys.modules) - before if m.startswith('google')))"
     )
@@ -779,7 +782,7 @@ def test_pipeline_act_remediates_then_enriches_the_alert(standin: Any) -> None:
              services=[_service("claims", "us-central1", key)])
     loaded = default_policy()
     settings = loaded.settings("kms_version_disabled")
-    f = rule_module("kms_version_disabled").evaluate(
+    f = rule_module("kms_version_disabled").RULE.evaluate(
         parse(load_json(DATA / "version_disabled_us_central1.json")), settings.params
     )
 
@@ -797,4 +800,4 @@ def test_granting_the_agent_is_not_a_finding() -> None:
     event = parse(load_json(DATA / "key_setiam_gcs_agent.json"))
     for rule_id, params in (("kms_agent_binding_removed", {}), ("kms_public_member", {"allowed_domains": ("lotr.com",)})):
         mod = rule_module(rule_id)
-        assert mod.evaluate(event, mod.Params(**params)) is None, rule_id
+        assert mod.RULE.evaluate(event, mod.Params(**params)) is None, rule_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -42,3 +43,64 @@ def test_reliability_table_is_the_last_soak() -> None:
     table = render(json.loads(RESULTS.read_text()))
     assert README[start:end] == table, "README reliability table is stale: paste `python -m tests.reliability.report`"
     assert json.loads(RESULTS.read_text())["run"] == "soak"
+
+
+def _guide_commands() -> list[str]:
+    start = README.index("### The deploy guide")
+    end = README.index("\n## ", start)
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README[start:end], flags=re.S):
+        text = re.sub(r"\\\n\s*", "", block)  # join continued lines
+        commands += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return commands
+
+
+def test_the_deploy_guide_runs_as_written_in_dry_run(tmp_path) -> None:
+    """Each command of README "The deploy guide", after step 1's policy edit (alert channels),
+    in a copy of the repository: deploy.sh commands carry --dry-run; gcloud is a stand-in that
+    serves `logging read` from the example export and fails anything else (nothing may call it)."""
+    import os
+    import shutil
+
+    from tests.test_deploy import ALERTS_POLICY, copy_source
+
+    commands = _guide_commands()
+    assert any(c.startswith("./deploy.sh") and "--stage dry-run" in c for c in commands)
+    for needed in ("--stage alert", "--stage enforce", "--uninstall", "policy push", "replay -", "check-config"):
+        assert any(needed in c for c in commands), f"the guide has no `{needed}` step"
+    src = copy_source(tmp_path / "src")
+    shutil.copytree(ROOT / "examples", src / "examples")
+    (src / ".venv").symlink_to(ROOT / ".venv")
+    # Step 1: the operator adds alert channels to the policy.
+    (src / "config" / "policy.yaml").write_text(ALERTS_POLICY.replace("rampart-prod", "my-rampart-prod"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "gcloud-calls"
+    (bin_dir / "gcloud").write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{calls}"\n'
+        f'case "$1 $2" in "logging read") cat "{src}/examples/audit-sample.jsonl"; exit 0 ;; esac\n'
+        "exit 97\n"
+    )
+    (bin_dir / "gcloud").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAMPART_WORK_DIR", None)
+    env.pop("RAMPART_GCLOUD_LOCAL", None)
+    for command in commands:
+        if command.startswith("./deploy.sh"):
+            assert "--dry-run" in command, f"a deploy.sh command in the guide without --dry-run: {command}"
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=src, env=env, capture_output=True,
+                                text=True, timeout=300, check=False)
+        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-3000:])
+    called = calls.read_text().splitlines() if calls.exists() else []
+    assert all(c.startswith("logging read") for c in called), called
+
+
+def test_every_rule_and_the_readme_cite_googles_documentation_not_seeds() -> None:
+    import functions
+
+    for r in functions.all_rules():
+        assert re.search(r"\(https://cloud\.google\.com/[a-z0-9/_#-]+\)\.$", r.why), (r.id, r.why)
+        assert "seed" not in r.why.lower(), r.id
+    for doc in (README, (ROOT / "infra" / "README.md").read_text(), (ROOT / "config" / "policy.yaml").read_text()):
+        assert not re.search(r"(?i)\bseed (0|§)|HIPAA seed|seed's", doc)

@@ -17,7 +17,7 @@ def test_id_is_module_name_and_folder_name() -> None:
     for rid in functions.RULE_IDS:
         r = functions.rule(rid)
         assert r.id == rid
-        assert Path(inspect.getfile(r.evaluate)).stem == rid
+        assert Path(inspect.getfile(r.check)).stem == rid
 
 
 def test_shipped_policy_names_every_rule() -> None:
@@ -34,7 +34,7 @@ def test_static_trigger_table_matches_rule_declarations() -> None:
 
 def test_every_rule_documents_itself() -> None:
     for r in functions.all_rules():
-        module = inspect.getmodule(r.evaluate)
+        module = inspect.getmodule(r.check)
         assert module is not None and module.__doc__ and len(module.__doc__.strip()) > 20, r.id
         assert r.why, r.id
         assert r.action in r.actions, r.id

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from shared import clients, run_actions
-from shared.actions import ActionContext, TransientError, run_remediation
+from shared import clients
+from shared.actions import ActionContext, TransientError, iam, is_conflict, quarantine, run_remediation
+from shared.actions.iam import Grant
+from shared.actions.quarantine import QuarantineRecord
 from shared.config import HIPAA_REGIONS
 from shared.event import parse
 from shared.model import Action, ActionRecord, Change, Finding, Mode, Outcome
-from shared.run_actions import Grant, QuarantineRecord
 from tests.helpers import ROOT, load_json
 
 DATA = Path(__file__).parent / "data" / "run"
@@ -36,7 +37,7 @@ INVOKER = "roles/run.invoker"
 CONDITION = {"title": "office-hours", "expression": "request.time.getHours('UTC') < 18"}
 AUDIT = [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}]
 LABEL = "rampart-quarantine"
-ANNOTATION = run_actions.QUARANTINE_ANNOTATION
+ANNOTATION = quarantine.QUARANTINE_ANNOTATION
 WRITES = r"/services/[^/:]+$|:setIamPolicy$"
 NOW = 1795430000.0  # 2026-11-23T10:33:20Z: a fixed clock, so records compare exactly
 
@@ -56,7 +57,7 @@ def finding_for(rule_id: str, fixture: str, **params: Any) -> tuple[Finding, Any
     if rule_id == "run_unapproved_region":
         params.setdefault("approved_regions", HIPAA_REGIONS)
     p = mod.Params(**params)
-    f = mod.evaluate(parse(load_json(DATA / fixture)), p)
+    f = mod.RULE.evaluate(parse(load_json(DATA / fixture)), p)
     assert f is not None, f"{rule_id} did not fire on {fixture}"
     return f, p
 
@@ -143,14 +144,14 @@ def on_first_call(monkeypatch: pytest.MonkeyPatch, method: str, then: Any) -> No
 class TestGrants:
     def test_public_grants_any_role_and_by_role(self) -> None:
         pol = public_policy()
-        assert run_actions.public_grants(pol) == [
+        assert iam.public_grants(pol) == [
             Grant(INVOKER, "allUsers"), Grant("roles/run.viewer", "allAuthenticatedUsers")
         ]
-        assert run_actions.public_grants(pol, [INVOKER]) == [Grant(INVOKER, "allUsers")]
+        assert iam.public_grants(pol, [INVOKER]) == [Grant(INVOKER, "allUsers")]
 
     def test_without_keeps_everything_else(self) -> None:
         pol = {**public_policy(), "etag": "BwYQYvUoBxs="}
-        new, changes = run_actions.without_grants(pol, run_actions.public_grants(pol))
+        new, changes = iam.without_grants(pol, iam.public_grants(pol))
         assert new["etag"] == "BwYQYvUoBxs=" and new["version"] == 3 and new["auditConfigs"] == AUDIT
         assert members(new, INVOKER) == ["user:some.user@company.com"]
         assert members(new, "roles/run.viewer") == ["group:ops@company.com"]
@@ -165,18 +166,18 @@ class TestGrants:
     def test_without_drops_emptied_binding_and_conditional_member(self) -> None:
         pol = {"version": 3, "bindings": [{"role": INVOKER, "members": ["allUsers"], "condition": CONDITION}]}
         g = Grant.of(INVOKER, "allUsers", CONDITION)
-        assert run_actions.public_grants(pol) == [g]
-        new, changes = run_actions.without_grants(pol, [g])
+        assert iam.public_grants(pol) == [g]
+        new, changes = iam.without_grants(pol, [g])
         assert new["bindings"] == []
         assert changes[0].field == "bindings[roles/run.invoker if office-hours].members"
 
     def test_with_grants_restores_into_matching_binding_and_raises_version(self) -> None:
         pol = {"version": 1, "bindings": [{"role": INVOKER, "members": ["user:a@x.com"]}]}
-        new, changes = run_actions.with_grants(pol, [Grant(INVOKER, "allUsers"), Grant.of(INVOKER, "allUsers", CONDITION)])
+        new, changes = iam.with_grants(pol, [Grant(INVOKER, "allUsers"), Grant.of(INVOKER, "allUsers", CONDITION)])
         assert members(new, INVOKER) == ["allUsers", "user:a@x.com"]
         assert members(new, INVOKER, CONDITION) == ["allUsers"]
         assert new["version"] == 3 and len(changes) == 2
-        again, none = run_actions.with_grants(new, [Grant(INVOKER, "allUsers")])
+        again, none = iam.with_grants(new, [Grant(INVOKER, "allUsers")])
         assert none == [] and again == new
 
 
@@ -215,7 +216,7 @@ class TestRecord:
     ])
     def test_parse_rejects_what_rampart_did_not_write(self, text: str, why: str) -> None:
         assert QuarantineRecord.parse(json.dumps(GOOD_RECORD)).rule == "r"
-        with pytest.raises(run_actions.BadRecord, match=why.replace("(", r"\(")):
+        with pytest.raises(quarantine.BadRecord, match=why.replace("(", r"\(")):
             QuarantineRecord.parse(text)
 
     @pytest.mark.parametrize("rule,value", [
@@ -224,7 +225,7 @@ class TestRecord:
         ("x" * 80, "x" * 63),
     ])
     def test_label_value_is_a_valid_gcp_label_value(self, rule: str, value: str) -> None:
-        assert run_actions.label_value(rule) == value
+        assert quarantine.label_value(rule) == value
 
 
 class TestConflicts:
@@ -238,14 +239,14 @@ class TestConflicts:
             def json(self) -> dict[str, Any]:
                 return {"error": {"code": 400, "status": self.status}}
 
-        assert run_actions.is_conflict(gexc.Conflict("etag"))
-        assert run_actions.is_conflict(gexc.Aborted("etag"))
-        assert run_actions.is_conflict(gexc.PreconditionFailed("412"))
-        assert run_actions.is_conflict(gexc.BadRequest("etag", response=Resp("FAILED_PRECONDITION")))
-        assert not run_actions.is_conflict(gexc.BadRequest("bad", response=Resp("INVALID_ARGUMENT")))
-        assert not run_actions.is_conflict(gexc.BadRequest("bad"))
-        assert not run_actions.is_conflict(gexc.AlreadyExists("exists"))
-        assert not run_actions.is_conflict(gexc.PermissionDenied("no"))
+        assert is_conflict(gexc.Conflict("etag"))
+        assert is_conflict(gexc.Aborted("etag"))
+        assert is_conflict(gexc.PreconditionFailed("412"))
+        assert is_conflict(gexc.BadRequest("etag", response=Resp("FAILED_PRECONDITION")))
+        assert not is_conflict(gexc.BadRequest("bad", response=Resp("INVALID_ARGUMENT")))
+        assert not is_conflict(gexc.BadRequest("bad"))
+        assert not is_conflict(gexc.AlreadyExists("exists"))
+        assert not is_conflict(gexc.PermissionDenied("no"))
 
 
 def test_rule_modules_import_no_google_library() -> None:
@@ -253,7 +254,7 @@ def test_rule_modules_import_no_google_library() -> None:
         "import sys\n"
         "import main, functions\n"
         "for r in functions.RULE_IDS: functions.rule(r)\n"
-        "import shared.run_actions\n"
+        "import shared.actions.run, shared.actions.quarantine, shared.actions.iam\n"
         "libs = ('google.cloud.run_v2', 'google.cloud.kms_v1', 'google.api_core', 'google.iam', 'grpc', 'requests')\n"
         "bad = sorted(m for m in sys.modules if m.startswith(libs))\n"
         "print(bad)\n"
@@ -379,7 +380,7 @@ def test_unrelated_binding_added_between_read_and_write_survives(standin: Any, m
     assert rec.attempts == 2 and "1 conflicting write" in rec.reason
     _, pol = live(standin, EXFIL)
     assert members(pol, "roles/run.admin") == ["user:terraform@company.com"], "the other writer's binding was lost"
-    assert run_actions.public_grants(pol) == []
+    assert iam.public_grants(pol) == []
     assert [w["status"] for w in writes(standin)] == [409, 200]
 
 
@@ -577,7 +578,7 @@ def test_quarantine_restores_isolation_and_keeps_original_prior_state(standin: A
     rec = remediate("run_default_service_account", f, p, ctx(Action.QUARANTINE))
     assert rec.outcome is Outcome.QUARANTINED
     svc, pol = live(standin, CRM)
-    assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and run_actions.public_grants(pol) == []
+    assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and iam.public_grants(pol) == []
     record = QuarantineRecord.parse(svc["annotations"][ANNOTATION])
     assert record.prior_ingress == "INGRESS_TRAFFIC_ALL" and record.prior_invoker_iam_disabled is True
     assert Grant(INVOKER, "allAuthenticatedUsers") in record.removed and Grant(INVOKER, "allUsers") in record.removed
@@ -606,7 +607,7 @@ def test_quarantine_iam_conflict_keeps_record_exact(standin: Any, monkeypatch: p
     record = QuarantineRecord.parse(svc["annotations"][ANNOTATION])
     assert record.removed == (Grant("roles/run.viewer", "allAuthenticatedUsers"),)
     assert members(pol, "roles/run.admin") == ["user:tf@company.com"]
-    assert run_actions.public_grants(pol) == []
+    assert iam.public_grants(pol) == []
 
 
 def test_quarantine_of_plaintext_secrets_never_leaks_the_value(standin: Any) -> None:
@@ -635,8 +636,8 @@ def test_alert_only_rules_quarantine_when_chosen(standin: Any) -> None:
 def test_release_restores_the_recorded_state(standin: Any) -> None:
     quarantine_crm(standin)
     standin.admin.clear_requests()
-    result = run_actions.release(CRM)
-    assert isinstance(result, run_actions.ReleaseResult) and not result.forced
+    result = quarantine.release(CRM)
+    assert isinstance(result, quarantine.ReleaseResult) and not result.forced
     svc, pol = live(standin, CRM)
     assert svc["ingress"] == "INGRESS_TRAFFIC_ALL" and svc["invokerIamDisabled"] is True
     assert svc["labels"] == {"team": "bots"} and ANNOTATION not in svc.get("annotations", {})
@@ -649,8 +650,8 @@ def test_release_restores_the_recorded_state(standin: Any) -> None:
                       "invoker_iam_disabled", f"labels.{LABEL}", f"annotations.{ANNOTATION}"]
     assert str(result).startswith(f"released {CRM} (quarantined by run_default_service_account")
     assert len(writes(standin)) == 2
-    with pytest.raises(run_actions.NotQuarantined, match="not quarantined"):
-        run_actions.release(CRM)
+    with pytest.raises(quarantine.NotQuarantined, match="not quarantined"):
+        quarantine.release(CRM)
 
 
 def test_release_refuses_when_the_service_changed_and_force_overrides(standin: Any) -> None:
@@ -658,15 +659,15 @@ def test_release_refuses_when_the_service_changed_and_force_overrides(standin: A
     standin.admin.mutate(CRM, patch={"ingress": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"},
                          iam_add={"role": INVOKER, "member": "allUsers"})
     standin.admin.clear_requests()
-    with pytest.raises(run_actions.ReleaseRefused) as err:
-        run_actions.release(CRM)
+    with pytest.raises(quarantine.ReleaseRefused) as err:
+        quarantine.release(CRM)
     msg = str(err.value)
     assert "ingress: quarantine left 'INGRESS_TRAFFIC_INTERNAL_ONLY', found 'INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER'" in msg
     assert "allUsers granted again" in msg and "--force" in msg
     assert {d.field for d in err.value.drift} == {"ingress", "bindings[roles/run.invoker].members"}
     assert writes(standin) == [], "a refused release writes nothing"
 
-    result = run_actions.release(CRM, force=True)
+    result = quarantine.release(CRM, force=True)
     assert result.forced and len(result.drift) == 2
     svc, pol = live(standin, CRM)
     assert svc["ingress"] == "INGRESS_TRAFFIC_ALL" and svc["invokerIamDisabled"] is True
@@ -686,18 +687,18 @@ def test_release_through_the_cli(standin: Any) -> None:
 
 
 def test_release_rejects_bad_names_and_missing_services(standin: Any) -> None:
-    with pytest.raises(run_actions.ReleaseError, match="expected a service name projects/"):
-        run_actions.release("cloud-run-slack-bot")
-    with pytest.raises(run_actions.ReleaseError, match="not found"):
-        run_actions.release(SLACKBOT)
+    with pytest.raises(quarantine.ReleaseError, match="expected a service name projects/"):
+        quarantine.release("cloud-run-slack-bot")
+    with pytest.raises(quarantine.ReleaseError, match="not found"):
+        quarantine.release(SLACKBOT)
 
 
 def test_iam_undo_quotes_conditions_the_way_gcloud_reads_them() -> None:
     plain = Grant.of("roles/run.invoker", "allUsers", {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "t"})
     comma = Grant.of("roles/run.invoker", "allAuthenticatedUsers", {"expression": "a in [1, 2]", "title": "t"})
     name = "projects/p/locations/us-central1/services/svc"
-    assert "--condition='expression=request.time < timestamp('\"'\"'2030-01-01T00:00:00Z'\"'\"'),title=t'" in run_actions._iam_undo(
+    assert "--condition='expression=request.time < timestamp('\"'\"'2030-01-01T00:00:00Z'\"'\"'),title=t'" in iam.undo(
         name, "add", [plain])
     # A comma inside a part needs gcloud's alternate delimiter, or gcloud splits the expression.
-    assert "--condition='^;^expression=a in [1, 2];title=t'" in run_actions._iam_undo(name, "add", [comma])
-    assert "--condition" not in run_actions._iam_undo(name, "add", [Grant.of("roles/run.invoker", "allUsers")])
+    assert "--condition='^;^expression=a in [1, 2];title=t'" in iam.undo(name, "add", [comma])
+    assert "--condition" not in iam.undo(name, "add", [Grant.of("roles/run.invoker", "allUsers")])

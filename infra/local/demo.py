@@ -5,15 +5,23 @@ project, the functions-framework server running main.py, a Slack-webhook receive
 SMTP server; creates the audit topic and a push subscription to the function; then someone
 opens doors and the audit entries arrive. It prints what was detected and done as it happens,
 the alerts received, the final live state, and the time from publish to remediation. Every
-process it started is stopped at the end, on Ctrl-C, and on failure.
+process it started is stopped on every way out: at the end, on Ctrl-C, on SIGTERM or SIGHUP
+(a `kill`, a closed terminal, a CI timeout), and on failure. The logs of every process are in
+.local/demo/ (or $RAMPART_DEMO_DIR), and the demo says so.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from infra.local import scenario
@@ -205,12 +213,50 @@ def run_sweep_act(stack: LocalStack, out: TextIO, report: DemoReport, timeout: f
             say("  (patient-api reopened within the alert window of its first incident: a repeat, counted, not re-alerted)")
 
 
-def main(keep_going: bool = False, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    out.write("Starting the local stack (Pub/Sub + Firestore emulators, stand-in API, function, receivers)...\n")
+class Stopped(BaseException):
+    """A termination signal arrived: unwind so that `finally` stops every process."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Stopped (by default they end Python without running `finally`,
+    which left the emulators, stand-in and function running in their own sessions)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def logs_dir() -> Path:
     from infra.local.stack import ROOT
 
-    logs = ROOT / ".local" / "demo"
+    return Path(os.environ.get("RAMPART_DEMO_DIR") or ROOT / ".local" / "demo")
+
+
+def main(keep_going: bool = False, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    with _signals_unwind():
+        return _main(keep_going, out)
+
+
+def _main(keep_going: bool, out: TextIO) -> int:
+    logs = logs_dir()
+    out.write("Starting the local stack (Pub/Sub + Firestore emulators, stand-in API, function, receivers)...\n")
+    out.write(f"Logs of every process: {logs}\n")
+    out.flush()
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True, exist_ok=True)
     # One sweep worker; the demo lets the sweep enforce (the shipped default is dry-run).
@@ -225,20 +271,40 @@ def main(keep_going: bool = False, out: TextIO | None = None) -> int:
         run_sweep_act(stack, out, report)
         out.write("\n" + ("Demo passed: every door closed." if report.ok else "Demo FAILED: see above.") + "\n")
         if keep_going:
-            out.write("Stack left running; Ctrl-C stops it.\n")
+            out.write(f"Stack left running; Ctrl-C (or kill {os.getpid()}) stops it. Logs: {logs}\n")
+            out.flush()
             while True:
                 time.sleep(3600)
         return 0 if report.ok else 1
     except KeyboardInterrupt:
         out.write("\nInterrupted.\n")
         return 130
+    except Stopped as stopped:
+        out.write(f"\nStopped by {signal.Signals(stopped.signum).name}.\n")
+        return 128 + stopped.signum
     except Exception as exc:  # noqa: BLE001 — say what failed and where the logs are, then stop everything
         out.write(f"\nDemo failed: {type(exc).__name__}: {exc}\n")
         out.write(f"Logs of every process are in {logs}\n")
         return 1
     finally:
-        stack.stop()
-        out.write("Stopped every process the demo started.\n")
+        # A second signal while stopping must not cut the stop short.
+        with _signals_ignored():
+            stack.stop()
+        out.write(f"Stopped every process the demo started. Their logs are in {logs}\n")
+        out.flush()
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

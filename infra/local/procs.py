@@ -89,7 +89,13 @@ class Proc:
             start_new_session=True,
         )
         if ready is not None:
-            self.wait_ready(ready, timeout)
+            try:
+                self.wait_ready(ready, timeout)
+            except BaseException:
+                # Not ready, or interrupted (Ctrl-C, SIGTERM) while waiting: nobody else holds this
+                # process yet, so stop it here or it outlives us in its own session.
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float) -> None:

@@ -67,6 +67,7 @@ class LocalStack:
         sweep_max_delivery_attempts: int = 20,
         seed: str | Path | None = None,
         standin_log_size: int = 2000,
+        policy_check_seconds: float | None = 0.0,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rampart-stack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
@@ -88,6 +89,9 @@ class LocalStack:
         self.sweep_workers: list[Proc] = []
         self.sweep_ports: list[int] = []
         self.balancer: Any = None
+        # 0: the tests' policy edits take effect on the very next event; None: Rampart's default
+        # interval (shared.config.DEFAULT_CHECK_SECONDS), as deployed.
+        self.policy_check_seconds = policy_check_seconds
         self.pubsub: Any = None
         self.firestore: Any = None
         self.standin: Proc | None = None
@@ -301,6 +305,8 @@ class LocalStack:
             env["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
         if self.threads:
             env["THREADS"] = str(self.threads)
+        if self.policy_check_seconds is not None:
+            env["RAMPART_POLICY_CHECK_SECONDS"] = str(self.policy_check_seconds)
         return env
 
     def start_function(self, i: int) -> Proc:

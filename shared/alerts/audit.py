@@ -8,29 +8,29 @@ from __future__ import annotations
 
 from shared import log
 from shared.alerts import format as fmt
-from shared.model import ActionRecord, Outcome, Severity
+from shared.model import ActionRecord, Outcome
 
 RECORD_MESSAGE = "rampart.remediation"
 
-_BY_SEVERITY = {
-    Severity.LOW: "NOTICE",
-    Severity.MEDIUM: "WARNING",
-    Severity.HIGH: "ERROR",
-    Severity.CRITICAL: "CRITICAL",
+# The entry's severity follows what happened, not the rule's severity (that is the label
+# rampart_severity): a violation Rampart closed is NOTICE, so error-rate alerting on Rampart's
+# logs fires for its failures, not for its successes.
+_BY_OUTCOME = {
+    Outcome.ALREADY_COMPLIANT: "INFO",  # nothing was wrong by the time Rampart looked
+    Outcome.EXEMPT: "INFO",  # policy said leave it
+    Outcome.NOT_FOUND: "INFO",
+    Outcome.REMEDIATED: "NOTICE",  # closed
+    Outcome.QUARANTINED: "NOTICE",
+    Outcome.DRY_RUN: "WARNING",  # still open: a human must look
+    Outcome.ALERTED: "WARNING",
+    Outcome.FAILED: "ERROR",  # still open, and Rampart could not close it
 }
-# Outcomes where nothing was wrong by the time Rampart looked, or policy said leave it.
-_QUIET = frozenset({Outcome.ALREADY_COMPLIANT, Outcome.EXEMPT, Outcome.NOT_FOUND})
-_RANK = ["INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"]
 
 
 def log_severity(record: ActionRecord) -> str:
-    """Cloud Logging severity: INFO when nothing was wrong, else by finding severity; failures at least ERROR."""
-    if record.outcome in _QUIET:
-        return "INFO"
-    sev = _BY_SEVERITY[record.effective_severity]
-    if record.outcome is Outcome.FAILED and _RANK.index(sev) < _RANK.index("ERROR"):
-        return "ERROR"
-    return sev
+    """Cloud Logging severity, by outcome: INFO nothing to do, NOTICE closed, WARNING left open
+    for a human, ERROR failed."""
+    return _BY_OUTCOME.get(record.outcome, "WARNING")
 
 
 def log_record(record: ActionRecord) -> None:

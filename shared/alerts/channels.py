@@ -186,7 +186,7 @@ def _publisher_client() -> Any:
     host = os.environ.get("PUBSUB_EMULATOR_HOST")
     with _publisher_lock:
         if _publisher is None or host != _publisher_host:
-            from google.cloud import pubsub_v1
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # no type information
 
             # One alert per batch, sent at once: send_pubsub waits for each message id, so the
             # default 10 ms batching window would only add 10 ms to every alert.

@@ -131,13 +131,15 @@ def begin_transition(
         # Alerted on since the resource last changed: the same violation, already told.
         return Claim(status="duplicate", decision="suppress", payload=req.payload), None, None
     if res is None or req.now - float(res["window_start"]) >= req.window_seconds:
-        new_res = {"window_start": req.now, "count": 1, "escalated": False, **req.labels}
+        count = 1
+        new_res = {"window_start": req.now, "count": count, "escalated": False, **req.labels}
         if res is not None and "alerted_at" in res:
             new_res["alerted_at"] = res["alerted_at"]
         decision: Decision = "alert"
     else:
-        new_res = {**res, "count": int(res["count"]) + 1}
-        repeats = new_res["count"] - 1
+        count = int(res["count"]) + 1
+        new_res = {**res, "count": count}
+        repeats = count - 1
         if req.escalate_after is not None and not res.get("escalated") and repeats >= req.escalate_after:
             new_res["escalated"] = True
             decision = "escalate"
@@ -163,7 +165,7 @@ def begin_transition(
         **req.labels,
     }
     status: ClaimStatus = "deferred" if tentative else "new"
-    claim = Claim(status=status, decision=decision, payload=req.payload, occurrences=new_res["count"])
+    claim = Claim(status=status, decision=decision, payload=req.payload, occurrences=count)
     return claim, new_ev, None if tentative else new_res
 
 

@@ -140,7 +140,8 @@ def deliver(
 
         # A record that found the work done: if a sweep (or any path) alerted since the change, it has nothing to add.
         changed_at = timestamp_seconds(rec["event_time"])
-    active: Store | None = store if store is not None else store_for(cfg)
+    opened: Store = store if store is not None else store_for(cfg)
+    active: Store | None = opened
     req = BeginRequest(
         event_key=ekey,
         resource_key=resource_key(rec["rule"], rec["resource"]),
@@ -158,7 +159,7 @@ def deliver(
         changed_at=changed_at,
     )
     try:
-        claim = active.begin(req)
+        claim = opened.begin(req)
     except StoreUnavailable as e:
         # Fail open: a possible duplicate alert beats a silent violation.
         log.error("rampart.alert.dedupe_unavailable", **ctx, error=str(e))
@@ -235,9 +236,9 @@ def deliver(
                 if transient:
                     retry_later.append(ch)
             active = _store_call(active, ctx, progress(ch if error is None else None))
-        for ch, seen in failures_seen.items():
+        for channel, seen in failures_seen.items():
             if seen < len(failures):
-                _follow_up(cfg, ch, make_alert(), " ".join(failures[seen:]), ctx)
+                _follow_up(cfg, channel, make_alert(), " ".join(failures[seen:]), ctx)
         if report.routed and not report.delivered and not report.already_delivered:
             _store_call(active, ctx, lambda s: s.release(ekey, owner))
             log.error("rampart.alert.undelivered", **ctx, failed=report.failed)

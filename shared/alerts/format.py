@@ -16,6 +16,7 @@ Pub/Sub alert message (JSON, UTF-8), schema_version 1:
       "severity": "critical",            # this alert's severity (raised one step on escalation)
       "headline": "...",                 # one line, plain text
       "what_rampart_did": "...",         # one line, plain text
+      "undo_warning": "DESTRUCTIVE: ..." | null,  # when running record.undo would do harm
       "console_url": "https://console.cloud.google.com/..." | null,
       "occurrences": 1,                  # times this rule fired on this resource in the window
       "window_seconds": 3600,
@@ -64,6 +65,9 @@ _KMS_KEY = re.compile(
     rf"^projects/({_SEG})/locations/({_SEG})/keyRings/({_SEG})/cryptoKeys/({_SEG})(?:/cryptoKeyVersions/\d+)?$"
 )
 _KMS_RING = re.compile(rf"^projects/({_SEG})/locations/({_SEG})/keyRings/({_SEG})$")
+_KMS_VERSION = re.compile(
+    rf"^projects/({_SEG})/locations/({_SEG})/keyRings/({_SEG})/cryptoKeys/({_SEG})/cryptoKeyVersions/(\d+)$"
+)
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
@@ -148,16 +152,38 @@ def channel_label(channel: str) -> str:
     return _CHANNEL_LABEL.get(channel, channel)
 
 
+# What quarantine cuts off, said the same way everywhere.
+QUARANTINE_CUTS_OFF = (
+    "direct and load-balancer traffic to it is now cut off (ingress internal-only, public invokers "
+    "removed, invoker IAM check on); only callers inside the project's VPC network with run.invoker still reach it."
+)
+# How to fix the cause before releasing a quarantine, per rule that quarantines.
+_QUARANTINE_FIX = {
+    "run_default_service_account": "redeploy it with a dedicated service account (--service-account), not the default compute one",
+    "run_unapproved_region": "deploy it in an approved region and delete this service",
+}
+_DESTRUCTIVE_UNDO = re.compile(r"\bversions\s+destroy\b")
+DESTRUCTIVE_UNDO_WARNING = (
+    "DESTRUCTIVE: this undo schedules the key version for destruction again; once destroyed, "
+    "data encrypted with it can never be decrypted. Run it only if that is what you want."
+)
+
+
 def what_rampart_did(rec: dict[str, Any]) -> str:
     """One plain-text line: reverted / quarantined / would have (dry-run) / failed and why."""
     outcome, action, mode, reason = rec["outcome"], rec["action"], rec["mode"], rec.get("reason") or ""
-    done = {"revert": "reverted", "quarantine": "quarantined", "restore": "restored"}.get(action, "acted on")
+    would = {"revert": "reverted this", "quarantine": "quarantined this service",
+             "restore": "undone this change (put back what it disabled, destroyed or removed)"}.get(action, "acted on this")
     verb = {"revert": "revert", "quarantine": "quarantine", "restore": "restore"}.get(action, "act on")
     why = f": {reason}" if reason else ""
+    remediated = {
+        "revert": "Rampart reverted the change: the setting is back to its compliant value.",
+        "restore": "Rampart undid the change: what it disabled, scheduled for destruction or removed is back as it was.",
+    }.get(action, "Rampart undid the change.")
     return {
-        "remediated": f"Rampart {done} the change.",
-        "quarantined": "Rampart quarantined the resource.",
-        "dry_run": f"Dry-run: Rampart would have {done} this; nothing was changed.",
+        "remediated": remediated,
+        "quarantined": f"Rampart quarantined the service: {QUARANTINE_CUTS_OFF} {quarantine_fix(rec)}",
+        "dry_run": f"Dry-run: Rampart would have {would}; nothing was changed.",
         "alerted": f"Alert only (mode {mode}): nothing was changed.",
         "already_compliant": "Nothing to do: the resource was already compliant when Rampart checked.",
         "exempt": f"Exempt: nothing was changed{why}.",
@@ -166,14 +192,39 @@ def what_rampart_did(rec: dict[str, Any]) -> str:
     }.get(outcome, f"Outcome {outcome}{why}.")
 
 
+def quarantine_fix(rec: dict[str, Any]) -> str:
+    """How to end a quarantine: fix the cause first, then release."""
+    cause = _QUARANTINE_FIX.get(str(rec.get("rule")), "fix what the rule reported (see Observed)")
+    return f"To restore it: {cause}, then run the undo command (python main.py release)."
+
+
+def undo_warning(rec: dict[str, Any]) -> str:
+    """A warning to show with the undo command when running it would do harm, else ""."""
+    return DESTRUCTIVE_UNDO_WARNING if _DESTRUCTIVE_UNDO.search(_as_text(rec.get("undo"))) else ""
+
+
 def headline(alert: Alert) -> str:
     """One plain-text line naming severity, rule, title and resource."""
     r = alert.record
     prefix = "ESCALATED " if alert.kind == "escalation" else ""
-    return f"{prefix}{alert.severity.value.upper()} {r['rule']}: {r['title']} on {_short_resource(r['resource'])}"
+    return f"{prefix}{alert.severity.value.upper()} {r['rule']}: {r['title']} on {short_resource(r['resource'])}"
 
 
-def _short_resource(resource: str) -> str:
+def short_resource(resource: str) -> str:
+    """A resource name a reader can place: the key, its ring and project for KMS (a version
+    number alone names nothing), the service, region and project for Cloud Run."""
+    if m := _KMS_VERSION.match(resource):
+        project, location, ring, key, version = m.groups()
+        return f"key {key} version {version} (ring {ring}, {location}, project {project})"
+    if m := _KMS_KEY.match(resource):
+        project, location, ring, key = m.groups()
+        return f"key {key} (ring {ring}, {location}, project {project})"
+    if m := _KMS_RING.match(resource):
+        project, location, ring = m.groups()
+        return f"key ring {ring} ({location}, project {project})"
+    if m := _RUN_SERVICE.match(resource):
+        project, location, service = m.groups()
+        return f"service {service} ({location}, project {project})"
     parts = resource.split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else resource
 
@@ -268,7 +319,9 @@ def slack_message(alert: Alert) -> dict[str, Any]:
         lines = [f"• {_code(k, 80)}: {_code(v, 300)}" for k, v in items[:10]]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n" + "\n".join(lines)}})
     if r["undo"]:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Undo*\n" + _code_block(r["undo"])}})
+        warn = undo_warning(r)
+        title = f"*Undo* :warning: {slack_escape(warn, 400)}" if warn else "*Undo*"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": title + "\n" + _code_block(r["undo"])}})
     context = [f"event {_code(r['event_id'], 120)}", f"method {_code(r['method'], 120)}", f"alert {alert.alert_id}"]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     text = f"{slack_escape(headline(alert), 300)}: {slack_escape(did, 300)}"
@@ -306,7 +359,8 @@ def email_text(alert: Alert) -> str:
     for title, items in _detail_sections(r):
         lines += ["", f"{title}:"] + [f"  - {k}: {_clip(_as_text(v), 500)}" for k, v in items]
     if r["undo"]:
-        lines += ["", "Undo:", f"  {r['undo']}"]
+        warn = undo_warning(r)
+        lines += ["", f"Undo ({warn}):" if warn else "Undo:", f"  {r['undo']}"]
     lines += ["", f"Alert {alert.alert_id}, sent {alert.sent_at} by Rampart."]
     return "\n".join(lines) + "\n"
 
@@ -337,11 +391,15 @@ def email_html(alert: Alert) -> str:
             for f, b, a in changes
         )
         parts.append(f"<h3>Changes</h3><ul>{items}</ul>")
-    for title, items in _detail_sections(r):
-        lis = "".join(f"<li><code>{e(str(k))}</code>: <code>{e(_clip(_as_text(v), 500))}</code></li>" for k, v in items)
+    for title, section in _detail_sections(r):
+        lis = "".join(f"<li><code>{e(str(k))}</code>: <code>{e(_clip(_as_text(v), 500))}</code></li>" for k, v in section)
         parts.append(f"<h3>{e(title)}</h3><ul>{lis}</ul>")
     if r["undo"]:
-        parts.append(f"<h3>Undo</h3><pre>{e(r['undo'])}</pre>")
+        warn = undo_warning(r)
+        if warn:
+            parts.append(f"<h3>Undo: destructive</h3><p><b>{e(warn)}</b></p><pre>{e(r['undo'])}</pre>")
+        else:
+            parts.append(f"<h3>Undo</h3><pre>{e(r['undo'])}</pre>")
     parts.append(f"<p><small>Alert {e(alert.alert_id)}, sent {e(alert.sent_at)} by Rampart.</small></p>")
     return "<!doctype html><html><body>" + "".join(parts) + "</body></html>\n"
 
@@ -381,6 +439,7 @@ def pubsub_message(alert: Alert) -> tuple[bytes, dict[str, str]]:
         "severity": alert.severity.value,
         "headline": headline(alert),
         "what_rampart_did": what_rampart_did(r),
+        "undo_warning": undo_warning(r) or None,
         "console_url": console_url(r["resource"]),
         "occurrences": alert.occurrences,
         "window_seconds": alert.window_seconds,

@@ -95,11 +95,12 @@ def run(scopes: tuple[str, ...], ctx: SweepContext, *, lister: AssetLister, work
     def worker() -> None:
         while (shard := work.get()) is not None:
             tally = None
+            retryable: tuple[type[BaseException], ...] = (TransientError, AlertDeliveryError, *transient_types())
             for attempt in range(1, shard_attempts + 1):
                 try:
                     tally = run_shard(shard, ctx)
                     break
-                except (TransientError, AlertDeliveryError, *transient_types()) as exc:
+                except retryable as exc:
                     log.warning("rampart.sweep.shard_retry", shard=shard.key, attempt=attempt, error=type(exc).__name__,
                                 reason=str(exc)[:300])
                     if attempt == shard_attempts:
@@ -151,12 +152,12 @@ def run(scopes: tuple[str, ...], ctx: SweepContext, *, lister: AssetLister, work
 
 
 def _types_for(rules: tuple[str, ...]) -> tuple[str, ...]:
-    from shared.sweep.evaluate import RESOURCE_RULES
+    from shared.sweep.evaluate import resource_types_for
 
-    return tuple(t for t, ids in RESOURCE_RULES.items() if set(ids) & set(rules))
+    return resource_types_for(rules)
 
 
 def _reads_iam(rules: tuple[str, ...]) -> bool:
-    from shared.sweep.evaluate import IAM_RULES
+    from shared.sweep.evaluate import reads_iam
 
-    return any(set(ids) & set(rules) for ids in IAM_RULES.values())
+    return reads_iam(rules)

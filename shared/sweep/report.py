@@ -118,8 +118,9 @@ def to_html(report: SweepReport, now: float | None = None) -> str:
                  "<th>project</th><th>open for</th><th>outcome</th><th>what changes</th><th>exemption</th></tr>")
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     for it in sorted(t.items, key=lambda i: (order.get(str(i.get("severity")), 9), str(i.get("rule")), str(i.get("resource")))):
-        ex = it.get("exemption")
-        ex_text = f"owner {e(str(ex['owner']))}, expires {e(str(ex['expires']))}" if ex else ""
+        exemption = it.get("exemption")
+        ex_text = (f"owner {e(str(exemption['owner']))}, expires {e(str(exemption['expires']))}"
+                   if isinstance(exemption, dict) else "")
         changes = "; ".join(f"{c.get('field')}: {c.get('before')!s} → {c.get('after')!s}" for c in it.get("changes") or [])
         sev = str(it.get("severity", ""))
         parts.append(

@@ -125,11 +125,12 @@ def run_shard(shard: Shard, ctx: SweepContext) -> Tally:
             continue
         tally.seen[f"iam:{rec.asset_type}" if isinstance(rec, IamRecord) else rec.asset_type] += 1
         if isinstance(rec, AssetRecord) and rec.data is None:
-            rec = read_in_full(rec)
+            full = read_in_full(rec)
             tally.reads += 1
-            if rec is None:
+            if full is None:
                 tally.outcomes[Outcome.NOT_FOUND.value] += 1  # deleted since Asset Inventory saw it
                 continue
+            rec = full
         verdicts = ev.evaluate_iam(rec, ctx.loaded, ctx.rules) if isinstance(rec, IamRecord) \
             else ev.evaluate_asset(rec, ctx.loaded, ctx.rules)
         for v in verdicts:

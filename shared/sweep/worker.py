@@ -75,7 +75,7 @@ def progress_store(loaded: Any) -> Any:
 
 def _publisher() -> Any:
     def build() -> Any:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # no type information
 
         return pubsub_v1.PublisherClient()
 

@@ -832,7 +832,8 @@ def test_replay_in_process_never_raises(lines: list[bytes]) -> None:
             rc = cli_main(["replay", fh.name], out=io.StringIO())
     finally:
         os.unlink(fh.name)
-    assert rc == 0
+    # 4: nothing valid was read (all garbage), said in one line; never an exception.
+    assert rc == 0 or (rc == 4 and "no valid audit log entry" in err.getvalue()), (rc, err.getvalue()[-500:])
     assert S.MARKER not in err.getvalue() and "Traceback" not in err.getvalue()
 
 

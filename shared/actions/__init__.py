@@ -1,6 +1,10 @@
-"""The contract between the decision and a rule's remediation, and the error discipline.
+"""Actions: the contract between the decision and a rule's remediation, and the error discipline.
 
-A rule module may define:
+The package: `engine` (the one conditional-write loop), `iam` (grants, conditions and IAM
+policies of every resource kind), `run` (Cloud Run service reads, writes and reverts),
+`quarantine` (isolate a service and release it), `kms` (key versions, facts for alerts).
+
+A rule's `RULE` may carry:
 - `remediate(finding, params, ctx) -> ActionRecord`, called in `enforce` and `dry-run` mode
   when the chosen action is not `alert`. It re-reads live state, acts only if the resource
   is still non-compliant, writes conditionally (etags), and returns a record whose outcome
@@ -17,7 +21,7 @@ will not (400, 403, 404 where it matters), which is then alerted and acknowledge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,25 +78,9 @@ def failed(finding: Finding, ctx: ActionContext, reason: str, **extra: Any) -> A
     return record(finding, ctx, Outcome.FAILED, reason=reason, **extra)
 
 
-def gcloud_condition(cond: Mapping[str, Any] | None) -> str:
-    """The value of gcloud's --condition flag for an IAM condition ("None" for none), in the
-    alternate-delimiter syntax when a part holds a comma (`gcloud topic escaping`); unquoted."""
-    if not cond:
-        return "None"
-    items = [(k, str(cond[k])) for k in ("expression", "title", "description") if cond.get(k)]
-    if any("," in v for _, v in items):
-        return "^;^" + ";".join(f"{k}={v}" for k, v in items)
-    return ",".join(f"{k}={v}" for k, v in items)
-
-
 def read_timeout(operation_timeout: float) -> float:
     """Seconds one read may take: the operation timeout, but never over 30."""
     return min(30.0, operation_timeout)
-
-
-def conflict_note(conflicts: int) -> str:
-    """' after N conflicting write(s)' for a reason text, or '' when there were none."""
-    return f" after {conflicts} conflicting write(s)" if conflicts else ""
 
 
 def run_remediation(
@@ -153,22 +141,3 @@ def is_conflict(exc: BaseException) -> bool:
     if isinstance(exc, gexc.Conflict | gexc.PreconditionFailed | gexc.FailedPrecondition):
         return True  # 409 ABORTED (AIP-154, IAM), 412, gRPC FAILED_PRECONDITION
     return isinstance(exc, gexc.BadRequest) and _rpc_status(exc) == "FAILED_PRECONDITION"
-
-
-@dataclass
-class StaleWrite:
-    """The etag a refused write carried: if a fresh read shows it unchanged, it was no race."""
-
-    what: str  # "service" | "policy"
-    etag: str
-    message: str
-
-    def unchanged(self, svc_etag: str, policy_etag: str) -> bool:
-        return self.etag == (svc_etag if self.what == "service" else policy_etag)
-
-    def reason(self) -> str:
-        call = "update_service" if self.what == "service" else "set_iam_policy"
-        return (
-            f"{call} was refused as a conflict although the {self.what} has not changed since it was read "
-            f"(etag {self.etag}): {self.message}"
-        )

@@ -3,10 +3,8 @@
 Every action re-reads live state first, writes only while the resource is still
 non-compliant, and is idempotent: a duplicate event finds the work done and writes
 nothing. KMS key versions have no etag, so a version write follows a fresh read and is
-only made when that read says it is needed; IAM policies are written with the etag they
-were read with, and a conflict (409, or 412 / FAILED_PRECONDITION: `actions.is_conflict`) means
-read, re-plan and try again, up to `ctx.max_attempts`, then `TransientError`; a conflict whose
-etag the fresh read shows unmoved was no race, and is a FAILED record. Transient API errors propagate (the caller,
+only made when that read says it is needed; IAM policies go through `shared.actions.iam`
+(etag-guarded, re-planned on a conflict by the engine). Transient API errors propagate (the caller,
 `run_remediation`, turns them into a redelivery); 403/400 become FAILED records and 404
 NOT_FOUND there too.
 
@@ -19,35 +17,31 @@ google libraries are imported on first use (cold-start budget).
 from __future__ import annotations
 
 import datetime as dt
-import shlex
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from shared.actions import (
-    ActionContext,
-    StaleWrite,
-    TransientError,
-    conflict_note,
-    error_message,
-    gcloud_condition,
-    is_conflict,
-    read_timeout,
-    record,
-    transient_types,
-)
+from shared.actions import ActionContext, error_message, iam, read_timeout, record, transient_types
+from shared.actions.iam import EXEMPT_FIRST
 from shared.model import ActionRecord, Change, Finding, Outcome
-from shared.rules import kms_parts
+from shared.views.names import KmsName, kms_name
+
+if TYPE_CHECKING:
+    from google.cloud.kms_v1 import KeyManagementServiceClient
+
+# A kms_v1.CryptoKeyVersion: proto-plus hands its Timestamp fields over as datetimes, which its
+# type hints do not say, so it is typed loosely here.
+CryptoKeyVersion = Any
+CryptoKey = Any  # the same for its rotation period (a timedelta) and next rotation time
 
 ENABLED = "ENABLED"
 DISABLED = "DISABLED"
 DESTROY_SCHEDULED = "DESTROY_SCHEDULED"
 DESTROYED = "DESTROYED"
 
-# Written into every undo: without an exemption Rampart sees the undo as a new violation.
-_EXEMPT_FIRST = "add an exemption for this resource to the policy first, or Rampart reverts the undo"
+_NO_NAME = KmsName("", "", "", "", "")
 
 
-def _kms() -> Any:
+def _kms() -> KeyManagementServiceClient:
     from shared import clients
 
     return clients.kms()
@@ -57,7 +51,7 @@ def _kms() -> Any:
 # Key versions.
 
 
-def _version_view(v: Any) -> dict[str, Any]:
+def _version_view(v: CryptoKeyVersion) -> dict[str, Any]:
     """Log-safe facts about a CryptoKeyVersion."""
     out: dict[str, Any] = {"name": v.name, "state": v.state.name}
     if v.destroy_time is not None:
@@ -67,15 +61,15 @@ def _version_view(v: Any) -> dict[str, Any]:
     return out
 
 
-def _get_version(name: str, ctx: ActionContext) -> Any:
+def _get_version(name: str, ctx: ActionContext) -> CryptoKeyVersion:
     return _kms().get_crypto_key_version(name=name, retry=None, timeout=read_timeout(ctx.operation_timeout))
 
 
-def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
+def _set_state(name: str, state: str, ctx: ActionContext) -> CryptoKeyVersion:
     from google.cloud import kms_v1
     from google.protobuf import field_mask_pb2
 
-    version = kms_v1.CryptoKeyVersion(name=name, state=kms_v1.CryptoKeyVersion.CryptoKeyVersionState[state])
+    version = kms_v1.CryptoKeyVersion(name=name, state=getattr(kms_v1.CryptoKeyVersion.CryptoKeyVersionState, state))
     return _kms().update_crypto_key_version(
         crypto_key_version=version,
         update_mask=field_mask_pb2.FieldMask(paths=["state"]),
@@ -86,10 +80,10 @@ def _set_state(name: str, state: str, ctx: ActionContext) -> Any:
 
 def version_undo(name: str, *verbs: str) -> str:
     """gcloud commands that apply `verbs` (disable, destroy, ...) to version `name`, in order."""
-    p = kms_parts(name) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
-    flags = f"--key={p['key']} --keyring={p['ring']} --location={p['location']} --project={p['project']}"
-    cmds = " && ".join(f"gcloud kms keys versions {verb} {p['version']} {flags}" for verb in verbs)
-    return f"{cmds}  # {_EXEMPT_FIRST}"
+    p = kms_name(name) or _NO_NAME
+    flags = f"--key={p.key} --keyring={p.ring} --location={p.location} --project={p.project}"
+    cmds = " && ".join(f"gcloud kms keys versions {verb} {p.version} {flags}" for verb in verbs)
+    return f"{cmds}  # {EXEMPT_FIRST}"
 
 
 def reenable_version(finding: Finding, ctx: ActionContext) -> ActionRecord:
@@ -211,185 +205,41 @@ def restore_version(finding: Finding, ctx: ActionContext, *, reenable: bool) -> 
 
 
 # ---------------------------------------------------------------------------
-# IAM policies on keys and key rings.
-
-Policy = dict[str, Any]  # google.iam.v1.Policy as JSON (camelCase keys, etag base64)
-Grant = tuple[str, str, dict[str, Any] | None]  # (role, member, condition or None)
-# A plan turns the live policy into (policy to write, changes, grants added or removed);
-# no changes means the live policy is already compliant.
-Plan = Callable[[Policy], tuple[Policy, list[Change], list[Grant]]]
-
-
-def _get_policy(resource: str, ctx: ActionContext) -> Policy:
-    from google.protobuf import json_format
-
-    pol = _kms().get_iam_policy(
-        request={"resource": resource, "options": {"requested_policy_version": 3}},
-        retry=None,
-        timeout=read_timeout(ctx.operation_timeout),
-    )
-    return json_format.MessageToDict(pol)
-
-
-def _set_policy(resource: str, policy: Policy, ctx: ActionContext) -> Policy:
-    from google.iam.v1 import policy_pb2
-    from google.protobuf import json_format
-
-    msg = json_format.ParseDict(policy, policy_pb2.Policy())
-    written = _kms().set_iam_policy(request={"resource": resource, "policy": msg}, retry=None, timeout=read_timeout(ctx.operation_timeout))
-    return json_format.MessageToDict(written)
-
-
-def policy_view(policy: Mapping[str, Any]) -> dict[str, Any]:
-    """Log-safe summary of a policy: version and bindings (no etag)."""
-    out: dict[str, Any] = {"version": policy.get("version", 0), "bindings": []}
-    for b in policy.get("bindings", []):
-        item: dict[str, Any] = {"role": b.get("role", ""), "members": sorted(b.get("members", []))}
-        if b.get("condition"):
-            item["condition"] = dict(b["condition"])
-        out["bindings"].append(item)
-    return out
-
-
-def _binding_field(binding: Mapping[str, Any]) -> str:
-    cond = binding.get("condition") or {}
-    label = cond.get("title") or cond.get("expression") or ""
-    return f"bindings[{binding.get('role', '')}" + (f" if {label}]" if cond else "]") + ".members"
-
-
-def modify_policy(finding: Finding, ctx: ActionContext, plan: Plan, undo_verb: str) -> ActionRecord:
-    """Read-modify-write of `finding.resource`'s IAM policy with its etag, re-planned on conflict.
-
-    `undo_verb` (add or remove) is the gcloud verb that reverses the plan's grants.
-    """
-    from google.api_core import exceptions as gexc
-
-    resource = finding.resource
-    conflicts = 0
-    stale: StaleWrite | None = None
-    for attempt in range(1, ctx.max_attempts + 1):
-        live = _get_policy(resource, ctx)
-        new, changes, grants = plan(live)
-        before = policy_view(live)
-        if stale and stale.unchanged("", live.get("etag", "")):
-            return record(finding, ctx, Outcome.FAILED, before=before, attempts=attempt - 1, reason=stale.reason())
-        if not changes:
-            reason = "live policy already compliant" + conflict_note(conflicts)
-            return record(
-                finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, attempts=attempt - 1, reason=reason
-            )
-        if ctx.dry_run:
-            return record(finding, ctx, Outcome.DRY_RUN, changes=changes, before=before, after=policy_view(new))
-        try:
-            written = _set_policy(resource, new, ctx)
-        except gexc.GoogleAPICallError as exc:
-            if not is_conflict(exc):
-                raise
-            conflicts += 1  # 409 ABORTED: someone wrote the policy since we read it, or so it says
-            stale = StaleWrite("policy", live.get("etag", ""), error_message(exc))
-            continue
-        return record(
-            finding, ctx, Outcome.REMEDIATED, changes=changes, before=before, after=policy_view(written),
-            attempts=attempt, undo=iam_undo(resource, undo_verb, grants),
-            reason=("re-planned" + conflict_note(conflicts)) if conflicts else "",
-        )
-    raise TransientError(
-        f"{finding.rule} on {resource}: IAM policy changed under us {conflicts} time(s) in {ctx.max_attempts} attempt(s)"
-    )
-
-
-def plan_add_members(role: str, members: list[str]) -> Plan:
-    """Add `members` to `role`'s unconditional binding (creating it if needed); touch nothing else.
-    A conditional grant of the role does not count: the service agent needs it unconditionally."""
-
-    def plan(live: Policy) -> tuple[Policy, list[Change], list[Grant]]:
-        new = _copy(live)
-        bindings = new.setdefault("bindings", [])
-        target = next((b for b in bindings if b.get("role") == role and not b.get("condition")), None)
-        have = set(target.get("members", [])) if target else set()
-        missing = [m for m in dict.fromkeys(members) if m not in have]
-        if not missing:
-            return new, [], []
-        if target is None:
-            target = {"role": role, "members": []}
-            bindings.append(target)
-        before = sorted(target["members"])
-        target["members"] = target["members"] + missing
-        return new, [Change(_binding_field(target), before, sorted(target["members"]))], [(role, m, None) for m in missing]
-
-    return plan
-
-
-def plan_remove_members(pairs: list[tuple[str, str]], still_bad: Callable[[str], bool]) -> Plan:
-    """Remove each (role, member) in `pairs` that the live policy still grants and `still_bad`
-    still flags, from every binding of that role (a conditional grant is still a grant); drop
-    bindings left empty, as IAM does."""
-
-    def plan(live: Policy) -> tuple[Policy, list[Change], list[Grant]]:
-        new = _copy(live)
-        changes: list[Change] = []
-        grants: list[Grant] = []
-        kept = []
-        for b in new.get("bindings", []):
-            role = b.get("role", "")
-            drop = {m for r, m in pairs if r == role and m in b.get("members", []) and still_bad(m)}
-            if drop:
-                before = sorted(b["members"])
-                b["members"] = [m for m in b["members"] if m not in drop]
-                changes.append(Change(_binding_field(b), before, sorted(b["members"])))
-                grants += [(role, m, b.get("condition") or None) for m in sorted(drop)]
-            if b.get("members"):
-                kept.append(b)
-        if "bindings" in new:
-            new["bindings"] = kept
-        return new, changes, grants
-
-    return plan
-
-
-def iam_undo(resource: str, verb: str, grants: list[Grant]) -> str:
-    """gcloud commands that `verb` (add or remove) each grant on a key or key ring, non-interactively
-    (`--condition=None` for an unconditional grant, the exact condition otherwise)."""
-    if not grants:
-        return ""
-    p = kms_parts(resource) or {"project": "", "location": "", "ring": "", "key": "", "version": ""}
-    if p["key"]:
-        head = f"gcloud kms keys {verb}-iam-policy-binding {p['key']} --keyring={p['ring']}"
-    else:
-        head = f"gcloud kms keyrings {verb}-iam-policy-binding {p['ring']}"
-    head += f" --location={p['location']} --project={p['project']}"
-    cmds = []
-    for role, member, cond in grants:
-        cmds.append(f"{head} --member={shlex.quote(member)} --role={role} --condition={shlex.quote(gcloud_condition(cond))}")
-    return " && ".join(cmds) + f"  # {_EXEMPT_FIRST}"
+# IAM policies on keys and key rings (shared.actions.iam does the reading and writing).
 
 
 def restore_members(finding: Finding, ctx: ActionContext, *, role: str, members: list[str]) -> ActionRecord:
-    """Give `members` `role` again on a key or key ring, keeping every other binding,
-    condition and the policy version.
+    """Give `members` `role` again, unconditionally, on a key or key ring, keeping every other
+    binding, condition and the policy version.
 
     IAM permissions: cloudkms.cryptoKeys.getIamPolicy and .setIamPolicy (on a key), or
     cloudkms.keyRings.getIamPolicy and .setIamPolicy (on a key ring).
     """
-    return modify_policy(finding, ctx, plan_add_members(role, members), "remove")
+    return iam.edit_policy(finding, ctx, iam.add_members(role, members), undo_verb="remove")
 
 
 def strip_members(
     finding: Finding, ctx: ActionContext, *, pairs: list[tuple[str, str]], still_bad: Callable[[str], bool]
 ) -> ActionRecord:
     """Remove exactly the (role, member) grants in `pairs` that the live policy still has and
-    `still_bad` still flags; keep everything else.
+    `still_bad` still flags, from every binding of the role (a conditional grant is still a
+    grant); keep everything else.
 
     IAM permissions: as `restore_members`.
     """
-    return modify_policy(finding, ctx, plan_remove_members(pairs, still_bad), "add")
+    wanted = set(pairs)
+    return iam.edit_policy(
+        finding, ctx, iam.remove_grants(lambda g: (g.role, g.member) in wanted and still_bad(g.member)), undo_verb="add"
+    )
 
 
 # ---------------------------------------------------------------------------
 # Facts for alerts (enrich): never fatal, failures reported in the facts.
 
 
-def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool, max_services: int) -> dict[str, Any]:
+def version_facts(
+    finding: Finding[Any], ctx: ActionContext, *, find_dependents: bool, max_services: int, destroy_time: str = ""
+) -> dict[str, Any]:
     """Which key and version, its state now, when it will be (or was) destroyed and how long
     is left, and the Cloud Run services that use the key (in the key's project and location).
 
@@ -401,7 +251,7 @@ def version_facts(finding: Finding, ctx: ActionContext, *, find_dependents: bool
     key = name.rsplit("/cryptoKeyVersions/", 1)[0]
     facts: dict[str, Any] = {"key": key, "version": name.rsplit("/", 1)[-1]}
     now = ctx.clock()
-    scheduled = finding.observed.get("destroy_time")
+    scheduled: str | None = destroy_time  # what the finding saw; the live read may say otherwise
     try:
         live = _get_version(name, ctx)
     except gexc.GoogleAPICallError as exc:
@@ -439,6 +289,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
     scanned = 0
     truncated = False
     out: dict[str, Any] = {"dependents_searched": parent}
+    failures: tuple[type[BaseException], ...] = (gexc.GoogleAPICallError, *transient_types())  # over REST, requests' own errors too
     try:
         pager = clients.run_services().list_services(
             request={"parent": parent, "page_size": min(max_services, 100)}, retry=None, timeout=read_timeout(ctx.operation_timeout)
@@ -455,7 +306,7 @@ def dependents(key: str, project: str, location: str, ctx: ActionContext, *, max
                 if action:
                     item["revocation_action"] = action.name
                 found.append(item)
-    except (gexc.GoogleAPICallError, *transient_types()) as exc:  # over REST, requests' own errors too
+    except failures as exc:
         out["dependents_error"] = f"{type(exc).__name__}: {error_message(exc)}"
     out.update({"dependents": found, "services_scanned": scanned})
     if truncated:
@@ -471,7 +322,7 @@ def key_rotation_facts(key: str, ctx: ActionContext) -> dict[str, Any]:
     from google.api_core import exceptions as gexc
 
     try:
-        k = _kms().get_crypto_key(name=key, retry=None, timeout=read_timeout(ctx.operation_timeout))
+        k: CryptoKey = _kms().get_crypto_key(name=key, retry=None, timeout=read_timeout(ctx.operation_timeout))
     except gexc.GoogleAPICallError as exc:
         return {"key_error": f"{type(exc).__name__}: {error_message(exc)}"}
     period = k.rotation_period
@@ -483,12 +334,6 @@ def key_rotation_facts(key: str, ctx: ActionContext) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------
 # Small helpers.
-
-
-def _copy(policy: Policy) -> Policy:
-    import copy
-
-    return copy.deepcopy(policy)
 
 
 def _iso(t: dt.datetime) -> str:
