@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -349,3 +350,44 @@ def test_a_record_that_found_the_work_done_is_silent_once_another_path_alerted()
     # Nobody alerted: it goes out as it is, and counts as an alert on the resource.
     alone, _ev3, res3 = begin_transition(ev_doc, {"window_start": 0, "count": 1}, tentative("evt-e", 1010, 990))
     assert alone.status == "new" and res3 is not None and res3["alerted_at"] == 1010
+
+
+# -- the sweep runs the rules' own check, on the rules' own three-source cases ---------------------
+
+SOURCE_CASES = sorted(Path(__file__).resolve().parent.glob("rules/*/sources/*.json"))
+
+
+def _as_search_result(asset: dict[str, Any]) -> dict[str, Any]:
+    """An asset feed's `asset` as the SearchAllResources / SearchAllIamPolicies result the sweep
+    lists (search results pass through)."""
+    if "versionedResources" in asset or "policy" in asset:
+        return asset
+    if "iamPolicy" in asset:
+        return {"resource": asset["name"], "assetType": asset["assetType"], "policy": asset["iamPolicy"]}
+    res = asset["resource"]
+    out = {"name": asset["name"], "assetType": asset["assetType"], "location": res.get("location", ""),
+           "versionedResources": [{"version": res["version"], "resource": res["data"]}]}
+    if asset.get("updateTime"):
+        out["updateTime"] = asset["updateTime"]
+    return out
+
+
+@pytest.mark.parametrize("path", SOURCE_CASES, ids=[f"{p.parent.parent.name}/{p.stem}" for p in SOURCE_CASES])
+def test_a_sweep_finds_what_the_rule_finds_in_the_same_asset_record(path: Path) -> None:
+    import yaml
+
+    import functions
+
+    rule = functions.rule(path.parent.parent.name)
+    case = json.loads(path.read_text())
+    loaded = parse_policy(yaml.safe_dump({"rules": {rule.id: {"params": case.get("params", {})}}}))
+    expected = rule.check(rule.kind.from_asset(case["asset"]), loaded.settings(rule.id).params)
+    assert expected is not None
+    result = _as_search_result(case["asset"])
+    rec = parse_iam(result) if "policy" in result else parse_resource(result)
+    assert not isinstance(rec, Skipped), rec
+    verdicts = ev.evaluate_iam(rec, loaded, (rule.id,)) if isinstance(rec, IamRecord) else ev.evaluate_asset(rec, loaded, (rule.id,))
+    [found] = [v.finding for v in verdicts if v.finding is not None]
+    same = ("rule", "severity", "title", "resource", "resource_type", "project", "location", "action", "observed")
+    assert {k: getattr(found, k) for k in same} == {k: getattr(expected, k) for k in same}
+    assert found.detail == expected.detail and found.method == ev.SWEEP_METHOD and found.event_id.startswith("sweep-")
