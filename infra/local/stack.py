@@ -265,8 +265,17 @@ class LocalStack:
         from shared.sweep.progress import FirestoreProgress
 
         if self._firestore_client is None:
-            os.environ.setdefault("FIRESTORE_EMULATOR_HOST", self.firestore.host)
-            self._firestore_client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
+            # The client reads the emulator's address from the environment when it is built: set it for
+            # that moment only, so this process (and what it starts later) keeps its own environment.
+            previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+            os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
+            try:
+                self._firestore_client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
+            finally:
+                if previous is None:
+                    os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+                else:
+                    os.environ["FIRESTORE_EMULATOR_HOST"] = previous
         return FirestoreProgress(SWEEP_COLLECTION, client=self._firestore_client).report(sweep_id)
 
     def wait_sweep(self, sweep_id: str, timeout: float = 120.0) -> Any:
