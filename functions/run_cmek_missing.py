@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
 from shared.views.names import kms_name
-from shared.views.run import SERVICE, ServiceView
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -22,7 +22,7 @@ class Params:
     require_same_location: bool = True
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """No CMEK key, or (with `require_same_location`) a key in another location."""
     key = view.encryption_key
     if not key:

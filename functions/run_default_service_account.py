@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -23,7 +23,7 @@ class Params:
     pass
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """The service runs as no service account, or as a default one."""
     sa = view.service_account
     if sa and not _DEFAULT_SA.match(sa):

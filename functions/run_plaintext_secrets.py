@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -46,7 +46,7 @@ def _rx(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return rx
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """A plain environment variable whose name or value looks like a credential."""
     if not view.env:
         return None

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -21,7 +21,7 @@ class Params:
     approved_regions: tuple[str, ...] | None = None
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """The service's region is not approved."""
     if not view.location:
         return None

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from shared.model import Action, ActionRecord, Finding, Severity
 from shared.permissions import RUN_QUARANTINE
-from shared.rules import RUN_SERVICE_WRITES, Rule, finding, matches_any
-from shared.views.run import SERVICE, ServiceView
+from shared.rules import RUN_SERVICE_WRITES, Rule, RuntimeView, finding, matches_any
+from shared.views.run import SERVICE
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -22,7 +22,7 @@ class Params:
     require_vpc_access_for: tuple[str, ...] = ()
 
 
-def check(view: ServiceView, params: Params) -> Finding | None:
+def check(view: RuntimeView, params: Params) -> Finding | None:
     """VPC egress not allowed, or no VPC access where `require_vpc_access_for` asks for it."""
     if view.has_vpc_access:
         if view.vpc_egress in params.allowed_egress:

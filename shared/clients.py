@@ -3,7 +3,8 @@
 The client libraries cost about 0.5 s each to import, so they are imported inside the factory
 functions, never at module import (cold starts stay fast for functions that never touch them).
 Transport is always REST, so tests against the local stand-in and production take the same code
-path. `RAMPART_RUN_ENDPOINT` / `RAMPART_KMS_ENDPOINT` point a client elsewhere (the stand-in at
+path. `RAMPART_RUN_ENDPOINT`, `RAMPART_KMS_ENDPOINT`, `RAMPART_FUNCTIONS_ENDPOINT`, `RAMPART_RESOURCE_MANAGER_ENDPOINT`,
+`RAMPART_LOGGING_ENDPOINT`, `RAMPART_ORGPOLICY_ENDPOINT` point a client elsewhere (the stand-in at
 http://127.0.0.1:PORT, or an https:// endpoint such as a regional or Private Service Connect
 one). Only the loopback stand-in gets AnonymousCredentials; every https:// endpoint, and the
 default one, uses Application Default Credentials.
@@ -28,10 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from google.cloud.kms_v1 import KeyManagementServiceClient
+    from google.cloud.resourcemanager_v3 import ProjectsClient
     from google.cloud.run_v2 import ServicesClient
 
 RUN_ENDPOINT_ENV = "RAMPART_RUN_ENDPOINT"
 KMS_ENDPOINT_ENV = "RAMPART_KMS_ENDPOINT"
+FUNCTIONS_ENDPOINT_ENV = "RAMPART_FUNCTIONS_ENDPOINT"
+RESOURCE_MANAGER_ENDPOINT_ENV = "RAMPART_RESOURCE_MANAGER_ENDPOINT"
+LOGGING_ENDPOINT_ENV = "RAMPART_LOGGING_ENDPOINT"
+ORGPOLICY_ENDPOINT_ENV = "RAMPART_ORGPOLICY_ENDPOINT"
 _ENDPOINT_RE = re.compile(r"^(http://127\.0\.0\.1:\d{1,5}|https://[A-Za-z0-9.\-]+(:\d{1,5})?)/?$")
 
 _lock = threading.Lock()
@@ -61,8 +67,8 @@ def _cached(name: str, build: Any) -> Any:
     return client
 
 
-def options_for(env: str) -> dict[str, Any]:
-    """Constructor keywords shared by every client: REST, plus the endpoint `env` names when set."""
+def _options(env: str) -> dict[str, Any]:
+    """Constructor keywords shared by both clients: REST, plus the override when one is set."""
     endpoint = endpoint_override(env)
     if endpoint is None:
         return {"transport": "rest"}
@@ -82,9 +88,20 @@ def run_services() -> ServicesClient:
     def build() -> ServicesClient:
         from google.cloud.run_v2 import ServicesClient
 
-        return ServicesClient(**options_for(RUN_ENDPOINT_ENV))
+        return ServicesClient(**_options(RUN_ENDPOINT_ENV))
 
     return _cached("run_services", build)
+
+
+def run_revisions() -> Any:
+    """The Cloud Run Admin API v2 RevisionsClient (REST): the revisions a service's traffic serves."""
+
+    def build() -> Any:
+        from google.cloud.run_v2 import RevisionsClient
+
+        return RevisionsClient(**_options(RUN_ENDPOINT_ENV))
+
+    return _cached("run_revisions", build)
 
 
 def kms() -> KeyManagementServiceClient:
@@ -93,24 +110,74 @@ def kms() -> KeyManagementServiceClient:
     def build() -> KeyManagementServiceClient:
         from google.cloud.kms_v1 import KeyManagementServiceClient
 
-        return KeyManagementServiceClient(**options_for(KMS_ENDPOINT_ENV))
+        return KeyManagementServiceClient(**_options(KMS_ENDPOINT_ENV))
 
     return _cached("kms", build)
+
+
+def projects() -> ProjectsClient:
+    """The Resource Manager API v3 ProjectsClient (REST), for project-level IAM."""
+
+    def build() -> ProjectsClient:
+        from google.cloud.resourcemanager_v3 import ProjectsClient
+
+        return ProjectsClient(**_options(RESOURCE_MANAGER_ENDPOINT_ENV))
+
+    return _cached("projects", build)
+
+
+def rest(env: str, default_base: str) -> tuple[Any, str]:
+    """(session, base URL) for a Google REST API that has no REST-capable client library here
+    (Cloud Logging's speaks gRPC only; Org Policy's is not installed; Cloud Functions' would load
+    into every cold start, see functions_rest) and that a fix needs only
+    two calls of. The stand-in gets a plain session; anything else Application Default Credentials."""
+
+    def build() -> tuple[Any, str]:
+        endpoint = endpoint_override(env)
+        if endpoint is not None and endpoint.startswith("http://"):
+            import requests
+
+            return requests.Session(), endpoint
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        return AuthorizedSession(credentials), endpoint or default_base
+
+    return _cached(f"rest:{env}", build)
+
+
+def logging_rest() -> tuple[Any, str]:
+    return rest(LOGGING_ENDPOINT_ENV, "https://logging.googleapis.com")
+
+
+def functions_rest() -> tuple[Any, str]:
+    """The Cloud Functions API v2 over REST. Not google-cloud-functions: its package owns
+    `google/cloud/functions/__init__.py`, which functions-framework's own
+    `google.cloud.functions.context` import then runs, loading the v1 client, api_core and grpc
+    into every cold start (about +1.3 s measured here)."""
+    return rest(FUNCTIONS_ENDPOINT_ENV, "https://cloudfunctions.googleapis.com")
+
+
+def orgpolicy_rest() -> tuple[Any, str]:
+    return rest(ORGPOLICY_ENDPOINT_ENV, "https://orgpolicy.googleapis.com")
 
 
 _LIBRARIES = {
     "run": ("google.cloud.run_v2", "shared.actions.run", "shared.actions.quarantine"),
     "kms": ("google.cloud.kms_v1", "shared.actions.kms"),
+    "function": ("requests",),
+    "iam": ("google.cloud.resourcemanager_v3",),
 }
 
 
 def preload(*products: str) -> None:
-    """Import the client libraries of `products` ("run", "kms") now, e.g. from a warm-up thread,
+    """Import the client libraries of `products` ("run", "kms", "function") now, e.g. from a warm-up thread,
     so the first remediation does not wait ~0.5 s for each. Builds no client."""
     import importlib
 
     for product in products:
-        for module in _LIBRARIES[product]:
+        for module in _LIBRARIES.get(product, ()):  # products with no client library of their own: nothing
             importlib.import_module(module)
     importlib.import_module("shared.actions").transient_types()  # requests, google.auth, api_core exceptions
 
@@ -121,6 +188,9 @@ def reset() -> None:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
+        if isinstance(client, tuple):  # a REST session and its base URL
+            client[0].close()
+            continue
         transport = getattr(client, "transport", None)
         if transport is not None:
             transport.close()  # release pooled keep-alive connections to a stand-in about to go

@@ -106,6 +106,10 @@ class Policy(_Strict):
     version: Literal[1] = 1
     default_mode: Mode = Mode.ENFORCE
     approved_regions: tuple[str, ...] = HIPAA_REGIONS
+    # Who counts as an insider in IAM policies: user/group/domain members of these domains, and
+    # service accounts of these projects. Consumer accounts (gmail.com) never do.
+    trusted_domains: tuple[str, ...] = ()
+    trusted_projects: tuple[str, ...] = ()
     ignore_principals: tuple[str, ...] = ()  # shell patterns on principalEmail
     folders: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # folders/N → project ids
     rules: dict[str, RuleConfig] = Field(default_factory=dict)
@@ -201,6 +205,9 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
         values = dict(validated)
         if "approved_regions" in values and values["approved_regions"] is None:
             values["approved_regions"] = policy.approved_regions
+        for key in ("trusted_domains", "trusted_projects"):  # None: the policy's top-level list
+            if key in values and values[key] is None:
+                values[key] = getattr(policy, key)
         action = rc.action or rule.action
         if action not in rule.actions:
             allowed = ", ".join(a.value for a in rule.actions)
@@ -236,6 +243,11 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
                 f"ignore_principals: {p!r} has a wildcard in the domain: pin it to Rampart's own project,"
                 " or a service account in any project with a matching name is ignored"
             )
+    if not policy.trusted_domains:
+        warnings.append(
+            "trusted_domains is empty: every user, group and domain member in an IAM policy is an outsider"
+            " to the outsider rules; list your organization's domains"
+        )
     if errors:
         raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
     return LoadedPolicy(policy=policy, source=source, rules=rules, alerts=alerts, warnings=tuple(warnings))

@@ -386,8 +386,11 @@ def skip_reason(event: AuditEvent) -> str | None:
         return event.log_kind
     if event.method.startswith("/") or ".internal." in event.method:
         return "internal_method"
-    if event.operation_first and not event.operation_last:
-        return "operation_first"  # the `last` record of the same operation follows
+    if event.operation_first and not event.operation_last and event.service != "compute.googleapis.com":
+        # The `last` record of the same operation follows. Compute Engine is the exception: its
+        # first record carries the request body and its last only the request's @type (corpus:
+        # compute/c7n-route-create.json, compute/c7n-autoscaler-insert.json).
+        return "operation_first"
     if pick(event.request, "validateOnly") is True:
         return "validate_only"
     return None

@@ -22,3 +22,11 @@ KMS_IAM: tuple[str, ...] = (
     "cloudkms.keyRings.getIamPolicy",
     "cloudkms.keyRings.setIamPolicy",
 )
+FUNCTION_UPDATE: tuple[str, ...] = (
+    "cloudfunctions.functions.get",
+    "cloudfunctions.functions.update",
+    "cloudfunctions.operations.get",
+    "iam.serviceAccounts.actAs",  # an update redeploys the function's Cloud Run service as its runtime identity
+)
+FUNCTION_IAM: tuple[str, ...] = ("cloudfunctions.functions.getIamPolicy", "cloudfunctions.functions.setIamPolicy")
+PROJECT_IAM: tuple[str, ...] = ("resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy")

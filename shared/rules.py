@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shared.model import ActionRecord
     from shared.views import Kind
     from shared.views.iam import IamDelta
+    from shared.views.run import EnvVar
 
 RUN = "run.googleapis.com"
 KMS = "cloudkms.googleapis.com"
@@ -42,6 +43,39 @@ RUN_SET_IAM: tuple[tuple[str, str], ...] = (
 )
 KMS_SET_IAM: tuple[tuple[str, str], ...] = ((KMS, "SetIamPolicy"),)
 
+# Cloud Run functions made with the Cloud Functions v2 API (its audit entries' method names).
+FUNCTIONS = "cloudfunctions.googleapis.com"
+FUNCTION_WRITES: tuple[tuple[str, str], ...] = (
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.CreateFunction"),
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.UpdateFunction"),
+)
+FUNCTION_SET_IAM: tuple[tuple[str, str], ...] = (
+    (FUNCTIONS, "google.cloud.functions.v2.FunctionService.SetIamPolicy"),
+    (FUNCTIONS, "google.cloud.functions.v1.CloudFunctionsService.SetIamPolicy"),  # the corpus's real entry
+)
+# Cloud Run jobs (v1 Knative and v2) and worker pools (v2).
+RUN_WORKLOAD_WRITES: tuple[tuple[str, str], ...] = (
+    (RUN, "google.cloud.run.v1.Jobs.CreateJob"),
+    (RUN, "google.cloud.run.v1.Jobs.ReplaceJob"),
+    (RUN, "google.cloud.run.v2.Jobs.CreateJob"),
+    (RUN, "google.cloud.run.v2.Jobs.UpdateJob"),
+    (RUN, "google.cloud.run.v2.WorkerPools.CreateWorkerPool"),
+    (RUN, "google.cloud.run.v2.WorkerPools.UpdateWorkerPool"),
+)
+RUN_WORKLOAD_SET_IAM: tuple[tuple[str, str], ...] = (
+    (RUN, "google.cloud.run.v1.Jobs.SetIamPolicy"),
+    (RUN, "google.cloud.run.v2.Jobs.SetIamPolicy"),
+    (RUN, "google.cloud.run.v2.WorkerPools.SetIamPolicy"),
+)
+# IAM above the resource: Resource Manager v1 logs the bare method name, v3 the full one.
+CRM = "cloudresourcemanager.googleapis.com"
+HIERARCHY_SET_IAM: tuple[tuple[str, str], ...] = (
+    (CRM, "SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Projects.SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Folders.SetIamPolicy"),
+    (CRM, "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy"),
+)
+
 
 class View(Protocol):
     """What every view offers a finding: where the resource is."""
@@ -54,6 +88,25 @@ class View(Protocol):
     def location(self) -> str: ...
     @property
     def resource_type(self) -> str: ...
+
+
+class RuntimeView(View, Protocol):
+    """What the Cloud Run runtime rules judge, whatever runs it: a service's template, a job's
+    or worker pool's, a function's (default service account, region, CMEK, plain credentials,
+    VPC egress). Those rules judge any of them with the same code."""
+
+    @property
+    def service_account(self) -> str: ...
+    @property
+    def encryption_key(self) -> str: ...
+    @property
+    def vpc_connector(self) -> str: ...
+    @property
+    def vpc_egress(self) -> str: ...
+    @property
+    def has_vpc_access(self) -> bool: ...
+    @property
+    def env(self) -> tuple[EnvVar, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

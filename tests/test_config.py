@@ -194,3 +194,15 @@ def test_example_policies_are_valid() -> None:
 
     for p in [*(ROOT / "examples").glob("*.yaml"), ROOT / "config" / "policy.yaml"]:
         load_policy(p)
+
+
+def test_trusted_domains_and_projects_are_read_and_warned_about_while_empty() -> None:
+    empty = parse_policy("version: 1\n", "p.yaml")
+    assert empty.policy.trusted_domains == () and empty.policy.trusted_projects == ()
+    assert any(w.startswith("trusted_domains is empty") for w in empty.warnings)
+    loaded = parse_policy("trusted_domains: [example.com]\ntrusted_projects: [phi-prod]\n", "p.yaml")
+    assert loaded.policy.trusted_domains == ("example.com",)
+    assert loaded.policy.trusted_projects == ("phi-prod",)
+    assert not any("trusted_domains" in w for w in loaded.warnings)
+    with pytest.raises(ConfigError, match="trusted_domains"):
+        parse_policy("trusted_domains: example.com\n", "p.yaml")

@@ -66,10 +66,12 @@ def test_noise_produces_no_record(played) -> None:
 def test_alerts_routed_by_severity_and_deduplicated(played) -> None:
     stack, report, _ = played
     # One alert per violation on Slack and Pub/Sub (critical and high); email for critical only;
-    # the redelivered entry is a suppressed repeat, not a second alert.
-    assert report.slack == 6, [p.body.get("text") for p in stack.slack.posts]
+    # the redelivered entry is a suppressed repeat, not a second alert. The function deployed
+    # with the defaults is three violations: ingress (reverted), the default service account and
+    # no CMEK key (alert mode: no safe fix).
+    assert report.slack == 9, [p.body.get("text") for p in stack.slack.posts]
     assert report.email == 4
-    assert report.pubsub_alerts == 6
+    assert report.pubsub_alerts == 9
     subjects = [m.message["Subject"] for m in stack.smtp.mails]
     assert all(s.startswith("[Rampart] CRITICAL") for s in subjects)
 
@@ -77,8 +79,10 @@ def test_alerts_routed_by_severity_and_deduplicated(played) -> None:
 def test_every_action_has_a_complete_record(played) -> None:
     stack, _, _ = played
     records = stack.records()
-    by_rule = {r["rule"]: r for r in records if r["outcome"] != "already_compliant"}
+    by_rule = {r["rule"]: r for r in records if r["outcome"] not in ("already_compliant", "alerted")}
     assert set(by_rule) == {s.rule for s in scenario.steps()}
+    alerted = {r["rule"] for r in records if r["outcome"] == "alerted"}
+    assert alerted == {"function_default_service_account", "function_cmek_missing"}
     for r in by_rule.values():
         for key in ("rule", "severity", "resource", "project", "principal", "event_id", "mode", "outcome", "changes", "undo"):
             assert r.get(key) not in (None, ""), (key, r)

@@ -5,7 +5,7 @@ is ABORTED, HTTP 409, and IAM's setIamPolicy answers that; the same AIP said FAI
 (HTTP 400) before, and FAILED_PRECONDITION is what google/rpc/code.proto's own guidance suggests for
 a failed precondition; HTTP's If-Match precondition (RFC 9110 section 13.1.1) fails 412. Cloud Run
 v2's discovery document only says the etag "may be used to detect modification conflict during
-updates". So for each answer, through the public entry points (the rule's `evaluate` and
+updates". So for each answer, through the public entry points (the rule's `RULE.evaluate` and
 `remediate` via `run_remediation`) and the real clients against the stand-in:
   * another writer did move the etag: Rampart reads again, re-plans and remediates;
   * nothing moved (a refusal that only looks like a conflict): a FAILED record, not a retry loop.
@@ -47,7 +47,7 @@ STALE_ETAG_ANSWERS = [
 def _remediate(rule_id: str, fixture: Path, action: Action) -> ActionRecord:
     mod = importlib.import_module(f"functions.{rule_id}")
     params = mod.Params()
-    finding = mod.evaluate(parse(load_json(fixture)), params)
+    finding = mod.RULE.evaluate(parse(load_json(fixture)), params)
     assert finding is not None, f"{rule_id} did not fire on {fixture.name}"
     ctx = ActionContext(mode=Mode.ENFORCE, action=action, clock=lambda: 1795430000.0)
     return run_remediation(mod.remediate, finding, params, ctx)

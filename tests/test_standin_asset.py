@@ -82,7 +82,7 @@ def test_resource_results_have_the_documented_shape(seeded: Any) -> None:
     assert kinds == set(ASSET_TYPES)
     svc = next(r for r in body["results"] if r["assetType"] == "run.googleapis.com/Service")
     assert svc["name"].startswith("//run.googleapis.com/projects/proj-")
-    assert svc["project"].startswith("projects/2000")  # a number, as Asset Inventory returns it
+    assert svc["project"].split("/")[1].isdigit()  # a number, as Asset Inventory returns it
     assert svc["versionedResources"][0]["resource"]["name"] == svc["name"][len("//run.googleapis.com/"):]
 
 
@@ -107,7 +107,9 @@ def test_scopes_select_by_project_id_number_folder_and_organization(seeded: Any)
         _, body = get(f"{seeded.url}/v1/{scope}:searchAllResources?pageSize=500")
         return {r["name"] for r in body.get("results", [])}
 
-    by_id, by_number = names("projects/proj-00002"), names("projects/200000000002")
+    _, one = get(f"{seeded.url}/v1/projects/proj-00002:searchAllResources?pageSize=1")
+    number = one["results"][0]["project"].split("/")[1]
+    by_id, by_number = names("projects/proj-00002"), names(f"projects/{number}")
     assert by_id and by_id == by_number and all("/proj-00002/" in n for n in by_id)
     folder0, folder1 = names("folders/2000"), names("folders/2001")
     assert folder0 and folder1 and not folder0 & folder1
@@ -155,10 +157,16 @@ def test_the_real_client_pages_and_filters_asset_types(seeded: Any) -> None:
     assert [b.members for r in iam for b in r.policy.bindings if b.role == "roles/run.invoker"] == [["allUsers"]]
 
 
-def test_seed_projects_are_validated(standin: Any) -> None:
-    from infra.local.standin.client import StandinError
-
-    with pytest.raises(StandinError, match="folders"):
-        standin.admin.seed({"projects": [{"name": "projects/proj-00001", "folders": ["7"]}]})
-    with pytest.raises(StandinError, match="unknown key"):
-        standin.admin.seed({"projects": [{"name": "projects/proj-00001", "parent": "x"}]})
+def test_nested_folders_are_walked_up_to_the_organization(standin: Any) -> None:
+    standin.admin.seed({
+        "organizations": [{"name": "organizations/77"}],
+        "folders": [{"name": "folders/1", "parent": "organizations/77"}, {"name": "folders/2", "parent": "folders/1"}],
+        "projects": [{"name": "projects/deep-project", "projectId": "deep-project", "parent": "folders/2"}],
+        "keyRings": [{"name": "projects/deep-project/locations/us-central1/keyRings/r"}],
+    })
+    for scope in ("folders/2", "folders/1", "organizations/77", "projects/deep-project"):
+        _, body = get(f"{standin.url}/v1/{scope}:searchAllResources")
+        [result] = body["results"]
+        assert result["folders"] == ["folders/2", "folders/1"] and result["organization"] == "organizations/77"
+    _, other = get(f"{standin.url}/v1/folders/3:searchAllResources")
+    assert other == {}

@@ -2,8 +2,8 @@
 
     python -m infra.local.estate --projects 500 --services 10000 --keys 5000 > estate.json
 
-`estate(...)` returns the seed (the stand-in's seed format, with `projects` ancestry: every
-project under organizations/1000 and one of `folders` folders) and the list of violations it
+`estate(...)` returns the seed (the stand-in's seed format, with Resource Manager `projects`,
+`folders` and `organizations`: every project in one of `folders` folders under organizations/1000) and the list of violations it
 planted, as (rule, resource) pairs, so tests and the bench know exactly what a sweep must find.
 Deterministic for a given `seed`.
 """
@@ -46,12 +46,13 @@ def estate(*, projects: int, services: int, keys: int, folders: int = 10, violat
     them violate one rule each."""
     rng = random.Random(seed)
     pids = [f"proj-{i:05d}" for i in range(projects)]
-    out: dict[str, Any] = {"projects": [], "services": [], "keyRings": [], "cryptoKeys": [], "cryptoKeyVersions": [],
+    out: dict[str, Any] = {"organizations": [{"name": ORG}],
+                           "folders": [{"name": f"folders/{2000 + k}", "parent": ORG} for k in range(folders)],
+                           "projects": [], "services": [], "keyRings": [], "cryptoKeys": [], "cryptoKeyVersions": [],
                            "policies": {}}
     planted: list[tuple[str, str]] = []
     for i, pid in enumerate(pids):
-        out["projects"].append({"name": f"projects/{pid}", "number": str(200000000000 + i),
-                                "folders": [f"folders/{2000 + i % folders}"], "organization": ORG})
+        out["projects"].append({"name": f"projects/{pid}", "projectId": pid, "parent": f"folders/{2000 + i % folders}"})
     rings: set[str] = set()
     for i in range(keys):
         pid, loc = pids[i % projects], REGIONS[(i // projects) % len(REGIONS)]

@@ -144,6 +144,20 @@ def kms_set_iam(resource: str, role: str, member: str, action: str, *, principal
                   principal=principal, permission="cloudkms.cryptoKeys.setIamPolicy", resource_type="cloudkms_cryptokey")
 
 
+def create_function(function: dict[str, Any], *, principal: str = DEVELOPER) -> dict[str, Any]:
+    """The `operation.last` entry of a Cloud Functions v2 CreateFunction, like
+    cloudfunctions/mybazaar-updatefunction-8mcj5xd2pm2.json: no request, the whole Function as response."""
+    name = function["name"]
+    entry = _entry("cloudfunctions.googleapis.com", "google.cloud.functions.v2.FunctionService.CreateFunction", name, {},
+                   principal=principal, permission="cloudfunctions.functions.create", resource_type="cloud_function",
+                   response={"@type": "type.googleapis.com/google.cloud.functions.v2.Function", **function},
+                   labels={"function_name": name.rsplit("/", 1)[1], "region": L},
+                   operation={"id": f"projects/{P}/locations/{L}/operations/operation-{next(_ids)}",
+                              "producer": "cloudfunctions.googleapis.com", "last": True})
+    del entry["protoPayload"]["request"]
+    return entry
+
+
 def noise() -> list[dict[str, Any]]:
     """Ordinary admin activity that concerns no rule."""
     return [
@@ -210,7 +224,22 @@ def steps() -> list[Step]:
         stack.admin.mutate(KEY, iam_remove={"role": "roles/cloudkms.cryptoKeyEncrypterDecrypter", "member": AGENT}, actor=DEVELOPER)
         return kms_set_iam(KEY, "roles/cloudkms.cryptoKeyEncrypterDecrypter", AGENT, "REMOVE")
 
+    def function_defaults(stack: Any) -> dict[str, Any]:
+        # `gcloud functions deploy intake-hook --gen2 --trigger-http` with no network or identity flags.
+        op = _post(f"{stack.standin_url}/v2/projects/{P}/locations/{L}/functions?functionId=intake-hook",
+                   {"buildConfig": {"runtime": "python312", "entryPoint": "handle"}, "serviceConfig": {}})
+        fn = {k: v for k, v in op["response"].items() if k != "@type"}
+        return create_function(fn)
+
+    fn_name = f"projects/{P}/locations/{L}/functions/intake-hook"
+
+    def fn_ingress(s: Any) -> str:
+        return str(s.get(fn_name).get("serviceConfig", {}).get("ingressSettings"))
+
     return [
+        Step("a function deployed with the defaults (Cloud Functions v2 API)", "function_ingress_open", fn_name,
+             function_defaults, lambda s: fn_ingress(s) == "ALLOW_INTERNAL_AND_GCLB", "remediated",
+             lambda s: f"ingressSettings={fn_ingress(s)}"),
         Step("ingress opened to all", "run_ingress_open", f"{SVC}/patient-api", ingress_open,
              lambda s: s.get(f"{SVC}/patient-api").get("ingress") == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "remediated",
              lambda s: f"ingress={s.get(f'{SVC}/patient-api').get('ingress')}"),

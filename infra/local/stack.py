@@ -304,6 +304,10 @@ class LocalStack:
                 "RAMPART_POLICY": str(self.policy_path),
                 "RAMPART_RUN_ENDPOINT": self.standin_url,
                 "RAMPART_KMS_ENDPOINT": self.standin_url,
+                "RAMPART_FUNCTIONS_ENDPOINT": self.standin_url,
+                "RAMPART_RESOURCE_MANAGER_ENDPOINT": self.standin_url,
+                "RAMPART_LOGGING_ENDPOINT": self.standin_url,
+                "RAMPART_ORGPOLICY_ENDPOINT": self.standin_url,
                 "PUBSUB_EMULATOR_HOST": self.pubsub.host,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
@@ -374,6 +378,9 @@ class LocalStack:
 
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
         policy["ignore_principals"] = [REMEDIATOR]
+        # The demo organization: its people and its project's service accounts are insiders.
+        policy["trusted_domains"] = [f"{PROJECT}.example"]
+        policy["trusted_projects"] = [PROJECT]
         if self.use_alerts:
             secrets = self.workdir / "secrets"
             secrets.mkdir(exist_ok=True)

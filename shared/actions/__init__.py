@@ -83,6 +83,19 @@ def read_timeout(operation_timeout: float) -> float:
     return min(30.0, operation_timeout)
 
 
+def rest_call(api: tuple[Any, str], method: str, path: str, timeout: float, **kw: Any) -> Any:
+    """One call to a Google REST API on (session, base URL) (shared.clients.rest): `path` after
+    the base, e.g. "v2/projects/P/sinks/S". An error status raises the google.api_core exception
+    it maps to, as the client libraries do, so `run_remediation` classifies it the same way."""
+    from google.api_core import exceptions as gexc
+
+    session, base = api
+    resp = session.request(method, f"{base}/{path}", timeout=timeout, **kw)
+    if resp.status_code >= 400:
+        raise gexc.from_http_response(resp)
+    return resp.json() if resp.content else {}
+
+
 def run_remediation(
     remediate: Callable[[Finding, Any, ActionContext], ActionRecord], finding: Finding, params: Any, ctx: ActionContext
 ) -> ActionRecord:

@@ -1,6 +1,6 @@
 """IAM for every resource kind Rampart acts on: grants (role, member, condition), policy edits
-that keep everything else, policy get/set (Cloud Run services, KMS keys and key rings, at policy
-version 3 so conditions survive), undo commands, and the one IAM action: edit a live policy
+that keep everything else, policy get/set (Cloud Run services and functions, KMS keys and key
+rings, projects; at policy version 3 so conditions survive), undo commands, and the one IAM action: edit a live policy
 through the conditional-write engine.
 
 Policies travel as google.iam.v1.Policy JSON (camelCase keys, etag base64), so an edit keeps
@@ -179,8 +179,28 @@ def gcloud_condition(cond: Mapping[str, Any] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in items)
 
 
+def _function_parts(resource: str) -> tuple[str, str, str] | None:
+    """(project, location, function) of a Cloud Functions v2 name; None if it is not one."""
+    parts = resource.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations" and parts[4] == "functions":
+        return parts[1], parts[3], parts[5]
+    return None
+
+
+def _project(resource: str) -> str | None:
+    parts = resource.split("/")
+    return parts[1] if len(parts) == 2 and parts[0] == "projects" and parts[1] else None
+
+
 def gcloud_target(verb: str, resource: str) -> str:
-    """`gcloud <group> <verb> <resource> --flags` for a Cloud Run service, KMS key or key ring."""
+    """`gcloud <group> <verb> <resource> --flags` for a Cloud Run service or function, KMS key or
+    key ring, or project."""
+    fn = _function_parts(resource)
+    if fn is not None:
+        return f"gcloud functions {verb} {fn[2]} --region={fn[1]} --project={fn[0]}"
+    project = _project(resource)
+    if project is not None:
+        return f"gcloud projects {verb} {project}"
     run = run_service_parts(resource)
     if run is not None:
         return f"gcloud run services {verb} {resource.rsplit('/', 1)[1]} --region={run[1]} --project={run[0]}"
@@ -195,7 +215,8 @@ def gcloud_target(verb: str, resource: str) -> str:
 def undo(resource: str, verb: str, changed: Iterable[Grant]) -> str:
     """gcloud commands that `verb` (add or remove) each grant on `resource`, non-interactively
     (KMS: `--condition=None` for an unconditional grant; the exact condition otherwise)."""
-    kms = kms_name(resource) is not None
+    # gcloud asks interactively for a condition on a resource whose policy has some: say it always.
+    kms = kms_name(resource) is not None or _project(resource) is not None
     cmds = []
     for g in sorted(changed):
         cmd = f"{gcloud_target(f'{verb}-iam-policy-binding', resource)} --member={shlex.quote(g.member)} --role={g.role}"
@@ -209,6 +230,35 @@ def undo(resource: str, verb: str, changed: Iterable[Grant]) -> str:
 # Live policies.
 
 
+class _FunctionsIam:
+    """getIamPolicy / setIamPolicy of the Cloud Functions v2 API over REST (shared.clients.functions_rest:
+    the google-cloud-functions library would load into every cold start), shaped like a client
+    library's: request dicts in, google.iam.v1 Policy messages out."""
+
+    def get_iam_policy(self, request: Mapping[str, Any], retry: Any = None, timeout: float = 30) -> Any:
+        from google.iam.v1 import policy_pb2
+        from google.protobuf import json_format
+
+        from shared import clients
+        from shared.actions import rest_call
+
+        version = request.get("options", {}).get("requested_policy_version", 0)
+        body = rest_call(clients.functions_rest(), "GET", f"v2/{request['resource']}:getIamPolicy", timeout,
+                         params={"options.requestedPolicyVersion": version})
+        return json_format.ParseDict(body, policy_pb2.Policy())
+
+    def set_iam_policy(self, request: Mapping[str, Any], retry: Any = None, timeout: float = 30) -> Any:
+        from google.iam.v1 import policy_pb2
+        from google.protobuf import json_format
+
+        from shared import clients
+        from shared.actions import rest_call
+
+        body = rest_call(clients.functions_rest(), "POST", f"v2/{request['resource']}:setIamPolicy", timeout,
+                         json={"policy": json_format.MessageToDict(request["policy"])})
+        return json_format.ParseDict(body, policy_pb2.Policy())
+
+
 def _client(resource: str) -> Any:
     from shared import clients
 
@@ -216,7 +266,11 @@ def _client(resource: str) -> Any:
         return clients.run_services()
     if kms_name(resource) is not None:
         return clients.kms()
-    raise ValueError(f"expected a Cloud Run service or a KMS key or key ring, found {resource!r}")
+    if _function_parts(resource) is not None:
+        return _FunctionsIam()
+    if _project(resource) is not None:
+        return clients.projects()
+    raise ValueError(f"expected a Cloud Run service or function, a KMS key or key ring, or a project, found {resource!r}")
 
 
 def _call(what: str, resource: str, call: Callable[[], Any]) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import functions
 from shared.model import Finding, Mode
-from shared.sweep.records import ASSET_TYPES, AssetRecord, IamRecord
+from shared.sweep.records import AssetRecord, IamRecord, prefix_of
 
 SWEEP_METHOD = "rampart.sweep"
 IAM_KIND = "iam.policy"
@@ -51,9 +51,9 @@ def rules_for(record: AssetRecord | IamRecord, wanted: tuple[str, ...] | None = 
 
 
 def resource_types_for(wanted: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The asset types whose records the (wanted) rules judge, among those the sweep lists."""
+    """The asset types whose records the (wanted) rules judge, in the registry's order."""
     rules = functions.all_rules() if wanted is None else tuple(functions.rule(r) for r in wanted)
-    return tuple(t for t in ASSET_TYPES if any(t in r.asset_types for r in rules))
+    return tuple(dict.fromkeys(t for r in rules for t in r.asset_types))
 
 
 def reads_iam(wanted: tuple[str, ...] | None) -> bool:
@@ -65,14 +65,17 @@ def evaluate_asset(record: AssetRecord, loaded: Any, wanted: tuple[str, ...] | N
     """Every enabled rule that judges `record`'s kind, on `record` (which must carry its data)."""
     if record.data is None:
         raise ValueError(f"{record.name}: the record carries no resource data; read it in full first")
-    raw = {"name": ASSET_TYPES[record.asset_type] + record.name, "assetType": record.asset_type,
-           "location": record.location, "versionedResources": [{"version": record.version, "resource": dict(record.data)}]}
+    data = dict(record.data)
+    # Both record shapes a view adapter may read: a search result's versionedResources, a feed's resource.data.
+    raw = {"name": prefix_of(record.asset_type) + record.name, "assetType": record.asset_type,
+           "location": record.location, "versionedResources": [{"version": record.version, "resource": data}],
+           "resource": {"version": record.version, "location": record.location, "data": data}}
     return _run(raw, record.project, record.update_time, record.update_time, rules_for(record, wanted), loaded)
 
 
 def evaluate_iam(record: IamRecord, loaded: Any, wanted: tuple[str, ...] | None = None) -> list[Verdict]:
     """Every enabled IAM rule on `record`'s policy."""
-    raw = {"resource": ASSET_TYPES[record.asset_type] + record.name, "assetType": record.asset_type,
+    raw = {"resource": prefix_of(record.asset_type) + record.name, "assetType": record.asset_type,
            "policy": dict(record.policy)}
     return _run(raw, record.project, record.etag, "", rules_for(record, wanted), loaded)
 

@@ -22,13 +22,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.sweep.records import ASSET_TYPES, IAM_ASSET_TYPES
-
 ASSET_ENDPOINT_ENV = "RAMPART_ASSET_ENDPOINT"
 SCOPE_RE = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]|projects/\d{1,20}|folders/\d{1,20}|organizations/\d{1,20})$")
 # What the rules read from a resource record: its identity, when it changed, and its data.
 READ_MASK = "name,assetType,project,location,createTime,updateTime,versionedResources"
 RESOURCES, IAM = "resources", "iam"
+
+
+def _rule_asset_types() -> tuple[str, ...]:
+    from shared.sweep.evaluate import resource_types_for
+
+    return resource_types_for(None)
 
 
 class ScopeNotSwept(Exception):
@@ -113,9 +117,10 @@ class AssetLister:
             if self._client is None:
                 from google.cloud import asset_v1
 
-                from shared.clients import options_for
+                from shared import clients
 
-                self._client = asset_v1.AssetServiceClient(**options_for(ASSET_ENDPOINT_ENV))
+                # The same REST / endpoint-override / credentials choice as every other client.
+                self._client = asset_v1.AssetServiceClient(**clients._options(ASSET_ENDPOINT_ENV))
             return self._client
 
     def pages(self, scope: str, kind: str, asset_types: tuple[str, ...] | None = None,
@@ -123,7 +128,8 @@ class AssetLister:
         """(page, token of the page after it or "") for every page of `scope`, from `start_token`.
         Raises ScopeNotSwept when the scope cannot be listed (after the pages it could list)."""
         check_scope(scope)
-        types = asset_types or (tuple(ASSET_TYPES) if kind == RESOURCES else IAM_ASSET_TYPES)
+        # By default every asset type a rule judges; IAM policies of any type (the rules pick theirs).
+        types = asset_types or (_rule_asset_types() if kind == RESOURCES else ())
         token, index = start_token, start_index
         while True:
             results, token, retries = self._call(scope, kind, types, token)

@@ -18,25 +18,16 @@ RUN_SERVICE = "run.googleapis.com/Service"
 KEY_RING = "cloudkms.googleapis.com/KeyRing"
 CRYPTO_KEY = "cloudkms.googleapis.com/CryptoKey"
 KEY_VERSION = "cloudkms.googleapis.com/CryptoKeyVersion"
-# The asset types the rules cover, and the service prefix of their full resource names.
-ASSET_TYPES: dict[str, str] = {
-    RUN_SERVICE: "//run.googleapis.com/",
-    KEY_RING: "//cloudkms.googleapis.com/",
-    CRYPTO_KEY: "//cloudkms.googleapis.com/",
-    KEY_VERSION: "//cloudkms.googleapis.com/",
-}
-# The IAM policies the IAM rules read (Cloud Run services, KMS key rings and keys).
-IAM_ASSET_TYPES = (RUN_SERVICE, KEY_RING, CRYPTO_KEY)
-
-_NAME = {
-    RUN_SERVICE: re.compile(r"^projects/([^/]+)/locations/([^/]+)/services/[^/]+$"),
-    KEY_RING: re.compile(r"^projects/([^/]+)/locations/([^/]+)/keyRings/[^/]+$"),
-    CRYPTO_KEY: re.compile(r"^projects/([^/]+)/locations/([^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$"),
-    KEY_VERSION: re.compile(
-        r"^projects/([^/]+)/locations/([^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+/cryptoKeyVersions/\d+$"
-    ),
-}
+# Regional resources the sweep lists (the registry's rules say which: shared.sweep.evaluate); the
+# full resource name of each is //SERVICE/projects/P/locations/L/...
+_ASSET_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.googleapis\.com/[A-Z][A-Za-z]+$")
+_NAME = re.compile(r"^projects/([a-z0-9][-a-z0-9.:]{0,62})/locations/([a-z0-9-]{1,40})/[A-Za-z]+/[^/]+(/[A-Za-z]+/[^/]+)*$")
 MAX_NAME = 1024
+
+
+def prefix_of(asset_type: str) -> str:
+    """The start of a full resource name of `asset_type`: //run.googleapis.com/ for run.googleapis.com/Service."""
+    return "//" + asset_type.split("/", 1)[0] + "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +72,11 @@ def _api_name(raw: Any, asset_type: str) -> tuple[str, str, str] | Skipped:
         return Skipped("missing name", asset_type)
     if len(raw) > MAX_NAME:
         return Skipped("name too long", asset_type)
-    prefix = ASSET_TYPES[asset_type]
+    prefix = prefix_of(asset_type)
     if not raw.startswith(prefix):
         return Skipped(f"name not under {prefix}", asset_type)
     name = raw[len(prefix):]
-    m = _NAME[asset_type].match(name)
+    m = _NAME.match(name)
     if not m:
         return Skipped("name does not match its asset type", asset_type)
     return name, m.group(1), m.group(2)
@@ -94,8 +85,8 @@ def _api_name(raw: Any, asset_type: str) -> tuple[str, str, str] | Skipped:
 def _asset_type(raw: Any) -> str | Skipped:
     if not isinstance(raw, str) or not raw:
         return Skipped("missing assetType")
-    if raw not in ASSET_TYPES:
-        return Skipped("asset type no rule covers")
+    if not _ASSET_TYPE.match(raw):
+        return Skipped("asset type is not SERVICE.googleapis.com/Kind")
     return raw
 
 
@@ -140,8 +131,6 @@ def parse_iam(raw: Any) -> IamRecord | Skipped:
     kind = _asset_type(raw.get("assetType"))
     if isinstance(kind, Skipped):
         return kind
-    if kind not in IAM_ASSET_TYPES:
-        return Skipped("IAM policy on an asset type no IAM rule covers", kind)
     named = _api_name(raw.get("resource"), kind)
     if isinstance(named, Skipped):
         return named

@@ -16,6 +16,11 @@ Modules and their kinds: `run` (SERVICE, with the revisions serving traffic; JOB
 `functions` (FUNCTION: a Cloud Run function, Cloud Functions v2 API), `kms` (KEY_RING, KEY,
 KEY_VERSION), `iam` (POLICY: an IAM policy with its conditions, on any resource), `orgpolicy`
 (ORG_POLICY), `names` (resource names of every source).
+And for the doors of issue 13: `workload` (job or worker pool, one kind for both), `traffic`
+(traffic targets with tags), `scope` (which resource a policy is on, projects and folders
+included), `keyposture` (a key's rotation, destroy delay, protection level and primary),
+`guardrail` (what a write did to an org policy: deletions and v1 writes included),
+`denypolicy`, `armor` (Cloud Armor writes) and `plumbing` (writes to Rampart's own resources).
 """
 
 from __future__ import annotations

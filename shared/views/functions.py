@@ -30,6 +30,23 @@ _MASK_FIELDS = {
     "kms_key_name": "encryption_key", "kmsKeyName": "encryption_key",
 }
 ALL_FIELDS = frozenset(_MASK_FIELDS.values())
+INGRESS_INT = {0: "INGRESS_SETTINGS_UNSPECIFIED", 1: "ALLOW_ALL", 2: "ALLOW_INTERNAL_ONLY", 3: "ALLOW_INTERNAL_AND_GCLB"}
+CONNECTOR_EGRESS_INT = {0: "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", 1: "PRIVATE_RANGES_ONLY", 2: "ALL_TRAFFIC"}
+# Direct VPC egress (in cloudfunctions.v2.json; not yet in the google-cloud-functions 1.25 protos).
+DIRECT_EGRESS = {"VPC_EGRESS_ALL_TRAFFIC": "ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY": "PRIVATE_RANGES_ONLY"}
+
+
+def _enum(value: Any, by_int: Mapping[int, str]) -> str:
+    """An enum as its name: entries may log it as a number (or a digit string)."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return by_int.get(value, f"UNKNOWN_{value}")
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit() and len(value) <= 18:
+            return by_int.get(int(value), f"UNKNOWN_{value}")
+        return value
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +64,7 @@ class FunctionView:
     encryption_key: str
     env: tuple[EnvVar, ...]
     run_service: str  # the Cloud Run service it runs as (projects/P/locations/L/services/S), if known
+    has_vpc_access: bool = False  # a connector or Direct VPC
     known: frozenset[str] = ALL_FIELDS
 
     resource_type = "functions.function"
@@ -59,24 +77,28 @@ def _view(name: str, body: Mapping[str, Any], known: frozenset[str]) -> Function
     cfg = pick_dict(body, "serviceConfig")
     env = [EnvVar("", k, v if isinstance(v, str) else None) for k, v in pick_dict(cfg, "environmentVariables").items()]
     env += [EnvVar("", pick_str(s, "key"), None) for s in pick_list(cfg, "secretEnvironmentVariables")]
-    ingress = pick_str(cfg, "ingressSettings")
+    ingress = _enum(pick(cfg, "ingressSettings"), INGRESS_INT)
     connector = pick_str(cfg, "vpcConnector")
-    egress = pick_str(cfg, "vpcConnectorEgressSettings") if connector else ""
-    if connector and egress in ("", "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED"):
-        egress = "PRIVATE_RANGES_ONLY"  # the API default with a connector
+    direct = bool(pick_list(cfg, "directVpcNetworkInterface"))
+    if connector:
+        egress = _enum(pick(cfg, "vpcConnectorEgressSettings"), CONNECTOR_EGRESS_INT)
+    else:
+        egress = DIRECT_EGRESS.get(pick_str(cfg, "directVpcEgress"), "") if direct else ""
+    if (connector or direct) and egress in ("", "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED"):
+        egress = "PRIVATE_RANGES_ONLY"  # the API default with VPC access
     service = pick_str(cfg, "service")
     return FunctionView(
         name=name, project=project, location=location,
         ingress=ingress if ingress not in ("", "INGRESS_SETTINGS_UNSPECIFIED") else "ALLOW_ALL",
         service_account=pick_str(cfg, "serviceAccountEmail"), vpc_connector=connector, vpc_egress=egress,
         encryption_key=pick_str(body, "kmsKeyName"), env=tuple(env),
-        run_service=service if service.startswith("projects/") else "", known=known,
+        run_service=service if service.startswith("projects/") else "", has_vpc_access=bool(connector or direct), known=known,
     )
 
 
 def locate(event: AuditEvent) -> str | None:
     body = pick_dict(event.request, "function")
-    name = pick_str(body, "name")
+    name = pick_str(body, "name") or pick_str(event.response, "name")
     if name.startswith("projects/"):
         return name
     parent, fid = pick_str(event.request, "parent"), pick_str(event.request, "functionId")
@@ -86,8 +108,13 @@ def locate(event: AuditEvent) -> str | None:
 
 
 def from_entry(event: AuditEvent, name: str) -> FunctionView | None:
+    """The request's function (only what the deployer set, per its update mask), or, in a
+    deploy's `operation.last` entry, which has no request, the whole resulting Function."""
     body = pick_dict(event.request, "function")
     if not body:
+        response = event.response
+        if pick(response, "serviceConfig") is not None or pick_str(response, "name"):
+            return _view(name, response, ALL_FIELDS)
         return None
     text = mask_text(event.request) if event.method.endswith("UpdateFunction") else ""
     if not text:

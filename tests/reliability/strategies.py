@@ -5,7 +5,9 @@ Three layers, each usable on its own:
 - `log_entries()`: LogEntries shaped like the corpus (Cloud Run v1 Create/Replace with a
   Knative `service`, v2 Create/Update with `ingress`/`template`, Run and KMS SetIamPolicy with
   `policy.bindings` and `serviceData.policyDelta.bindingDeltas`, KMS UpdateCryptoKeyVersion,
-  DestroyCryptoKeyVersion, CreateKeyRing, CreateCryptoKey, UpdateCryptoKey), with hostile
+  DestroyCryptoKeyVersion, CreateKeyRing, CreateCryptoKey, UpdateCryptoKey; and issue 13's:
+  Cloud Functions v2, Run jobs and worker pools, project/folder/org IAM, org and deny policies,
+  Cloud Armor, Rampart's sink and subscriptions, a key's posture and primary), with hostile
   values (unknown enums, enums as ints, unicode, injection strings, huge strings) in the fields.
   Every free-text value carries `MARKER`, every env var value `VALUE_MARKER`, so a leak into a
   rejection reason (or of a credential into a Finding) is detectable.
@@ -463,7 +465,208 @@ def kms_change(draw: st.DrawFn) -> dict[str, Any]:
                   labels={"project_id": project, "location": loc, "key_ring_id": ring}, response=response)
 
 
-LOG_ENTRIES = st.one_of(run_v1_write(), run_v2_write(), set_iam(), kms_change())
+# ---------------------------------------------------------------------------
+# Issue 13's doors: Cloud Functions v2, Run jobs and worker pools, IAM above the resource, deny
+# and org policies, Cloud Armor, Rampart's own plumbing, the KMS key's posture.
+
+FN = "cloudfunctions.googleapis.com"
+_FN_INGRESS = field(enum(("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB", "INGRESS_SETTINGS_UNSPECIFIED")))
+_FN_EGRESS = field(enum(("PRIVATE_RANGES_ONLY", "ALL_TRAFFIC", "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED")))
+_SERVICE_CONFIG = field(st.fixed_dictionaries({}, optional={
+    "ingressSettings": _FN_INGRESS,
+    "serviceAccountEmail": field(SERVICE_ACCOUNT),
+    "environmentVariables": field(st.dictionaries(ENV_NAME, field(ENV_VALUE), max_size=4)),
+    "secretEnvironmentVariables": field(st.lists(st.fixed_dictionaries({"key": field(ENV_NAME), "secret": field(IDENT)}), max_size=2)),
+    "vpcConnector": field(NAME_SEGMENT),
+    "vpcConnectorEgressSettings": _FN_EGRESS,
+    "directVpcNetworkInterface": field(st.just([{"network": "default"}])),
+    "directVpcEgress": field(st.sampled_from(["VPC_EGRESS_ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY", "X"])),
+    "service": field(NAME_SEGMENT),
+}))
+
+
+@st.composite
+def function_write(draw: st.DrawFn) -> dict[str, Any]:
+    """Cloud Functions v2 Create/UpdateFunction: the `operation.last` response (corpus:
+    cloudfunctions/mybazaar-updatefunction-8mcj5xd2pm2.json) or the snake_case request."""
+    project, loc, fid = draw(NAME_SEGMENT), draw(REGION), draw(NAME_SEGMENT)
+    name = f"projects/{project}/locations/{loc}/functions/{fid}"
+    method = "google.cloud.functions.v2.FunctionService." + draw(st.sampled_from(["CreateFunction", "UpdateFunction"]))
+    body = {"name": _maybe(draw, name), "serviceConfig": draw(_SERVICE_CONFIG), "kmsKeyName": draw(field(KMS_KEY_NAME))}
+    if draw(st.booleans()):
+        request: Any = {"@type": "type.googleapis.com/google.cloud.functions.v2.UpdateFunctionRequest",
+                        "update_mask": {"paths": draw(field(st.lists(st.sampled_from(["service_config.ingress_settings", "labels"]))))},
+                        "function": body}
+        response = None
+    else:
+        request, response = {}, {"@type": "type.googleapis.com/google.cloud.functions.v2.Function", **body}
+    return _shell(draw, FN, method, name, request, project, resource_type="cloud_function",
+                  labels={"project_id": project, "region": loc, "function_name": fid}, response=response)
+
+
+@st.composite
+def workload_write(draw: st.DrawFn) -> dict[str, Any]:
+    """Cloud Run v2 Create/UpdateJob and Create/UpdateWorkerPool, v1 Create/ReplaceJob (run.v2.json, run.v1.json)."""
+    project, loc, wid = draw(NAME_SEGMENT), draw(REGION), draw(NAME_SEGMENT)
+    tmpl = draw(field(st.fixed_dictionaries({"containers": _containers(v2=True)}, optional={
+        "serviceAccount": field(SERVICE_ACCOUNT), "encryptionKey": field(KMS_KEY_NAME),
+        "vpcAccess": field(st.fixed_dictionaries({}, optional={"connector": field(NAME_SEGMENT), "egress": _EGRESS})),
+    })))
+    kind = draw(st.sampled_from(["v2job", "v2pool", "v1job"]))
+    if kind == "v1job":
+        name = f"namespaces/{project}/jobs/{wid}"
+        method = "google.cloud.run.v1.Jobs." + draw(st.sampled_from(["CreateJob", "ReplaceJob"]))
+        body = {"apiVersion": "run.googleapis.com/v1", "kind": "Job", "metadata": {"name": wid, "annotations": draw(_V1_ANNOTATIONS)},
+                "spec": {"template": {"spec": {"template": {"spec": {"serviceAccountName": draw(field(SERVICE_ACCOUNT)),
+                                                                     "containers": draw(_containers(v2=False))}}}}}}
+        request: dict[str, Any] = {"job": body, "region": _maybe(draw, loc)}
+    else:
+        coll, key = ("jobs", "job") if kind == "v2job" else ("workerPools", "workerPool")
+        name = f"projects/{project}/locations/{loc}/{coll}/{wid}"
+        verb = draw(st.sampled_from(["Create", "Update"]))
+        method = f"google.cloud.run.v2.{'Jobs' if kind == 'v2job' else 'WorkerPools'}.{verb}{'Job' if kind == 'v2job' else 'WorkerPool'}"
+        body = {"name": _maybe(draw, name), "template": {"template": tmpl} if kind == "v2job" else tmpl}
+        request = {key: _maybe(draw, body)}
+    return _shell(draw, RUN, method, name, request, project, resource_type="cloud_run_job", labels={"project_id": project, "location": loc})
+
+
+_CRM = "cloudresourcemanager.googleapis.com"
+_HIERARCHY = st.sampled_from(["SetIamPolicy", "google.cloud.resourcemanager.v3.Projects.SetIamPolicy",
+                              "google.cloud.resourcemanager.v3.Folders.SetIamPolicy",
+                              "google.cloud.resourcemanager.v3.Organizations.SetIamPolicy"])
+_OTHER_IAM = st.sampled_from([(FN, "google.cloud.functions.v2.FunctionService.SetIamPolicy", "functions"),
+                              (RUN, "google.cloud.run.v2.Jobs.SetIamPolicy", "jobs"),
+                              (RUN, "google.cloud.run.v2.WorkerPools.SetIamPolicy", "workerPools")])
+
+
+@st.composite
+def wider_set_iam(draw: st.DrawFn) -> dict[str, Any]:
+    """SetIamPolicy on a project (v1 logs `request.resource` as a bare id), folder or organization,
+    or on a function, job or worker pool (corpus: cloudresourcemanager/*, cloudfunctions/rte-*)."""
+    project = draw(NAME_SEGMENT)
+    if draw(st.booleans()):
+        service, method = _CRM, draw(_HIERARCHY)
+        resource = draw(st.sampled_from(["projects/", "folders/", "organizations/"])) + draw(NAME_SEGMENT)
+        bare = resource.split("/", 1)[1]
+        labels: dict[str, Any] = {"project_id": project}
+        resource_name = draw(st.sampled_from([resource, "", bare]))
+    else:
+        service, method, coll = draw(_OTHER_IAM)
+        resource = resource_name = bare = f"projects/{project}/locations/{draw(REGION)}/{coll}/{draw(NAME_SEGMENT)}"
+        labels = {"project_id": project}
+    request = {"@type": "type.googleapis.com/google.iam.v1.SetIamPolicyRequest", "resource": _maybe(draw, bare),
+               "policy": draw(field(POLICY))}
+    return _shell(draw, service, method, resource_name, request, project, resource_type="project", labels=labels,
+                  response=draw(_MAYBE_POLICY), service_data=draw(_MAYBE_DELTA))
+
+
+_CONSTRAINTS = st.one_of(st.sampled_from(["run.allowedIngress", "gcp.restrictNonCmekServices", "cloudkms.disableBeforeDestroy",
+                                          "iam.allowedPolicyMemberDomains", "compute.vmExternalIpAccess"]), NAME_SEGMENT)
+_ORG_RULE = st.fixed_dictionaries({}, optional={
+    "enforce": field(st.booleans()), "allowAll": field(st.booleans()), "denyAll": field(st.booleans()),
+    "values": field(st.fixed_dictionaries({}, optional={"allowedValues": field(st.lists(field(NAME_SEGMENT), max_size=3))})),
+    "condition": field(st.just({"expression": "resource.matchTag('env', 'dev')"})),
+})
+
+
+@st.composite
+def guardrail_change(draw: st.DrawFn) -> dict[str, Any]:
+    """Org Policy v2 Create/Update/DeletePolicy, v1 SetOrgPolicy/ClearOrgPolicy, IAM v2 deny
+    CreatePolicy/UpdatePolicy, Compute setSecurityPolicy/removeRule/patchRule (orgpolicy.v2.json,
+    cloudresourcemanager.v1.json, iam.v2.json, compute.v1.json)."""
+    project, constraint = draw(NAME_SEGMENT), draw(_CONSTRAINTS)
+    parent = f"projects/{project}"
+    which = draw(st.sampled_from(["v2", "v1", "deny", "armor"]))
+    if which == "v2":
+        verb = draw(st.sampled_from(["CreatePolicy", "UpdatePolicy", "DeletePolicy"]))
+        name = f"{parent}/policies/{constraint}"
+        policy = {"name": _maybe(draw, name), "spec": draw(field(st.fixed_dictionaries({}, optional={
+            "rules": field(st.lists(field(_ORG_RULE), max_size=3)), "reset": field(st.booleans()),
+            "inheritFromParent": field(st.booleans())})))}
+        request: dict[str, Any] = {"name": name} if verb == "DeletePolicy" else {"parent": parent, "policy": policy}
+        return _shell(draw, "orgpolicy.googleapis.com", f"google.cloud.orgpolicy.v2.OrgPolicy.{verb}", name, request, project,
+                      resource_type="audited_resource", labels={"project_id": project})
+    if which == "v1":
+        verb = draw(st.sampled_from(["SetOrgPolicy", "ClearOrgPolicy"]))
+        policy = {"constraint": _maybe(draw, f"constraints/{constraint}"),
+                  draw(st.sampled_from(["booleanPolicy", "listPolicy", "restoreDefault"])): draw(field(st.fixed_dictionaries(
+                      {}, optional={"enforced": field(st.booleans()), "allValues": field(st.sampled_from(["ALLOW", "DENY", "X"])),
+                                    "allowedValues": field(st.lists(field(NAME_SEGMENT), max_size=2))})))}
+        request = {"resource": _maybe(draw, parent), "policy": policy} if verb == "SetOrgPolicy" else {
+            "resource": _maybe(draw, parent), "constraint": _maybe(draw, f"constraints/{constraint}")}
+        return _shell(draw, _CRM, verb, parent, request, project, resource_type="project", labels={"project_id": project})
+    if which == "deny":
+        att = f"policies/cloudresourcemanager.googleapis.com%2Fprojects%2F{project}/denypolicies"
+        name = f"{att}/{draw(NAME_SEGMENT)}"
+        rule = {"denyRule": draw(field(st.fixed_dictionaries({}, optional={
+            "deniedPrincipals": field(st.lists(field(st.one_of(st.just("principalSet://goog/public:all"), MEMBERS)), max_size=3)),
+            "exceptionPrincipals": field(st.lists(field(MEMBERS), max_size=2)),
+            "deniedPermissions": field(st.lists(field(st.one_of(st.sampled_from(
+                ["cloudkms.googleapis.com/cryptoKeyVersions.useToDecrypt", "run.googleapis.com/*", "*"]), SECRET_TEXT)), max_size=3)),
+        })))}
+        request = {"policy": {"name": _maybe(draw, name), "rules": draw(field(st.lists(st.just(rule), max_size=2)))}}
+        return _shell(draw, "iam.googleapis.com", "google.iam.v2.Policies." + draw(st.sampled_from(["CreatePolicy", "UpdatePolicy"])),
+                      name, request, project, resource_type="audited_resource", labels={"project_id": project})
+    method = draw(st.sampled_from(["backendServices.setSecurityPolicy", "securityPolicies.removeRule",
+                                   "securityPolicies.patchRule", "securityPolicies.patch"]))
+    coll = "backendServices" if method.startswith("backend") else "securityPolicies"
+    name = f"{parent}/global/{coll}/{draw(NAME_SEGMENT)}"
+    request = {"@type": f"type.googleapis.com/compute.{method}", "securityPolicy": draw(field(st.one_of(st.just(""), NAME_SEGMENT))),
+               "priority": draw(field(st.integers(0, 2**31))), "action": draw(field(st.sampled_from(["allow", "deny(403)"]))),
+               "rules": draw(field(st.lists(st.fixed_dictionaries({"priority": field(st.integers()), "action": field(st.just("allow"))}), max_size=2)))}
+    entry = _shell(draw, "compute.googleapis.com", f"v1.compute.{method}", name, request, project,
+                   resource_type="gce_backend_service", labels={"project_id": project})
+    entry["operation"] = {"id": "operation-1", "producer": "compute.googleapis.com", "first": True}
+    return entry
+
+
+_PLUMBING = st.sampled_from([
+    ("logging.googleapis.com", "google.logging.v2.ConfigServiceV2.UpdateSink", "sinks"),
+    ("logging.googleapis.com", "google.logging.v2.ConfigServiceV2.DeleteSink", "sinks"),
+    ("pubsub.googleapis.com", "google.pubsub.v1.Subscriber.ModifyPushConfig", "subscriptions"),
+    ("pubsub.googleapis.com", "google.pubsub.v1.Publisher.DeleteTopic", "topics"),
+    ("iam.googleapis.com", "google.iam.admin.v1.DeleteServiceAccount", "serviceAccounts"),
+])
+
+
+@st.composite
+def plumbing_change(draw: st.DrawFn) -> dict[str, Any]:
+    """A write to a sink, topic, subscription or service account, Rampart's or not (corpus: logging/*, pubsub/*)."""
+    project = draw(NAME_SEGMENT)
+    service, method, coll = draw(_PLUMBING)
+    name = f"projects/{project}/{coll}/" + draw(st.one_of(st.just("rampart-audit"), st.just("rampart-push-rampart"), NAME_SEGMENT))
+    request = {"sinkName": _maybe(draw, name), "updateMask": draw(field(st.sampled_from(["filter", "destination,filter", ""]))),
+               "sink": draw(field(st.fixed_dictionaries({}, optional={"filter": field(SECRET_TEXT), "destination": field(SECRET_TEXT)}))),
+               "pushConfig": draw(field(st.fixed_dictionaries({}, optional={"pushEndpoint": field(SECRET_TEXT)})))}
+    return _shell(draw, service, method, name, request, project, resource_type="logging_sink", labels={"project_id": project})
+
+
+@st.composite
+def key_posture_change(draw: st.DrawFn) -> dict[str, Any]:
+    """KMS Create/UpdateCryptoKey with nextRotationTime, destroyScheduledDuration and a version
+    template, and UpdateCryptoKeyPrimaryVersion with a response key (cloudkms.v1.json)."""
+    project, loc, ring, key = draw(NAME_SEGMENT), draw(REGION), draw(NAME_SEGMENT), draw(NAME_SEGMENT)
+    key_name = f"projects/{project}/locations/{loc}/keyRings/{ring}/cryptoKeys/{key}"
+    body = draw(st.fixed_dictionaries({"name": field(st.just(key_name))}, optional={
+        "rotationPeriod": _ROTATION, "nextRotationTime": field(st.one_of(st.just("2036-01-01T00:00:00Z"), SECRET_TEXT)),
+        "destroyScheduledDuration": _ROTATION,
+        "versionTemplate": field(st.fixed_dictionaries({}, optional={"protectionLevel": field(enum(("SOFTWARE", "HSM", "EXTERNAL")))})),
+        "primary": field(st.fixed_dictionaries({"name": field(NAME_SEGMENT)}, optional={
+            "protectionLevel": field(enum(("SOFTWARE", "HSM", "EXTERNAL"))), "importJob": field(NAME_SEGMENT)})),
+    }))
+    if draw(st.booleans()):
+        method, request, response = "UpdateCryptoKeyPrimaryVersion", {"name": _maybe(draw, key_name), "cryptoKeyVersionId": "2"}, body
+    else:
+        method, request, response = "UpdateCryptoKey", {"cryptoKey": _maybe(draw, body)}, None
+        mask = draw(st.one_of(st.none(), field(st.sampled_from(["nextRotationTime", "destroyScheduledDuration,versionTemplate", ""]))))
+        if mask is not None:
+            request["updateMask"] = mask
+    return _shell(draw, KMS, method, key_name, request, project, resource_type="cloudkms_cryptokey",
+                  labels={"project_id": project, "location": loc}, response=response)
+
+
+LOG_ENTRIES = st.one_of(run_v1_write(), run_v2_write(), set_iam(), kms_change(), function_write(), workload_write(),
+                        wider_set_iam(), guardrail_change(), plumbing_change(), key_posture_change())
 
 
 def log_entries() -> st.SearchStrategy[dict[str, Any]]:

@@ -173,10 +173,15 @@ class Discovery:
         raise KeyError(f"expected a google.rpc.Status schema in {self.name}, found none")
 
     def operation_schema(self) -> str:
+        """The google.longrunning.Operation schema's name; "" for an API with no long-running
+        methods (orgpolicy.v2.json defines none)."""
         for name in ("GoogleLongrunningOperation", "Operation"):
             if name in self.schemas and "done" in self.schemas[name].get("properties", {}):
                 return name
-        raise KeyError(f"expected a google.longrunning.Operation schema in {self.name}, found none")
+        return ""
+
+    def has_status_schema(self) -> bool:
+        return any(name in self.schemas for name in ("GoogleRpcStatus", "Status"))
 
     # -- the walker ----------------------------------------------------------------------------
 

@@ -97,6 +97,10 @@ def standin(standin_proc: StandinProc, monkeypatch: pytest.MonkeyPatch) -> Itera
     standin_proc.admin.reset()
     monkeypatch.setenv(clients.RUN_ENDPOINT_ENV, standin_proc.url)
     monkeypatch.setenv(clients.KMS_ENDPOINT_ENV, standin_proc.url)
+    monkeypatch.setenv(clients.FUNCTIONS_ENDPOINT_ENV, standin_proc.url)
+    monkeypatch.setenv(clients.RESOURCE_MANAGER_ENDPOINT_ENV, standin_proc.url)
+    monkeypatch.setenv(clients.LOGGING_ENDPOINT_ENV, standin_proc.url)
+    monkeypatch.setenv(clients.ORGPOLICY_ENDPOINT_ENV, standin_proc.url)
     clients.reset()
     try:
         yield Standin(url=standin_proc.url, port=standin_proc.port, admin=standin_proc.admin)

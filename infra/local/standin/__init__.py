@@ -122,8 +122,6 @@ Seed format (`--seed FILE`, `POST /_standin/seed`; same shape as `GET /_standin/
     "cryptoKeys":        [CryptoKey JSON with "name"; "primary": {"name": VERSION} optional,
                           version 1 is the primary of an ENCRYPT_DECRYPT key otherwise],
     "cryptoKeyVersions": [CryptoKeyVersion JSON with "name"; state defaults to ENABLED],
-    "projects":          [{"name": "projects/P", "number", "folders": ["folders/N"], "organization"}]
-                         (optional: where a project sits, for Asset Inventory search scopes),
     "caller":            "email recorded as creator/lastModifier of API writes" (optional)
   }
 Parents must exist (in the store or earlier in the same seed); a bad seed changes nothing.

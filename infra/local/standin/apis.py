@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from infra.local.standin import cloudasset_v1, cloudkms_v1, run_v2
+from infra.local.standin import (
+    cloudasset_v1,
+    cloudfunctions_v2,
+    cloudkms_v1,
+    cloudresourcemanager_v3,
+    logging_v2,
+    orgpolicy_v2,
+    run_v2,
+)
 from infra.local.standin.core import Api
 
 APIS: tuple[Api, ...] = (
     run_v2.API,
     cloudkms_v1.API,
-    cloudasset_v1.API,  # after the APIs whose resources it searches (seed order)
+    cloudfunctions_v2.API,
+    cloudresourcemanager_v3.API,
+    logging_v2.API,
+    orgpolicy_v2.API,
+    cloudasset_v1.API,  # last: it searches the resources the others hold
 )

@@ -8,10 +8,10 @@ module returns, and the query parameters it reads, with the document's schemas).
     GET /v1/{scope}:searchAllResources?assetTypes=...&pageSize=&pageToken=&readMask=&query=&orderBy=
     GET /v1/{scope}:searchAllIamPolicies?assetTypes=...&pageSize=&pageToken=&query=&orderBy=
 
-`scope` is projects/P (id or number), folders/N or organizations/N. A project's number, folders
-and organization come from the seed's `projects` list (`[{"name": "projects/P", "number": "123",
-"folders": ["folders/1"], "organization": "organizations/9"}]`); a project not in it has a number
-derived from its id and no folder or organization. Fidelity choices:
+`scope` is projects/P (id or number), folders/N or organizations/N. Where a project sits comes
+from the Resource Manager collections (cloudresourcemanager_v3): the seed's `projects` entry's
+`parent`, each of `folders`' `parent`, up to one of `organizations`; a project's number is derived
+from its id. Fidelity choices:
   * Page size is capped at 500 (as documented); 0 or absent means 100. Results are ordered by
     name; the page token is an opaque offset, as stable as the state between pages.
   * `versionedResources` is returned only when `readMask` asks for it (or `*`), as documented; each
@@ -29,14 +29,13 @@ derived from its id and no folder or organization. Fidelity choices:
 from __future__ import annotations
 
 import base64
-import re
 import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from infra.local.standin import cloudkms_v1 as kms
 from infra.local.standin import run_v2
-from infra.local.standin.core import Api, Collection, Json, Response, Route, bad, json_response
+from infra.local.standin.core import Api, Json, Response, Route, bad, json_response
 from infra.local.standin.store import POLICIES, Store
 
 RUN_SERVICE = "run.googleapis.com/Service"
@@ -46,8 +45,7 @@ KEY_VERSION = "cloudkms.googleapis.com/CryptoKeyVersion"
 ASSET_TYPES = (RUN_SERVICE, KEY_RING, CRYPTO_KEY, KEY_VERSION)
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
-PROJECTS = "projects"  # seed key and table: where each project sits (number, folders, organization)
-PROJECT_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+PROJECTS, FOLDERS = "projects", "folders"  # cloudresourcemanager_v3's tables: where each project sits
 # Fields returned when readMask is empty (the discovery document's readMask description lists them).
 DEFAULT_FIELDS = frozenset({
     "name", "assetType", "project", "folders", "organization", "displayName", "description", "location",
@@ -57,34 +55,21 @@ DEFAULT_FIELDS = frozenset({
 
 
 def project_info(store: Store, project: str) -> Json:
-    """Number, folders and organization of `project` (seeded, or derived from its id)."""
-    info = store.tables[PROJECTS].get(f"projects/{project}") or {}
-    return {
-        "number": str(info.get("number") or 100000000000 + zlib.crc32(project.encode()) % 900000000000),
-        "folders": [str(f) for f in info.get("folders") or []],
-        "organization": str(info.get("organization") or ""),
-    }
-
-
-def _seed_project(store: Store, index: int, info: Json) -> None:
-    unknown = set(info) - {"name", "number", "folders", "organization"}
-    if unknown:
-        bad(f"seed.projects[{index}]: unknown key(s) {sorted(unknown)}; expected name, number, folders, organization")
-    folders = info.get("folders") or []
-    if not isinstance(folders, list) or not all(isinstance(f, str) and re.match(r"^folders/\d+$", f) for f in folders):
-        bad(f"seed.projects[{index}].folders: expected a list of folders/N")
-    org = info.get("organization") or ""
-    if org and not (isinstance(org, str) and re.match(r"^organizations/\d+$", org)):
-        bad(f"seed.projects[{index}].organization: expected organizations/N")
-    number = str(info.get("number") or "")
-    if number and not number.isdigit():
-        bad(f"seed.projects[{index}].number: expected digits")
-    store.tables[PROJECTS][info["name"]] = {"name": info["name"], "number": number, "folders": list(folders),
-                                            "organization": org}
-
-
-def _patch_project(store: Store, name: str, patch: Json, actor: str) -> None:
-    bad("mutate: a project's place in the hierarchy is seeded, not mutated")
+    """Number, folders and organization of `project`: its Resource Manager entry's `parent`, then
+    each folder's, up to the organization (cloudresourcemanager_v3's tables). Its number is
+    derived from its id (the stand-in names projects by id)."""
+    folders: list[str] = []
+    organization = ""
+    entry = store.tables.get(PROJECTS, {}).get(f"projects/{project}") or {}
+    parent = entry.get("parent") if isinstance(entry.get("parent"), str) else ""
+    while parent.startswith("folders/") and parent not in folders:
+        folders.append(parent)
+        folder = store.tables.get(FOLDERS, {}).get(parent) or {}
+        parent = folder.get("parent") if isinstance(folder.get("parent"), str) else ""
+    if parent.startswith("organizations/"):
+        organization = parent
+    return {"number": str(100000000000 + zlib.crc32(project.encode()) % 900000000000), "folders": folders,
+            "organization": organization}
 
 
 # -- scope and paging -----------------------------------------------------------------------------
@@ -271,8 +256,5 @@ API = Api(
     routes=(
         Route("GET", "/v1/{scope=*/*}:searchAllResources", "cloudasset.searchAllResources", search_all_resources),
         Route("GET", "/v1/{scope=*/*}:searchAllIamPolicies", "cloudasset.searchAllIamPolicies", search_all_iam_policies),
-    ),
-    collections=(
-        Collection(PROJECTS, PROJECT_RE, seed=_seed_project, view=lambda s, n: s.tables[PROJECTS][n], patch=_patch_project),
     ),
 )

@@ -7,6 +7,8 @@ Checked against the discovery document `run.v2.json` (google-api-python-client's
     GET|PATCH|DELETE /v2/projects/P/locations/L/services/S  (PATCH: updateMask, validateOnly,
              allowMissing; etag checked)
     GET .../services/S:getIamPolicy  POST .../services/S:setIamPolicy|:testIamPermissions
+    GET .../services/S/revisions/R  (each write snapshots its template as the new latest revision;
+             earlier ones can be seeded under "revisions")
     GET|DELETE /v2/projects/P/locations/L/operations/O, POST .../operations/O:wait
 Writes answer a done Operation whose `response` and `metadata` are the typed Service.
 """
@@ -46,6 +48,7 @@ from infra.local.standin.core import (
 from infra.local.standin.store import POLICIES, Store
 
 SERVICES = "services"
+REVISIONS = "revisions"
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
 
 # Enum tables, copied from the protos (google-cloud-run 0.16.2); keys are JSON paths.
@@ -123,6 +126,7 @@ RESERVED_NAMESPACES = ("run.googleapis.com", "cloud.googleapis.com", "serving.kn
                        "autoscaling.knative.dev")
 
 SERVICE_RE = re.compile(rf"^(projects/{SEG}/locations/{SEG})/services/({SEG})$")
+REVISION_RE = re.compile(rf"^projects/{SEG}/locations/{SEG}/services/{SEG}/revisions/{SEG}$")
 SERVICE_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 
 
@@ -146,6 +150,11 @@ def put_service(store: Store, svc: Json) -> None:
     m = SERVICE_RE.match(name)
     assert m is not None
     store.index(m.group(1), SERVICES, name)
+    rev = svc.get("latestCreatedRevision")
+    if rev and rev not in store.tables[REVISIONS]:
+        # A revision is an immutable snapshot of the template it was made from (GoogleCloudRunV2Revision).
+        store.tables[REVISIONS][rev] = {**clone(svc.get("template") or {}), "name": rev, "service": name,
+                                        "createTime": svc.get("updateTime", store.now())}
 
 
 def drop_service(store: Store, name: str) -> None:
@@ -334,6 +343,18 @@ def patch_service(store: Store, path: dict[str, str], params: dict[str, str], bo
     return _operation(store, name, new, record=not validate_only)
 
 
+def get_revision(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
+    rev = store.tables[REVISIONS].get(path["name"])
+    if rev is None:
+        not_found(path["name"])
+    return json_response(200, rev)
+
+
+def _seed_revision(store: Store, index: int, rev: Json) -> None:
+    rev.setdefault("service", rev["name"].split("/revisions/", 1)[0])
+    store.tables[REVISIONS][rev["name"]] = rev
+
+
 def delete_service(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
     name = path["name"]
     svc = _service(store, name)
@@ -389,6 +410,7 @@ API = Api(
         Route("GET", f"/v2/{{name={SERVICE}}}", "run.projects.locations.services.get", get_service),
         Route("PATCH", f"/v2/{{name={SERVICE}}}", "run.projects.locations.services.patch", patch_service),
         Route("DELETE", f"/v2/{{name={SERVICE}}}", "run.projects.locations.services.delete", delete_service),
+        Route("GET", f"/v2/{{name={SERVICE}/revisions/*}}", "run.projects.locations.services.revisions.get", get_revision),
         *iam.routes("v2", SERVICE, "run.projects.locations.services"),
         Route("GET", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.get", operations.get),
         Route("DELETE", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.delete",
@@ -399,5 +421,8 @@ API = Api(
     collections=(
         Collection(SERVICES, SERVICE_RE, seed=_seed, view=_view, patch=_patch, move_etag=_move_etag,
                    delete=drop_service),
+        # Earlier revisions a service's traffic may still point at (the latest is made by every write).
+        Collection(REVISIONS, REVISION_RE, seed=_seed_revision, view=lambda store, name: store.tables[REVISIONS][name],
+                   patch=lambda store, name, change, actor: None),
     ),
 )
