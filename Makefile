@@ -4,13 +4,14 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: help venv check-local-stack test lint unit demo bench soak clean
+.PHONY: help venv check-local-stack test lint unit demo bench soak mutate clean
 
 help:
 	@echo "make demo   - set up and run the local end-to-end demo (offline, real emulators)"
 	@echo "make test   - set up and run lint and every test (what CI runs)"
 	@echo "make bench  - benchmarks: cold start, per-event cost, time to remediate, memory"
 	@echo "make soak   - the long versions of the load, fault and fuzz scenarios"
+	@echo "make mutate - mutation testing of the core (mutmut; a figure, not a gate; ~70 min)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,5 +40,8 @@ bench: venv check-local-stack
 soak: venv check-local-stack
 	RAMPART_SOAK=1 $(BIN)/python -m pytest tests/reliability -m soak -p no:cacheprovider
 
+mutate: venv check-local-stack
+	$(BIN)/python -m bench.mutate
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .local
+	rm -rf mutants $(VENV) .pytest_cache .ruff_cache .hypothesis .local

@@ -98,6 +98,16 @@ rampart_deploy_functions() {
             --memory="$MEMORY" --cpu="$CPU" --timeout="$TIMEOUT" --concurrency="$CONCURRENCY" --cpu-boost \
             --labels=app=rampart --description="Rampart: $rules" --quiet
     done
+    # The dead-letter consumer: alerts only (no remediation), so the first function's account serves.
+    step "deploy $RAMPART_DEAD_LETTER_SERVICE (entry point rampart_dead_letter: alerts on every dead letter)"
+    gc run deploy "$RAMPART_DEAD_LETTER_SERVICE" --source=. --function=rampart_dead_letter --base-image="$BASE_IMAGE" \
+        --region="$REGION" --project="$PROJECT" \
+        --service-account="${FUNCTION_SAS[0]}" --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_EMAIL" \
+        --no-allow-unauthenticated --invoker-iam-check --ingress=internal \
+        "${secrets[@]}" "${env[@]}" \
+        --min-instances=0 --max-instances=2 \
+        --memory="$MEMORY" --cpu="$CPU" --timeout="$TIMEOUT" --concurrency="$CONCURRENCY" \
+        --labels=app=rampart --description="Rampart: dead-letter consumer" --quiet
 }
 
 # /etc/rampart/policy/policy.yaml=rampart-policy:latest,/secrets/slack/webhook-url=rampart-slack-webhook:latest,...

@@ -83,8 +83,13 @@ def handle_cloud_event(cloud_event: Any, only: str | None = None) -> Result | No
     if isinstance(triaged, str):
         return None  # a failed call, a system event, ...: skipped without loading the policy
     pipeline = _get_pipeline()
+    from shared.deadletter import delivery_attempt, max_delivery_attempts
+
+    attempt = delivery_attempt(cloud_event)
     try:
-        return pipeline.handle(event, only=only, triaged=triaged)
+        # On the last delivery Pub/Sub will make, a finding that still fails is recorded and alerted.
+        return pipeline.handle(event, only=only, triaged=triaged,
+                               last_attempt=attempt if attempt and attempt >= max_delivery_attempts() else None)
     except Exception as exc:
         log.error(
             "rampart.event_failed",
@@ -141,6 +146,22 @@ def rampart_sweep(cloud_event: Any) -> None:
     from shared.sweep.worker import handle
 
     handle(cloud_event)
+
+
+@functions_framework.cloud_event
+def rampart_dead_letter(cloud_event: Any) -> None:
+    """The dead-letter topic's consumer: alerts on, and records, every message Rampart never finished
+    handling, with the event's facts (never its payload). Raises only if no alert channel took it."""
+    from shared.deadletter import handle_dead_letter
+
+    pipeline = _get_pipeline()
+    try:
+        loaded = pipeline.store.current()
+    except Exception as exc:
+        log.error("rampart.dead_letter_unhandled", error=type(exc).__name__, ce_id=_attr(cloud_event, "id"),
+                  action="returning an error: redelivered from the dead-letter subscription once the policy is fixed")
+        raise
+    handle_dead_letter(cloud_event, loaded, pipeline.report)
 
 
 # gunicorn (what functions-framework serves with) imports this module in its arbiter and forks the

@@ -1,6 +1,6 @@
 """The event mix the per-event benchmark runs over, built from real audit-log entries.
 
-Irrelevant: every entry of ../shared/corpus/events that no rule triggers on (admin activity
+Irrelevant: every entry of tests/data/corpus/events that no rule triggers on (admin activity
 from many services: IAM, Compute, BigQuery, Storage, ...), plus the corpus's failed calls.
 Relevant: the corpus's Cloud Run / KMS entries that a rule triggers on, and the rules'
 positive and negative fixtures in tests/rules/ (real-shaped, derived from the corpus).
@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import ROOT
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "events"
+CORPUS = ROOT / "tests" / "data" / "corpus" / "events"
 RULE_FIXTURES = ROOT / "tests" / "rules"
 TOPIC = "projects/demo-project/topics/rampart-audit-logs"
 

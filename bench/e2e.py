@@ -552,7 +552,8 @@ def measure(*, violations: int = 500, rate: float = 200, seconds: float = 30, em
         "run_services": RUN_SERVICES, "kms_keys": KMS_KEYS, "kms_every": KMS_EVERY, "violation_every": VIOLATION_EVERY,
         "poll_s": POLL_S, "senders": SENDERS, "warm_violations": warm_violations}}
     t_start = time.monotonic()
-    with LocalStack() as stack:
+    # 400 violations on 40 services: the circuit breaker (3 per hour per resource) would hold them.
+    with LocalStack(policy_overrides={"remediation": {"circuit_breaker": {"max_remediations": 0}}}) as stack:
         out["stack_start_s"] = round(time.monotonic() - t_start, 1)
         fixtures = Fixtures(stack)
         pub = fast_publisher(stack.pubsub.host)

@@ -28,7 +28,9 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
     from bench.corpus import load_mix
 
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": machine(), "quick": quick, "sections": {}}
+    from bench.provenance import measured_at
+
+    results: dict[str, Any] = {"machine": machine(), "provenance": measured_at(), "quick": quick, "sections": {}}
     mix = load_mix() if {"per_event", "e2e"} & set(only) else None  # the sweep needs no audit entries
     if "per_event" in only:
         _say("per-event cost in process (one core) ...")

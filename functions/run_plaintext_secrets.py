@@ -3,7 +3,6 @@ the seed says never put credentials in env vars or the image. Only names are eve
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Params:
-    # Regular expressions (case-insensitive) on variable names that hold credentials.
+    # Regular expressions (RE2 syntax, case-insensitive) on variable names that hold credentials.
     name_patterns: tuple[str, ...] = (
         r"PASS(WORD|WD)|(^|_)PASS($|_)|PWD", r"SECRET", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY", r"CREDENTIAL", r"AUTH",
         r"(^|_)DSN$", r"CONN(ECTION)?_?STR",
@@ -33,31 +32,26 @@ class Params:
     ignore_names: tuple[str, ...] = ()
 
 
-_compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
-
-
-def _rx(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not patterns:
-        return None
-    rx = _compiled.get(patterns)
-    if rx is None:
-        rx = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-        _compiled[patterns] = rx
-    return rx
+# Params holding regular expressions: compiled with RE2 when the policy loads (shared.patterns).
+REGEX_PARAMS = ("name_patterns", "value_patterns")
 
 
 def check(view: RuntimeView, params: Params) -> Finding | None:
     """A plain environment variable whose name or value looks like a credential."""
     if not view.env:
         return None
-    by_name, by_value = _rx(params.name_patterns), _rx(params.value_patterns)
+    from shared.patterns import any_of, matching
+
+    by_name, by_value = any_of(params.name_patterns), any_of(params.value_patterns)
+    candidates = [v for v in view.env if v.plain_value and v.name not in params.ignore_names]
+    named = matching(by_name, [v.name for v in candidates]) if by_name else set()
+    rest = [i for i in range(len(candidates)) if i not in named]
+    valued = {rest[j] for j in matching(by_value, [candidates[i].plain_value or "" for i in rest])} if by_value else set()
     flagged: list[dict[str, str]] = []
-    for var in view.env:
-        if var.plain_value is None or not var.plain_value or var.name in params.ignore_names:
-            continue
-        if by_name and by_name.search(var.name):
+    for i, var in enumerate(candidates):
+        if i in named:
             flagged.append({"container": var.container, "name": var.name, "matched": "name"})
-        elif by_value and by_value.search(var.plain_value):
+        elif i in valued:
             flagged.append({"container": var.container, "name": var.name, "matched": "value"})
     if not flagged:
         return None

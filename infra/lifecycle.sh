@@ -224,7 +224,7 @@ rampart_uninstall() {
     done
 
     step "2. deliveries: push subscriptions, Eventarc triggers, the dead-letter hold"
-    local subs=" $RAMPART_DEAD_LETTER_HOLD " triggers=" "
+    local subs=" $RAMPART_DEAD_LETTER_HOLD $RAMPART_DEAD_LETTER_PUSH " triggers=" "
     for fn in "${FUNCTION_NAMES[@]}"; do
         if [[ $TRIGGER == push ]]; then subs+="rampart-push-${fn//_/-} "; else triggers+="rampart-${fn//_/-} "; fi
     done
@@ -247,7 +247,7 @@ rampart_uninstall() {
     done
 
     step "3. the functions"
-    local services=" "
+    local services=" $RAMPART_DEAD_LETTER_SERVICE "
     for i in "${!FUNCTION_SERVICES[@]}"; do services+="${FUNCTION_SERVICES[i]} "; done
     for name in $(gc_value "" run services list --region="$REGION" --project="$PROJECT" \
         --filter='metadata.labels.app=rampart' --format='value(metadata.name)'); do

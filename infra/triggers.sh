@@ -36,6 +36,30 @@ rampart_triggers() {
         fi
         rampart_sink "$fn" "$topic"
     done
+    rampart_dead_letter_subscription
+}
+
+# The dead-letter topic's consumer (entry point rampart_dead_letter): every message Rampart never
+# finished handling is recorded and alerted on, so nothing ends unseen. Its subscription has no
+# dead-letter policy of its own (it would loop); Pub/Sub retries it with backoff for 7 days, and
+# the hold subscription keeps a copy for a human either way.
+rampart_dead_letter_subscription() {
+    local svc=$RAMPART_DEAD_LETTER_SERVICE sub=$RAMPART_DEAD_LETTER_PUSH url push current
+    step "$svc: invoker, push delivery from $RAMPART_DEAD_LETTER_TOPIC"
+    url=$(rampart_service_url "$svc")
+    gc_bind run services add-iam-policy-binding "$svc" --region="$REGION" --project="$PROJECT" \
+        --member="serviceAccount:$INVOKER_EMAIL" --role=roles/run.invoker
+    push=(--push-endpoint="$url/projects/$PROJECT/topics/$RAMPART_DEAD_LETTER_TOPIC" --push-auth-service-account="$INVOKER_EMAIL"
+        --push-auth-token-audience="$url" --ack-deadline="$TIMEOUT" --min-retry-delay="$RAMPART_MIN_RETRY_DELAY"
+        --max-retry-delay="$RAMPART_MAX_RETRY_DELAY" --project="$PROJECT")
+    rampart_subscriptions
+    current=$(awk -F'\t' -v want="projects/$PROJECT/subscriptions/$sub" '$1 == want {print $2}' <<<"$RAMPART_SUBSCRIPTIONS")
+    if [[ -n $current ]]; then
+        gc pubsub subscriptions update "$sub" "${push[@]}"
+    else
+        gc pubsub subscriptions create "$sub" --topic="$RAMPART_DEAD_LETTER_TOPIC" "${push[@]}" "$RAMPART_NEVER_EXPIRE" \
+            --message-retention-duration=7d --labels=app=rampart
+    fi
 }
 
 rampart_service_url() {

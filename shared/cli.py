@@ -394,6 +394,36 @@ def cmd_release(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"release failed: {exc}\n")
         return EXIT_ERROR
     out.write(f"{result}\n")
+    _note_release(result)
+    return EXIT_OK
+
+
+def _note_release(result: Any) -> None:
+    """Tell the alert store, so a quarantine after this release always alerts (issue 15)."""
+    from shared.alerts.dedupe import store_for
+    from shared.alerts.history import note_release
+    from shared.config import ConfigError, load_policy, policy_path
+
+    try:
+        loaded = load_policy(policy_path())
+    except ConfigError:
+        return
+    if loaded.alerts is not None:
+        note_release(store_for(loaded.alerts), result.service, rule=result.record.rule, quarantined_at=result.record.at)
+
+
+def cmd_reset(args: argparse.Namespace, out: TextIO) -> int:
+    """Clear the circuit breaker on a resource: Rampart remediates it again from the next event."""
+    from shared import breaker
+    from shared.config import ConfigError, load_policy, policy_path
+
+    try:
+        loaded = load_policy(args.policy or policy_path())
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_ERROR
+    held = breaker.reset(loaded, args.resource.strip(), functions.RULE_IDS)
+    out.write(f"{args.resource.strip()}: circuit breaker cleared ({held} rule(s) were holding it in alert mode)\n")
     return EXIT_OK
 
 
@@ -523,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     from shared.sweep.scan import add_parser as add_scan  # the posture sweep's own module
 
     add_scan(sub)
+
+    s = sub.add_parser("reset", help="clear the circuit breaker holding a resource in alert mode")
+    s.add_argument("resource", help="the resource's full name, as in the alert")
+    s.add_argument("--policy")
+    s.set_defaults(func=cmd_reset)
 
     s = sub.add_parser("demo", help="the local demo: emulator, stand-in, function, receivers, scenario")
     s.add_argument("--keep-going", action="store_true", help="leave the stack running until Ctrl-C")

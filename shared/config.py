@@ -67,8 +67,17 @@ class RuleConfig(_Strict):
     exemptions: tuple[Exemption, ...] = ()
 
 
+class CircuitBreakerConfig(_Strict):
+    """Stop reverting a resource the same rule remediated this often within the window (0: never stop)."""
+
+    max_remediations: int = Field(default=3, ge=0, le=1000)
+    window_seconds: float = Field(default=3600, gt=0, le=7 * 86400)
+
+
 class RemediationConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10)  # per write, on an etag conflict
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    project_writes_per_minute: int = Field(default=1000, ge=0, le=100_000)  # per instance; 0: no limit
     operation_timeout_seconds: float = Field(default=60, gt=0, le=600)
     quarantine_label: str = Field(default="rampart-quarantine", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -122,7 +131,7 @@ class Policy(_Strict):
     def _known_rules(cls, v: dict[str, RuleConfig]) -> dict[str, RuleConfig]:
         unknown = sorted(set(v) - set(functions.RULE_IDS))
         if unknown:
-            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; expected any of: {', '.join(functions.RULE_IDS)}")
+            raise ValueError("; ".join(_unknown_rule(u) for u in unknown))
         return v
 
     @field_validator("folders")
@@ -132,6 +141,15 @@ class Policy(_Strict):
         if bad:
             raise ValueError(f"expected keys like folders/123456789, found {bad[0]!r}")
         return v
+
+
+def _unknown_rule(rule_id: str) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(rule_id, functions.RULE_IDS, n=1, cutoff=0.6)
+    name = repr(rule_id if len(rule_id) <= 60 else rule_id[:57] + "...")
+    hint = f"did you mean {near[0]!r}?" if near else "`python main.py rules` lists them"
+    return f"unknown rule {name}: {hint}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +221,10 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
             errors.extend(_format_errors(exc, f"rules.{rule_id}.params"))
             continue
         values = dict(validated)
+        regex_errors = _regex_errors(rule_id, values)
+        if regex_errors:
+            errors.extend(regex_errors)
+            continue
         if "approved_regions" in values and values["approved_regions"] is None:
             values["approved_regions"] = policy.approved_regions
         for key in ("trusted_domains", "trusted_projects"):  # None: the policy's top-level list
@@ -253,44 +275,97 @@ def _resolve(policy: Policy, source: str) -> LoadedPolicy:
     return LoadedPolicy(policy=policy, source=source, rules=rules, alerts=alerts, warnings=tuple(warnings))
 
 
+def _regex_errors(rule_id: str, values: Mapping[str, Any]) -> list[str]:
+    """Every regular-expression param of the rule compiled with RE2 (what evaluates them)."""
+    import importlib
+
+    from shared.patterns import problems
+
+    names = getattr(importlib.import_module(f"functions.{rule_id}"), "REGEX_PARAMS", ())
+    return [p for n in names for p in problems(tuple(values.get(n) or ()), f"rules.{rule_id}.params.{n}")]
+
+
 def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    from shared.policy_yaml import shown
+
     out = []
-    for e in exc.errors():
+    for e in exc.errors(include_url=False, include_input=True):
         path = ".".join(str(p) for p in e["loc"])
         path = f"{prefix}.{path}" if prefix and path else (prefix or path or "(top level)")
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against the policy reference in README.md)"
         found = e.get("input")
-        shown = repr(found)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
         if e["type"] == "missing":
             out.append(f"{path}: required, missing")
+        elif e["type"] == "extra_forbidden":
+            # Never the value: under a misspelled key it may be the secret the right key would hide.
+            out.append(f"{path}: unknown key (check the spelling against the policy reference in README.md)")
+        elif isinstance(found, bool) and path.split(".")[-1] in ("mode", "default_mode"):
+            word, key = ("off" if found is False else "on"), path.split(".")[-1]
+            out.append(f"{path}: YAML reads an unquoted {word} (or no/yes, false/true) as {str(found).lower()}:"
+                       f' quote it, e.g. {key}: "{word}"')
         else:
-            out.append(f"{path}: {msg}; found {shown}")
+            # A validator's own message may quote the input: under a secret-like key, only its kind.
+            msg = f"invalid value ({e['type']})" if secret_path(path) else e["msg"].removeprefix("Value error, ")
+            if e["type"] == "value_error" and isinstance(found, dict | list):
+                out.append(f"{path}: {msg}")
+            else:
+                out.append(f"{path}: {msg}; found {shown(found, path)}")
     return out
 
 
+def secret_path(path: str) -> bool:
+    from shared.policy_yaml import secret_path as is_secret
+
+    return is_secret(path)
+
+
 def parse_policy(text: str, source: str = "<policy>") -> LoadedPolicy:
-    """Validate policy YAML text; raise ConfigError listing every problem."""
-    import yaml
+    """Validate policy YAML text; raise ConfigError listing every problem in the file at once.
+
+    No message shows a value under a secret-like key, or the repr of a large value."""
+    from shared.policy_yaml import PolicyYAMLError, load
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = load(text)
+    except PolicyYAMLError as exc:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in exc.problems)) from None
     if data is None:
-        data = {}
+        # An empty or comments-only file is a mistake (a truncated upload, a bad merge), not
+        # "every default": refuse it, and the last good policy stays in force.
+        raise ConfigError(f"{source}: empty policy: the file has no settings (write at least `version: 1`)")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, found {type(data).__name__}")
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(f"{source}: {e}" for e in _format_errors(exc))) from None
+        errors = _format_errors(exc)
+        errors += [e for e in _section_errors(data) if e not in errors]
+        raise ConfigError("\n".join(f"{source}: {e}" for e in errors)) from None
     return _resolve(policy, source)
+
+
+def _section_errors(data: dict[str, Any]) -> list[str]:
+    """What `_resolve` would also say about the rules' params and the alerts (checked there only
+    on a policy whose top level is valid), so one pass reports every error in the file."""
+    out: list[str] = []
+    rules = data.get("rules")
+    if isinstance(rules, dict):
+        for rule_id, rc in rules.items():
+            params = rc.get("params") if isinstance(rc, dict) else None
+            if rule_id not in functions.RULE_IDS or not isinstance(params, dict):
+                continue
+            try:
+                validated = _params_model(rule_id).model_validate(params)
+            except ValidationError as exc:
+                out.extend(_format_errors(exc, f"rules.{rule_id}.params"))
+                continue
+            out.extend(_regex_errors(rule_id, dict(validated)))
+    alerts = data.get("alerts")
+    if isinstance(alerts, dict):
+        try:
+            _alerts_model().model_validate(alerts)
+        except ValidationError as exc:
+            out.extend(_format_errors(exc, "alerts"))
+    return out
 
 
 def load_policy(path: str | os.PathLike[str]) -> LoadedPolicy:

@@ -1,6 +1,6 @@
 """The event model: every way an audit-log entry reaches Rampart, parsed once into `AuditEvent`.
 
-Deliveries accepted (outermost first), per ../shared/corpus/FORMAT_NOTES.md §5:
+Deliveries accepted (outermost first), per tests/data/corpus/FORMAT_NOTES.md §5:
 - a Pub/Sub push body `{"message": {"data": <base64 LogEntry>, ...}, "subscription": ...}`;
 - a CloudEvent `google.cloud.pubsub.topic.v1.messagePublished` (its `data` is a push body);
 - a CloudEvent `google.cloud.audit.log.v1.written` (its `data` is the LogEntry; no `@type`);

@@ -8,11 +8,14 @@ event: the policy (pydantic, PyYAML), the rule modules, and the Google clients.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import functions
+from shared.breaker import guarded
+from shared.deadletter import is_rule_failure, rule_failed_record
 from shared.event import AuditEvent
 from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
 
@@ -47,7 +50,12 @@ def evaluate(event: AuditEvent, rule_ids: tuple[str, ...], loaded: LoadedPolicy)
         settings = loaded.settings(rid)
         if settings.mode is Mode.OFF:
             continue
-        f = functions.rule(rid).evaluate(event, settings.params, seen)
+        try:
+            f = functions.rule(rid).evaluate(event, settings.params, seen)
+        except Exception as exc:  # noqa: BLE001 — one broken rule must not take the others down
+            from shared.deadletter import rule_failed
+
+            f = rule_failed(event, rid, settings, exc)  # recorded FAILED and alerted, for this rule only
         if f is not None:
             out.append((f, settings))
     return out
@@ -149,10 +157,13 @@ class Pipeline:
 
     def handle(
         self, event: AuditEvent, *, only: str | None = None, act_on: bool = True,
-        triaged: tuple[str, ...] | str | None = None,
+        triaged: tuple[str, ...] | str | None = None, last_attempt: int | None = None,
     ) -> Result:
         """Handle one event; `only` restricts it to one rule (the per-rule entry points);
-        `triaged` is `triage(event)` when the caller has run it already (main.py has)."""
+        `triaged` is `triage(event)` when the caller has run it already (main.py has).
+
+        `last_attempt` (the delivery attempt number, when Pub/Sub will not deliver this event again):
+        a finding that still fails is recorded FAILED and alerted instead of raised."""
         result = Result(event_id=event.event_id)
         t = triage(event) if triaged is None else triaged
         if only is not None and not isinstance(t, str):
@@ -185,11 +196,15 @@ class Pipeline:
             # and grants allUsers): a transient failure of one, or its alert channel being down,
             # must not hold back the others until the redelivery. Raised once all had their turn.
             try:
-                record = act(finding, settings, loaded)
+                record = (guarded(finding, settings, loaded, functools.partial(act, finding, settings, loaded),
+                                  store=self._dedupe_pinned)
+                          if not is_rule_failure(finding) else rule_failed_record(finding, settings))
                 result.records.append(record)
                 self.stats[f"outcome:{record.outcome.value}"] += 1
                 self._record(record, loaded, result)
             except Exception as exc:  # noqa: BLE001 — re-raised below, after the other findings
+                if last_attempt is not None and self._record_final(finding, settings, exc, last_attempt, loaded, result):
+                    continue
                 errors.append(exc)
                 if len(found) > 1:
                     from shared import log
@@ -218,6 +233,29 @@ class Pipeline:
             from shared.alerts.delivery import preload
 
             preload(loaded.alerts)
+
+    def _record_final(self, finding: Finding[Any], settings: RuleSettings, exc: Exception, attempt: int,
+                      loaded: LoadedPolicy,
+                      result: Result) -> bool:
+        """Record FAILED and alert on a finding that failed on its last delivery; False if even
+        that could not reach anyone (then the event is dead-lettered, and rampart_dead_letter alerts)."""
+        from dataclasses import replace
+
+        from shared.deadletter import final_attempt_record
+
+        # Its own alert claim: the claim of the attempts that failed may be held or done already.
+        record = final_attempt_record(replace(finding, event_id=finding.event_id + "#last-attempt"), settings, exc, attempt)
+        try:
+            self._record(record, loaded, result)
+        except Exception:  # noqa: BLE001 — the caller raises the original error instead
+            return False
+        result.records.append(record)
+        self.stats[f"outcome:{record.outcome.value}"] += 1
+        return True
+
+    def report(self, record: ActionRecord, loaded: LoadedPolicy) -> None:
+        """Log and alert on a record made outside `handle` (the dead-letter consumer)."""
+        self._record(record, loaded, Result(event_id=record.finding.event_id))
 
     def _record(self, record: ActionRecord, loaded: LoadedPolicy, result: Result) -> None:
         from shared.alerts import deliver, log_record

@@ -7,8 +7,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "events"
+# Real audit-log entries, copied into the repository (a clone has nothing beside it): their
+# source and licence in PROVENANCE.tsv, what each must become in MANIFEST.tsv.
+CORPUS_DIR = ROOT / "tests" / "data" / "corpus"
+CORPUS = CORPUS_DIR / "events"
 RULE_FIXTURES = ROOT / "tests" / "rules"
+
+
+def corpus_files(*folders: str) -> list[Path]:
+    """The corpus entries under `folders` (all if none). Never empty: a missing corpus is an
+    error, not a test that quietly runs over nothing."""
+    dirs = [CORPUS / f for f in folders] or [CORPUS]
+    files = sorted(p for d in dirs for p in d.rglob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no corpus entries in {', '.join(map(str, dirs))}")
+    return files
 
 
 def load_json(path: Path) -> Any:

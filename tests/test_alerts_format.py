@@ -91,7 +91,7 @@ def all_slack_text(payload: dict[str, Any]) -> list[str]:
 
 
 def test_slack_escape() -> None:
-    assert fmt.slack_escape("<!channel> & <https://evil|click>") == "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+    assert fmt.slack_escape("<!channel> & <https://evil|click>") == "&lt;!channel&gt; &amp; &lt;https[:]//evil|click&gt;"
     assert "@here" not in fmt.slack_escape("hi @here and @channel")
 
 

@@ -31,7 +31,7 @@ def test_shipped_policy_is_the_hipaa_profile() -> None:
     ("yaml_text", "expected"),
     [
         ("rules: {run_ingress_open: {mode: enforced}}", "rules.run_ingress_open.mode: Input should be 'off', 'alert', 'dry-run' or 'enforce'; found 'enforced'"),
-        ("rules: {run_ingres_open: {mode: alert}}", "unknown rule(s) run_ingres_open"),
+        ("rules: {run_ingres_open: {mode: alert}}", "unknown rule 'run_ingres_open': did you mean 'run_ingress_open'?"),
         ("rules: {run_ingress_open: {modee: alert}}", "rules.run_ingress_open.modee: unknown key"),
         ("rules: {run_ingress_open: {params: {revert_too: X}}}", "rules.run_ingress_open.params.revert_too: unknown key"),
         ("rules: {kms_rotation: {params: {max_rotation_days: many}}}", "rules.kms_rotation.params.max_rotation_days: Input should be a valid integer"),

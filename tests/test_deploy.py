@@ -264,6 +264,24 @@ def test_dry_run_never_shows_or_touches_a_secret_value(plan: Plan) -> None:
         assert not any(a.startswith("--data-file") for a in argv) or argv == push, argv
 
 
+DEAD_LETTER_SERVICE = "rampart-dead-letter"
+DEAD_LETTER_PUSH = "rampart-dead-letter-push"
+
+
+def rule_deploys(plan: Plan) -> list[list[str]]:
+    """The deploys of the rule functions (every one but the dead-letter consumer)."""
+    return [c for c in plan.find("run", "deploy") if c[3] != DEAD_LETTER_SERVICE]
+
+
+def test_dead_letter_consumer_is_deployed_and_pushed_from_the_dead_letter_topic(default_plan: Plan) -> None:
+    (deploy,) = [c for c in default_plan.find("run", "deploy") if c[3] == DEAD_LETTER_SERVICE]
+    assert flag(deploy, "function") == "rampart_dead_letter" and "--no-allow-unauthenticated" in deploy
+    (sub,) = [c for c in default_plan.find("pubsub", "subscriptions", "create") if c[4] == DEAD_LETTER_PUSH]
+    assert flag(sub, "topic") == "rampart-dead-letter" and flag(sub, "dead-letter-topic") is None
+    assert (flag(sub, "push-endpoint") or "").endswith(f"/projects/{PROJECT}/topics/rampart-dead-letter")
+    assert flag(sub, "push-auth-service-account") == INVOKER
+
+
 def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
     deploys = plan.find("run", "deploy") + plan.find("functions", "deploy")
     assert deploys
@@ -285,14 +303,16 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
             assert flag(argv, name), f"--{name} missing from {argv}"
         # The Python CI tests on (.ci/run: 3.11).
         assert flag(argv, "source") == "." and flag(argv, "base-image") == "python311"
-        assert flag(argv, "function") in ("rampart", *RULE_IDS)
+        assert flag(argv, "function") in ("rampart", "rampart_dead_letter", *RULE_IDS)
         assert "--no-invoker-iam-check" not in argv
         for env_flag in ("set-env-vars", "update-env-vars"):
             for pair in filter(None, (flag(argv, env_flag) or "").split(",")):
                 name = pair.split("=", 1)[0]
                 assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
                 assert name == "RAMPART_POLICY", pair
-    assert len(set(accounts)) == len(accounts), "each function needs its own service account"
+    # The dead-letter consumer only alerts: it runs as the first function's account.
+    rules_accounts = [sa for argv, sa in zip(deploys, accounts, strict=True) if argv[3] != DEAD_LETTER_SERVICE]
+    assert len(set(rules_accounts)) == len(rules_accounts), "each function needs its own service account"
 
 
 def test_secrets_are_mounted_as_files_only_where_the_policy_reads_them(default_plan: Plan, full_plan: Plan) -> None:
@@ -319,7 +339,7 @@ def test_secrets_are_mounted_as_files_only_where_the_policy_reads_them(default_p
         ("rampart-smtp-password", "roles/secretmanager.secretAccessor"),
         ("rampart-policy", "roles/secretmanager.secretAccessor"),
     }
-    assert len(grants) == 3 * len(full_plan.find("run", "deploy"))
+    assert len(grants) == 3 * len(rule_deploys(full_plan))
     # Secrets are created empty (no --data-file) if absent, in the approved region or with CMEK.
     for argv in default_plan.find("secrets", "create") + full_plan.find("secrets", "create"):
         assert argv[3] in ("rampart-slack-webhook", "rampart-smtp-password", "rampart-policy")
@@ -348,7 +368,7 @@ def test_sink_filter_is_the_cli_output(default_plan: Plan, full_plan: Plan) -> N
     # ...and `python main.py sink-filter RULE --policy ...` for each per-rule function.
     policy = str(full_plan.src / "config" / "alerts.yaml")
     sinks = full_plan.find("logging", "sinks", "create")
-    deploys = full_plan.find("run", "deploy")
+    deploys = rule_deploys(full_plan)
     assert len(sinks) == len(deploys)
     for argv in sinks:
         rule = argv[4].removeprefix("rampart-audit-").replace("-", "_")
@@ -372,7 +392,7 @@ def test_role_permissions_are_the_cli_output(default_plan: Plan, full_plan: Plan
 
     policy = str(full_plan.src / "config" / "alerts.yaml")
     created = {c[4]: c for c in full_plan.find("iam", "roles", "create")}
-    for argv in full_plan.find("run", "deploy"):
+    for argv in rule_deploys(full_plan):
         rule = flag(argv, "function") or ""
         perms = cli_output("iam-role", rule, "--policy", policy, "--format", "list").split()
         if not perms:  # an alert-only rule: no role at all
@@ -407,8 +427,8 @@ def test_invoker_is_granted_per_service_and_delivery_retries(default_plan: Plan,
         assert flag(dlq, "role") == "roles/pubsub.publisher"
         assert re.fullmatch(r"serviceAccount:service-.+@gcp-sa-pubsub\.iam\.gserviceaccount\.com", flag(dlq, "member") or "")
 
-    (sub,) = default_plan.find("pubsub", "subscriptions", "create")[1:]  # [0] holds dead letters
-    (deploy,) = default_plan.find("run", "deploy")
+    (sub,) = [c for c in default_plan.find("pubsub", "subscriptions", "create")[1:] if c[4] != DEAD_LETTER_PUSH]  # [0] holds dead letters
+    (deploy,) = rule_deploys(default_plan)
     assert flag(sub, "topic") == "rampart-audit"
     assert flag(sub, "push-auth-service-account") == INVOKER
     endpoint, audience = flag(sub, "push-endpoint") or "", flag(sub, "push-auth-token-audience") or ""
@@ -878,7 +898,9 @@ def test_uninstall_dry_run_removes_everything_sinks_first(tmp_path: Path) -> Non
     assert {c[4] for c in sinks} == {f"rampart-audit-{r.replace('_', '-')}" for r in rules_on}
     assert all(flag(c, "organization") == ORG for c in sinks)
     assert len(plan.find("eventarc", "triggers", "delete")) == len(rules_on)
-    assert len(plan.find("run", "services", "delete")) == len(rules_on)
+    services = {c[4] for c in plan.find("run", "services", "delete")}
+    assert len(services) == len(rules_on) + 1 and "rampart-dead-letter" in services, "every function and the dead-letter consumer"
+    assert "rampart-dead-letter-push" in {c[4] for c in plan.find("pubsub", "subscriptions", "delete")}
     assert {c[3] for c in plan.find("secrets", "delete")} == {"rampart-policy", "rampart-slack-webhook", "rampart-smtp-password"}
     assert plan.find("firestore", "databases", "delete") and len(plan.find("alpha", "monitoring", "policies", "delete")) == 4
     assert {c[4] for c in plan.find("logging", "metrics", "delete")} == {"rampart-policy-invalid", "rampart-event-failed"}

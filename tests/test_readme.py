@@ -104,3 +104,42 @@ def test_every_rule_and_the_readme_cite_googles_documentation_not_seeds() -> Non
         assert "seed" not in r.why.lower(), r.id
     for doc in (README, (ROOT / "infra" / "README.md").read_text(), (ROOT / "config" / "policy.yaml").read_text()):
         assert not re.search(r"(?i)\bseed (0|§)|HIPAA seed|seed's", doc)
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start:end if end != -1 else None]
+
+
+def _provenance(name: str) -> dict:
+    from bench.provenance import RESULTS, recorded
+
+    return recorded(json.loads(RESULTS[name].read_text()))
+
+
+def test_performance_figures_name_the_commit_they_were_measured_at() -> None:
+    commit = _provenance("performance")["commit"]
+    assert commit and f"commit {commit}" in _section("Performance"), f"README's Performance section does not say commit {commit}"
+
+
+def test_reliability_figures_name_the_commit_they_were_measured_at() -> None:
+    commit = _provenance("reliability")["commit"]
+    assert commit and f"commit {commit}" in _section("Reliability"), f"README's Reliability section does not say commit {commit}"
+
+
+def test_mutation_block_is_the_last_make_mutate() -> None:
+    from bench.mutate import RESULTS, render
+
+    start = README.index("<!-- mutation:start -->\n") + len("<!-- mutation:start -->\n")
+    end = README.index("<!-- mutation:end -->")
+    assert README[start:end] == render(json.loads(RESULTS.read_text())), (
+        "README mutation figures are stale: paste `python -m bench.mutate --readme`"
+    )
+
+
+def test_every_recorded_figure_names_a_commit_of_this_repository() -> None:
+    from bench.provenance import RESULTS, core_changed_since
+
+    for name in RESULTS:
+        commit = _provenance(name)["commit"]
+        assert isinstance(core_changed_since(commit), bool), name  # raises when the commit is unknown

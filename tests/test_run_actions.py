@@ -493,7 +493,11 @@ def test_write_unanswered_past_its_deadline_is_bounded_and_transient(standin: An
         remediate("run_ingress_open", f, p, ctx(operation_timeout=0.5))
     elapsed = time.monotonic() - start
     assert elapsed < 1.4, f"took {elapsed:.2f}s: the timeout did not bound the wait"
-    time.sleep(1.2)  # the delayed write has been refused by now
+    # The redelivery comes once the delayed write has been answered (refused), not after a guess.
+    deadline = time.monotonic() + 10
+    while not standin.admin.requests(method="PATCH", path="cloud-run-slack-bot$") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [r["status"] for r in standin.admin.requests(method="PATCH", path="cloud-run-slack-bot$")] == [503]
     again = remediate("run_ingress_open", f, p, ctx(operation_timeout=5))  # the redelivery
     assert again.outcome is Outcome.REMEDIATED, again.reason
 

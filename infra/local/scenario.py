@@ -2,7 +2,7 @@
 
 Each step makes a change to the stand-in as a person would through the API (the door really
 is open in the live state), then publishes the audit entry that change produces, shaped like
-the real entries in ../shared/corpus (v1 ReplaceService, SetIamPolicy with a policyDelta, v2
+the real entries in tests/data/corpus (v1 ReplaceService, SetIamPolicy with a policyDelta, v2
 UpdateService, KMS UpdateCryptoKeyVersion / DestroyCryptoKeyVersion / SetIamPolicy).
 `compliant(stack)` says whether the live state is closed again.
 """

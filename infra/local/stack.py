@@ -101,6 +101,8 @@ class LocalStack:
         self.smtp: Any = None
         self.functions: list[Proc] = []
         self.function_ports: list[int] = []
+        self.dead_letter: Proc | None = None  # the rampart_dead_letter consumer
+        self.dead_letter_port = 0
         self.alert_subscription = ""
         self.policy_path = self.workdir / "policy.yaml"
         self._publisher: Any = None
@@ -149,6 +151,7 @@ class LocalStack:
 
         self._write_policy()
         self._create_topics()
+        self.start_dead_letter_consumer()  # first: its start must not hold up the functions' warm-up
         for i in range(self.n_functions):
             self.start_function(i)
         self._subscribe()
@@ -189,6 +192,13 @@ class LocalStack:
         # the emulator pushes to one endpoint, so with several instances each gets its own
         # subscription on the same topic: every message reaches every instance, the harshest
         # duplicate delivery there is.
+        # The dead-letter topic's consumer (rampart_dead_letter), as deploy.sh sets it up: what
+        # Rampart never finished handling reaches a human. No dead-letter policy of its own.
+        create_push_subscription(
+            self.pubsub.host, PROJECT, "rampart-dead-letter-push", DLQ_TOPIC,
+            f"http://{LOOPBACK}:{self.dead_letter_port}/projects/{PROJECT}/topics/{DLQ_TOPIC}",
+            ack_deadline=self.ack_deadline,
+        )
         for i, port in enumerate(self.function_ports):
             create_push_subscription(
                 self.pubsub.host,
@@ -312,6 +322,7 @@ class LocalStack:
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
+                "RAMPART_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
             }
         )
         if self.firestore is not None:
@@ -343,6 +354,26 @@ class LocalStack:
             self.functions.append(proc)
         return proc
 
+    def start_dead_letter_consumer(self) -> Proc:
+        """Start (or restart) the dead-letter consumer, the `rampart_dead_letter` entry point."""
+        if not self.dead_letter_port:
+            self.dead_letter_port = free_port()
+        port = self.dead_letter_port
+        if self.dead_letter is not None:
+            self.dead_letter.stop()
+        self.dead_letter = Proc(
+            "dead-letter",
+            [_bin("functions-framework"), "--target", "rampart_dead_letter", "--source", str(ROOT / "main.py"),
+             "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
+            env=self.function_env(),
+            cwd=ROOT,
+            log_path=self.dead_letter_log(),
+        ).start(ready=lambda: port_open(port), timeout=60)
+        return self.dead_letter
+
+    def dead_letter_log(self) -> Path:
+        return self.workdir / "dead-letter.log"
+
     def function_log(self, i: int = 0) -> Path:
         return self.workdir / f"function-{i}.log"
 
@@ -355,6 +386,9 @@ class LocalStack:
             proc.stop()
         self.functions = []
         self.sweep_workers = []
+        if self.dead_letter is not None:
+            self.dead_letter.stop()
+            self.dead_letter = None
         while self._started:
             stop = self._started.pop()
             try:
@@ -450,8 +484,7 @@ class LocalStack:
 
     def log_lines(self, message: str) -> list[dict[str, Any]]:
         out = []
-        for n in range(self.n_functions):
-            path = self.function_log(n)
+        for path in [*(self.function_log(n) for n in range(self.n_functions)), self.dead_letter_log()]:
             if not path.exists():
                 continue
             for line in path.read_text(errors="replace").splitlines():

@@ -91,7 +91,8 @@ def send_slack(cfg: SlackConfig, payload: dict[str, Any]) -> None:
     # Our own bounded retry is the only retry loop: slack_sdk's handlers would multiply it.
     client = WebhookClient(url, timeout=max(1, round(cfg.timeout_seconds)), logger=_quiet_logger(), retry_handlers=[])
     try:
-        resp = client.send(text=payload["text"], blocks=payload["blocks"])
+        resp = client.send(text=payload["text"], blocks=payload["blocks"],
+                           unfurl_links=payload.get("unfurl_links"), unfurl_media=payload.get("unfurl_media"))
     except (OSError, http.client.HTTPException, ValueError) as e:
         raise ChannelError(f"Slack webhook unreachable: {scrub(str(e), url)}", transient=True) from None
     if resp.status_code == 200:
@@ -116,7 +117,7 @@ def build_email(cfg: EmailConfig, alert: fmt.Alert) -> EmailMessage:
 def build_notice_email(cfg: EmailConfig, alert: fmt.Alert, note: str) -> EmailMessage:
     """A short follow-up saying a channel failed after this one had the alert."""
     msg = _headers(cfg, alert, fmt.header_safe(f"{cfg.subject_prefix} Delivery problem: {fmt.headline(alert)}", 250))
-    msg.set_content(f"{note}\n\nAbout alert {alert.alert_id}: {fmt.headline(alert)}\n")
+    msg.set_content(f"{fmt.plain_line(note)}\n\nAbout alert {alert.alert_id}: {fmt.plain_line(fmt.headline(alert))}\n")
     return msg
 
 

@@ -55,9 +55,20 @@ def event_key(rule: str, event_id: str) -> str:
     return "evt-" + hashlib.sha256(f"{rule}\0{event_id}".encode()).hexdigest()
 
 
-def resource_key(rule: str, resource: str) -> str:
-    """Document id of the repeat window for one rule on one resource."""
-    return "res-" + hashlib.sha256(f"{rule}\0{resource}".encode()).hexdigest()
+def resource_key(rule: str, resource: str, content: str = "") -> str:
+    """Document id of the repeat window for one finding: one rule on one resource, seeing the same
+    thing (`content`: what was observed). A different later violation on the same resource gets its
+    own window, so it alerts."""
+    return "res-" + hashlib.sha256(f"{rule}\0{resource}\0{content}".encode()).hexdigest()
+
+
+def finding_content(rec: dict[str, Any]) -> str:
+    """What makes two records the same finding for grouping: what was observed, and whether
+    Rampart failed (a failure is never folded into the successes before it)."""
+    import json
+
+    failed = rec.get("outcome") == "failed"
+    return json.dumps({"observed": rec.get("observed"), "failed": failed}, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,7 @@ class BeginRequest:
     tentative: bool = False  # the payload only found the work done: a record of the work itself wins
     settle_seconds: float = 0.0  # how long a tentative claim waits for that record
     changed_at: float | None = None  # a sweep's claim: when the resource last changed (None: unknown, or an event)
+    released_at: float = 0.0  # when a human last released this resource: a repeat after it is new
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +142,8 @@ def begin_transition(
     if _told_since(res, req.changed_at):
         # Alerted on since the resource last changed: the same violation, already told.
         return Claim(status="duplicate", decision="suppress", payload=req.payload), None, None
-    if res is None or req.now - float(res["window_start"]) >= req.window_seconds:
+    if (res is None or req.now - float(res["window_start"]) >= req.window_seconds
+            or req.released_at > float(res["window_start"])):
         count = 1
         new_res = {"window_start": req.now, "count": count, "escalated": False, **req.labels}
         if res is not None and "alerted_at" in res:
@@ -246,6 +259,15 @@ class MemoryStore:
         with self._lock:
             self.docs[key] = release_transition(self.docs.get(key), owner)
 
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            doc = self.docs.get(key)
+            return dict(doc) if doc is not None else None
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            self.docs[key] = dict(doc)
+
 
 class FirestoreStore:
     """Claims in a Firestore collection, shared by every instance (honours FIRESTORE_EMULATOR_HOST).
@@ -297,6 +319,25 @@ class FirestoreStore:
 
     def release(self, key: str, owner: str) -> None:
         self._apply(key, None, lambda ev, _: (None, release_transition(ev, owner), None))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """One document (a release note), or None."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            snap = self.client().collection(self.collection).document(key).get(timeout=self.timeout)
+        except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}") from None
+        return snap.to_dict() if snap.exists else None
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        from google.api_core import exceptions as gexc
+
+        try:
+            self.client().collection(self.collection).document(key).set(
+                self._expiring(doc, float(doc.get("released_at", 0.0))), timeout=self.timeout)
+        except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}") from None
 
     def _apply(self, ev_key: str, res_key: str | None, step: Any, now: float | None = None) -> Any:
         """Read, transition, write atomically with preconditions; re-read on a lost race."""

@@ -30,6 +30,7 @@ from shared.alerts.dedupe import (
     Store,
     StoreUnavailable,
     event_key,
+    finding_content,
     resource_key,
     store_for,
 )
@@ -142,9 +143,14 @@ def deliver(
         changed_at = timestamp_seconds(rec["event_time"])
     opened: Store = store if store is not None else store_for(cfg)
     active: Store | None = opened
+    released = None
+    if rec["outcome"] == Outcome.QUARANTINED.value:
+        from shared.alerts.history import last_release
+
+        released = last_release(opened, rec["resource"])
     req = BeginRequest(
         event_key=ekey,
-        resource_key=resource_key(rec["rule"], rec["resource"]),
+        resource_key=resource_key(rec["rule"], rec["resource"], finding_content(rec)),
         owner=owner,
         payload=json.dumps(rec, sort_keys=True, default=str),
         now=clock(),
@@ -157,6 +163,7 @@ def deliver(
         tentative=tentative,
         settle_seconds=d.settle_seconds,
         changed_at=changed_at,
+        released_at=float(released["released_at"]) if released else 0.0,
     )
     try:
         claim = opened.begin(req)
@@ -196,6 +203,10 @@ def deliver(
     report.already_delivered = [c for c in report.routed if c in claim.delivered]
     notes: list[str] = []  # shown on every channel sent after they were known
     failures: list[str] = []
+    if released and float(released["released_at"]) <= req.now:
+        from shared.alerts.history import history_note
+
+        notes.append(history_note(released))
     if claim.attempt > 1:
         notes.append(f"Delivered late (attempt {claim.attempt}): an earlier attempt failed or was interrupted.")
 

@@ -30,6 +30,13 @@ Pub/Sub alert message (JSON, UTF-8), schema_version 1:
 
 Attributes (for subscription filters): schema_version, alert_id, alert_kind, severity,
 rule, outcome, project.
+
+UNTRUSTED TEXT (chosen by whoever made the change; escape it wherever it is shown, never run
+`undo` unread): headline, what_rampart_did, delivery_notes, and under record: title, resource,
+project, location, principal, method, event_id, event_time, observed, changes, before, after,
+reason, undo; the `project` attribute too. Rampart's own values: schema_version, type,
+alert_id, alert_kind, severity, console_url, occurrences, window_seconds, sent_at, and record's
+rule, severity, resource_type, mode, action, outcome, attempts, duration_ms.
 """
 
 from __future__ import annotations
@@ -70,6 +77,11 @@ _KMS_VERSION = re.compile(
 )
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# Bare URLs and domains in untrusted text: Slack would turn them into links on-call may click.
+_SCHEME = re.compile(r"\b([a-z][a-z0-9+.-]{1,20}):(?=//)", re.IGNORECASE)
+_DOMAIN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b", re.IGNORECASE)
+# Line breaks (and other controls) in a plain-text e-mail line would let a value forge lines.
+_LINE_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +146,14 @@ def console_url(resource: str) -> str | None:
     return None
 
 
-def slack_escape(text: Any, limit: int = 500) -> str:
-    """Untrusted text made inert for Slack mrkdwn: no mentions, no links, bounded length."""
+def slack_escape(text: Any, limit: int = 500, *, code: bool = False) -> str:
+    """Untrusted text made inert for Slack mrkdwn: no mentions, no links, bounded length. Outside a
+    code span (`code=False`) bare URLs and domains are defanged (`https[:]//evil[.]example`), so
+    Slack does not turn them into links."""
     s = _clip(_as_text(text), limit)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if not code:
+        s = _DOMAIN.sub(lambda m: m.group(0).replace(".", "[.]"), _SCHEME.sub(r"\1[:]", s))
     # Webhooks do not expand a bare @channel today; a word joiner keeps it that way if link_names is ever on.
     return _BROADCAST.sub(lambda m: "@\u2060" + m.group(1), s)
 
@@ -269,11 +285,11 @@ def _changes(rec: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _code(text: Any, limit: int = 300) -> str:
     # A backtick inside a code span would end it early; a look-alike keeps the span closed.
-    return "`" + slack_escape(text, limit).replace("`", "\u02cb") + "`"
+    return "`" + slack_escape(text, limit, code=True).replace("`", "\u02cb") + "`"
 
 
 def _code_block(text: str) -> str:
-    return "```" + slack_escape(text, 2500).replace("```", "`\u200b``") + "```"
+    return "```" + slack_escape(text, 2500, code=True).replace("```", "`\u200b``") + "```"
 
 
 def slack_message(alert: Alert) -> dict[str, Any]:
@@ -325,13 +341,24 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     context = [f"event {_code(r['event_id'], 120)}", f"method {_code(r['method'], 120)}", f"alert {alert.alert_id}"]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     text = f"{slack_escape(headline(alert), 300)}: {slack_escape(did, 300)}"
-    return {"text": text, "blocks": blocks}
+    return {"text": text, "blocks": _verbatim(blocks), "unfurl_links": False, "unfurl_media": False}
+
+
+def _verbatim(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every mrkdwn text object `verbatim`: Slack links only the links Rampart wrote (<url|label>)."""
+    for block in blocks:
+        objs = [block.get("text"), *block.get("fields", ()), *block.get("elements", ())]
+        for obj in objs:
+            if isinstance(obj, dict) and obj.get("type") == "mrkdwn":
+                obj["verbatim"] = True
+    return blocks
 
 
 def slack_notice(alert: Alert, note: str) -> dict[str, Any]:
     """A short follow-up when a channel failed after this one already had the alert."""
     text = f":warning: {slack_escape(note, 400)} (alert {alert.alert_id}: {slack_escape(headline(alert), 300)})"
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return {"text": text, "blocks": _verbatim([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]),
+            "unfurl_links": False, "unfurl_media": False}
 
 
 # ---- E-mail ----------------------------------------------------------------------------------------
@@ -362,7 +389,13 @@ def email_text(alert: Alert) -> str:
         warn = undo_warning(r)
         lines += ["", f"Undo ({warn}):" if warn else "Undo:", f"  {r['undo']}"]
     lines += ["", f"Alert {alert.alert_id}, sent {alert.sent_at} by Rampart."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(plain_line(line) for line in lines) + "\n"
+
+
+def plain_line(text: str) -> str:
+    """One line of a plain-text e-mail: a CR, LF or other control character in a value becomes a
+    visible mark, so no value can start a line of its own (a forged "Undo:" or "Outcome:")."""
+    return _LINE_BREAKS.sub("\u2424", text)
 
 
 def email_html(alert: Alert) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from bench.provenance import measured_at
 from infra.local import scenario as S
 from infra.local.stack import REMEDIATOR, ROOT, LocalStack, deep_merge
 from shared.alerts.dedupe import event_key
@@ -75,7 +76,9 @@ def stack_policy(**overrides: Any) -> dict[str, Any]:
     """Policy overrides of the scenario stack: channels answer fast (so a lease can be short),
     a deadline a delayed call can miss in a test's time, a short settle for tentative alerts."""
     base: dict[str, Any] = {
-        "remediation": {"operation_timeout_seconds": 3},
+        # The circuit breaker would stop the scenarios that reopen one resource again and again
+        # (that is its job); they measure remediation, so it is off here and has its own scenario.
+        "remediation": {"operation_timeout_seconds": 3, "circuit_breaker": {"max_remediations": 0}},
         "alerts": {
             "slack": {"timeout_seconds": 2},
             "email": {"timeout_seconds": 2},
@@ -388,6 +391,29 @@ def wait_alerted(ledger: Ledger, doors: list[Door], channels: tuple[str, ...], t
         time.sleep(0.2)
 
 
+def unseen(ledger: Ledger, doors: list[Door]) -> list[str]:
+    """Violations that ended without a record or an alert (issue 15: must be none): still open in
+    live state and no FAILED record of them (by the function, on its last attempt, or by the
+    dead-letter consumer) that an alert went out for, or closed with no record at all."""
+    still = {d.resource for d in open_doors(ledger.stack, doors)}
+    alerted = set(ledger.alerts_by_id())
+    by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in ledger.records():
+        by_event[str(r.get("event_id"))].append(r)
+    out = []
+    for d in doors:
+        ids = [d.event_id, d.event_id + "#last-attempt", d.event_id + "#dead-letter"]
+        recs = [r for i in ids for r in by_event.get(i, ()) if r.get("rule") == d.rule]
+        if d.resource in still:
+            told = any(r["outcome"] in ("failed", "not_found") and event_key(d.rule, r["event_id"])[4:28] in alerted
+                       for r in recs)
+            if not told:
+                out.append(f"{d.rule} {d.event_id} on {short(d.resource)}: open, and no failed record alerted")
+        elif not recs:
+            out.append(f"{d.rule} {d.event_id} on {short(d.resource)}: closed, but no record")
+    return out
+
+
 def remediated_once(ledger: Ledger, doors: list[Door], since: float) -> tuple[list[str], list[str]]:
     """(unremediated, doubled): resources whose violation got no effective write, or more effective
     writes than openings. See `effective_writes` for what counts."""
@@ -430,12 +456,38 @@ def remediate_seconds(ledger: Ledger, door: Door) -> float | None:
 
 
 SETTLE = 6.0 if SOAK else 2.0  # seconds: two or more redelivery intervals (about 1 s each here)
+SETTLE_LIMIT = 180.0 if SOAK else 90.0  # a stack still busy after this long is a failure in itself
 
 
-def settle(ledger: Ledger, seconds: float = SETTLE) -> None:
-    """Let redeliveries and late duplicates land before counting."""
-    time.sleep(seconds)
+def activity(ledger: Ledger) -> tuple[Any, ...]:
+    """What moves while deliveries are still being handled: every relevant delivery leaves a
+    line in its instance's log (a record, an ignored or failed event), every write a line in the
+    stand-in's request log, every alert a Slack post, a mail or a Pub/Sub message."""
+    stack = ledger.stack
+    logs = tuple(stack.function_log(i).stat().st_size if stack.function_log(i).exists() else 0
+                 for i in range(stack.n_functions))
     ledger.drain_pubsub()
+    with _PUBSUB_LOCK:
+        pulled = len(_PUBSUB_ALERTS)
+    requests = stack.admin.requests()  # a ring buffer: its last entry moves even when its size does not
+    last_request = (requests[-1]["time"], requests[-1]["path"]) if requests else None
+    return logs, len(requests), last_request, len(stack.slack.posts), len(stack.smtp.mails), pulled
+
+
+def settle(ledger: Ledger, quiet: float = SETTLE) -> None:
+    """Wait until the stack is quiet before counting: nothing handled, written or alerted for
+    `quiet` seconds (two redelivery intervals: a message not yet acknowledged would have come
+    back, a late duplicate would have landed). A fixed sleep could end while duplicates were
+    still arriving on a loaded machine, and count "doubled" too early."""
+    deadline = time.monotonic() + SETTLE_LIMIT
+    last, quiet_since = activity(ledger), time.monotonic()
+    while time.monotonic() - quiet_since < quiet:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the stack was still busy after {SETTLE_LIMIT:.0f} s: {last}")
+        time.sleep(0.2)
+        now = activity(ledger)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +520,7 @@ DEFINITIONS = {
     "alerts_sent": "alerts received on Slack, e-mail and the Pub/Sub alert topic for the scenario's incidents",
     "lost": "violations left open + incidents missing an alert on a routed channel + concurrent changes lost (must be 0)",
     "doubled": "resources written more often than they were opened + incidents alerted twice on a channel (must be 0)",
+    "unseen": "violations ended without record or alert: still open with no alerted FAILED record, or closed with no record (must be 0)",
 }
 
 
@@ -482,9 +535,11 @@ def save_figures(scenario: str, figures: dict[str, Any]) -> None:
     data.setdefault("scenarios", {})[scenario] = {**figures, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     totals: Counter[str] = Counter()
     for fig in data["scenarios"].values():
-        for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled"):
+        for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled",
+                  "unseen"):
             totals[k] += int(fig.get(k, 0))
     data["run"] = mode()
+    data["provenance"] = measured_at()
     data["command"] = "make soak (RAMPART_SOAK=1 pytest tests/reliability -m soak)" if SOAK else "make test"
     data["totals"] = dict(totals)
     data["definitions"] = DEFINITIONS
@@ -510,11 +565,12 @@ class Figures:
     alerts_sent: int = 0
     lost: int = 0
     doubled: int = 0
+    unseen: int = 0  # violations ended without record or alert
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("events_pushed", "duplicates", "faults_injected", "violations_remediated",
-                                             "alerts_sent", "lost", "doubled")}
+                                             "alerts_sent", "lost", "doubled", "unseen")}
         out.update(self.extra)
         return out
 

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-COLUMNS = ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled")
-HEADERS = ("events pushed", "duplicates", "faults injected", "violations remediated", "alerts sent", "lost", "doubled")
+COLUMNS = ("events_pushed", "duplicates", "faults_injected", "violations_remediated", "alerts_sent", "lost", "doubled",
+           "unseen")
+HEADERS = ("events pushed", "duplicates", "faults injected", "violations remediated", "alerts sent", "lost", "doubled",
+           "ended without record or alert")
 
 # What each scenario does, in the order the README lists them.
 SCENARIOS = {
@@ -24,6 +26,7 @@ SCENARIOS = {
     "deployer_reopening_ingress": "a deployer reopening ingress again and again on one service",
     "burst_of_irrelevant_events": "10,000+ irrelevant entries published in front of one violation",
     "broken_policy_at_start": "the functions start on a broken policy file, which is then fixed",
+    "writer_wins_every_race": "a concurrent writer wins every etag race: every delivery fails, the message is dead-lettered",
 }
 
 
@@ -31,14 +34,21 @@ def render(data: dict) -> str:
     rows = ["| scenario | " + " | ".join(HEADERS) + " |", "|---|" + "---|" * len(COLUMNS)]
     scenarios = data["scenarios"]
     for name, what in SCENARIOS.items():
+        if name not in scenarios:
+            continue  # added after the last soak: shown once a soak has recorded it
         fig = scenarios[name]
-        rows.append(f"| {what} | " + " | ".join(f"{int(fig.get(c, 0)):,}" for c in COLUMNS) + " |")
+        rows.append(f"| {what} | " + " | ".join(_cell(fig, c) for c in COLUMNS) + " |")
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         raise KeyError(f"results.json has scenarios the report does not describe: {unknown}")
     totals = data["totals"]
-    rows.append("| **all** | " + " | ".join(f"**{int(totals.get(c, 0)):,}**" for c in COLUMNS) + " |")
+    rows.append("| **all** | " + " | ".join(f"**{_cell(totals, c)}**" for c in COLUMNS) + " |")
     return "\n".join(rows) + "\n"
+
+
+def _cell(fig: dict, column: str) -> str:
+    # A figure a run did not measure (results from before it existed) is shown as not measured, not 0.
+    return f"{int(fig[column]):,}" if column in fig else "–"
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for hostile intake, built from the shapes in ../shared/corpus.
+"""Hypothesis strategies for hostile intake, built from the shapes in tests/data/corpus.
 
 Three layers, each usable on its own:
 
@@ -37,7 +37,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.helpers import CORPUS, RULE_FIXTURES
+from tests.helpers import RULE_FIXTURES, corpus_files
 
 MARKER = "SECRET-MARKER-"
 VALUE_MARKER = "VALUE-MARKER-"  # only in env var values, which must never reach a Finding
@@ -685,7 +685,7 @@ def _load(path: Path) -> Any:
 def seed_entries() -> list[dict[str, Any]]:
     """Every rule fixture, and every Cloud Run and KMS entry of the corpus."""
     paths = sorted(RULE_FIXTURES.glob("*/*.json"))
-    paths += sorted((CORPUS / "run").glob("*.json")) + sorted((CORPUS / "cloudkms").glob("*.json"))
+    paths += corpus_files("run", "cloudkms")
     return [d for d in (_load(p) for p in paths) if isinstance(d, dict)]
 
 

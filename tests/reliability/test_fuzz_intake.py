@@ -7,7 +7,8 @@ Properties, over inputs from tests/reliability/strategies.py:
   its triggers, never raise, and return Findings whose `str` fields are `str` and which log as
   one valid JSON line; env var values never reach a Finding;
 - every envelope of the same entry gives the same event;
-- a reason is one line, under 200 characters, with no 8-character piece of the payload's text;
+- a reason is one line, under 200 characters, and echoes no 8 characters of the payload's text
+  beyond Rampart's own words (`echoes`);
 - adversarial inputs stay under 2 s and 200 MB each;
 - `main.handle_cloud_event` acknowledges malformed deliveries with exactly one
   `rampart.bad_input` log line; `python main.py replay -` survives a file of garbage;
@@ -19,6 +20,7 @@ many more examples.
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import ctypes
@@ -26,6 +28,8 @@ import dataclasses
 import gc
 import io
 import json
+import json.decoder
+import json.scanner
 import math
 import os
 import re
@@ -93,16 +97,71 @@ def _texts(payload: Any) -> Iterator[str]:
             stack.extend(cur)
 
 
+def _string_constants(path: Path) -> Iterator[str]:
+    """Every string literal in a module's source, f-strings' fixed parts included."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+
+
+ECHO_LEN = 8  # this many characters of payload text, beyond Rampart's own words, is an echo
+# Rampart's own words: what a reason may say without echoing anything. The fixed text of the
+# messages shared/event.py builds and of the json module's (a "not JSON" reason quotes one), at
+# least ECHO_LEN long (shorter literals are keys like "type" or "name", which would hide an echo
+# such as "evil-type-name"), and the names of the types a reason reports ("found NoneType").
+# Hypothesis draws text from the constants of the code under test, so it does hit these.
+FIXED_WORDS: tuple[str, ...] = tuple(sorted(
+    {w for p in (ROOT / "shared" / "event.py", Path(json.decoder.__file__), Path(json.scanner.__file__))
+     for w in _string_constants(p) if len(w) >= ECHO_LEN}
+    | {"NoneType", "bool", "int", "float", "str", "list", "dict", "bytes", "bytearray"},
+    key=len, reverse=True,
+))
+
+
+def _fixed(reason: str) -> list[bool]:
+    """Per character of `reason`: is it part of an occurrence of one of Rampart's own words?"""
+    covered = [False] * len(reason)
+    for word in FIXED_WORDS:
+        start = reason.find(word)
+        while start != -1:
+            covered[start:start + len(word)] = [True] * len(word)
+            start = reason.find(word, start + 1)
+    return covered
+
+
+def echoes(reason: str, payload: Any) -> str | None:
+    """The payload text `reason` echoes, or None.
+
+    An echo is a run of the reason found in one of the payload's generated texts that holds at
+    least `ECHO_LEN` characters which are not Rampart's own words. So "(a 24-character
+    non-Google name) is not an audit-log delivery" does not echo a generated type
+    "SECRET-MARKER-0:audit-lo" (all 8 shared characters are the message's fixed words), while a
+    reason quoting that type, or any 8 characters of it, whole or around fixed words, does."""
+    windows = {reason[i:i + ECHO_LEN] for i in range(len(reason) - ECHO_LEN + 1)}
+    covered: list[bool] | None = None
+    for text in _texts(payload):
+        if not any(w in text for w in windows):
+            continue
+        covered = _fixed(reason) if covered is None else covered
+        for i in range(len(reason) - ECHO_LEN + 1):
+            j = i + ECHO_LEN
+            if reason[i:j] not in text:
+                continue
+            while j < len(reason) and reason[i:j + 1] in text:
+                j += 1
+            if covered[i:j].count(False) >= ECHO_LEN:
+                return reason[i:j]
+    return None
+
+
 def check_reason(reason: Any, payload: Any = None) -> None:
-    """One line, under 200 characters, and no 8-character piece of the payload's text."""
+    """One line, under 200 characters, no marker and no echo of the payload's text (`echoes`)."""
     assert isinstance(reason, str) and reason.strip(), f"empty reason: {reason!r}"
     assert "\n" not in reason and "\r" not in reason, f"multi-line reason: {reason!r}"
     assert len(reason) < 200, f"reason of {len(reason)} characters: {reason[:120]!r}..."
     assert "MARKER" not in reason, f"reason echoes the payload: {reason!r}"
-    windows = {reason[i:i + 8] for i in range(len(reason) - 7)}
-    for text in _texts(payload):
-        leaked = [w for w in windows if w in text]
-        assert not leaked, f"reason {reason!r} echoes payload text {leaked[0]!r}"
+    leaked = echoes(reason, payload)
+    assert leaked is None, f"reason {reason!r} echoes payload text {leaked!r}"
 
 
 def check_event(event: Any) -> None:
@@ -997,3 +1056,41 @@ def test_regression_crypto_key_purpose_as_enum_number() -> None:
     for purpose, fires in ((5, False), ("5", False), (1, True), ("ENCRYPT_DECRYPT", True)):
         e["protoPayload"]["request"]["cryptoKey"]["purpose"] = purpose
         assert ("kms_rotation" in fired(e)) is fires, purpose
+
+
+# ---------------------------------------------------------------------------
+# The echo oracle itself (issue 19): it must pass Rampart's own words and fail a real echo.
+
+
+OVERLAP_TYPE = S.MARKER + "0:audit-lo"  # what hypothesis drew in the red soak of issue 19
+
+
+def test_echo_oracle_passes_rampart_words_shared_with_the_payload() -> None:
+    payload = {"specversion": "1.0", "type": OVERLAP_TYPE, "data": {"bucket": S.MARKER + "bucket"}}
+    with pytest.raises(BadInput) as info:
+        parse(payload)
+    assert "audit-lo" in info.value.reason, "the message no longer shares the words this test is about"
+    check_reason(info.value.reason, payload)
+    # Fixed words and a number around them: still Rampart's message, not the payload's text.
+    check_reason("CloudEvent type (a 24-character non-Google name) is not an audit-log delivery",
+                 {"type": S.MARKER + "3:24-character non-Google"})
+    check_reason("protoPayload: expected an object, found NoneType", {"k": S.MARKER + "1:found NoneType"})
+
+
+@pytest.mark.parametrize("reason", [
+    "CloudEvent type evil-type-name is not an audit-log delivery",      # a quoted piece, no marker
+    "CloudEvent type (a 24-character non-Google name) audit-lo-evil-name",  # around fixed words
+    "protoPayload.evil-type-name: expected an object",                   # glued to a field name
+    "CloudEvent type 'evil) is not an audit-log deliveryname' x",      # fixed words inside the echo
+])
+def test_echo_oracle_fails_a_real_echo(reason: str) -> None:
+    payload = {"type": S.MARKER + "0:audit-lo-evil-type-name", "data": {"b": S.MARKER + "1:evil) is not an audit-log deliveryname"}}
+    assert echoes(reason, payload) is not None
+    with pytest.raises(AssertionError, match="echoes payload text"):
+        check_reason(reason, payload)
+
+
+def test_echo_oracle_fails_an_echo_of_a_huge_text_without_its_marker() -> None:
+    payload = {"data": {"bucket": S.MARKER + "2:" + "x" * 5000}}
+    with pytest.raises(AssertionError, match="echoes payload text 'xxxxxxxx"):
+        check_reason("bucket xxxxxxxxxxxx is not an audit-log delivery", payload)

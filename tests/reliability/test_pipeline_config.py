@@ -61,6 +61,7 @@ def test_broken_policy_at_start_refuses_to_act_then_handles_every_message_once_f
         events_pushed=len(doors) * stack.n_functions, duplicates=refusals, faults_injected=1,
         violations_remediated=len(doors) - len(still_open), alerts_sent=len(ledger.alerts(doors)),
         lost=len(still_open) + len(lost) + len(dlq), doubled=len(doubled) + len(double_writes),
+        unseen=len(H.unseen(ledger, doors)),
         extra={"deliveries_refused_while_broken": refusals},
     ).as_dict())
     assert refused, "the functions did not return an error for events they could not judge"
@@ -99,6 +100,7 @@ def test_broken_policy_while_running_keeps_the_last_good_one(stack: LocalStack) 
     H.save_figures("broken_policy_while_running", H.Figures(
         events_pushed=3 * stack.n_functions, faults_injected=1, violations_remediated=int(closed),
         alerts_sent=len(ledger.alerts([a, b, c])), lost=int(not closed),
+        unseen=len(H.unseen(ledger, [a, b, c])),
         extra={"policy_rejected_lines": len(rejected)},
     ).as_dict())
     assert set(outcomes[first]) == {"alerted"}, outcomes[first]

@@ -92,7 +92,7 @@ def test_transient_faults_end_compliant_and_lose_no_concurrent_change(stack: Loc
     failures = {d.event_id: H.event_failures(stack, d.event_id) for d in doors}
     bound = stack.max_delivery_attempts * stack.n_functions
     unbounded = {e: k for e, k in failures.items() if k >= bound}
-    time.sleep(H.SETTLE)
+    H.settle(ledger)
     later = {d.event_id: H.event_failures(stack, d.event_id) for d in doors}
     still_retried = {e: later[e] - failures[e] for e in failures if later[e] > failures[e]}
     dlq = H.dead_lettered(stack)
@@ -103,6 +103,7 @@ def test_transient_faults_end_compliant_and_lose_no_concurrent_change(stack: Loc
         violations_remediated=len(doors) - len(still_open),
         alerts_sent=len(ledger.alerts(doors)),
         lost=len(still_open) + len(lost) + len(lost_changes),
+        unseen=len(H.unseen(ledger, doors)),
         doubled=len(double_writes) + len(doubled),
         extra={"violations": len(doors), "redeliveries_after_errors": sum(failures.values()),
                "max_failed_deliveries_of_one_event": max(failures.values(), default=0),
@@ -190,7 +191,7 @@ def test_permanent_failures_are_recorded_alerted_and_acknowledged(stack: LocalSt
     expected = {d.event_id: ("failed" if d.resource in denied else "not_found") for d in doors}
     H.poll(lambda: all(len(ledger.records(e)) >= stack.n_functions for e in expected), 30)
     H.wait_alerted(ledger, doors, H.routed(stack, doors[0].rule), timeout=20)
-    time.sleep(H.SETTLE + 1)  # several redelivery intervals: an unacknowledged message would come back by now
+    H.settle(ledger, H.SETTLE + 1)  # several quiet redelivery intervals: an unacknowledged message would be back
     hits = _fault_hits(stack)
     records = {e: Counter(r["outcome"] for r in ledger.records(e)) for e in expected}
     lost, doubled = H.alerted_once(ledger, doors, H.routed(stack, doors[0].rule))
@@ -198,6 +199,7 @@ def test_permanent_failures_are_recorded_alerted_and_acknowledged(stack: LocalSt
     H.save_figures("permanent_failures", H.Figures(
         events_pushed=len(doors) * stack.n_functions, faults_injected=hits + len(gone),
         alerts_sent=len(ledger.alerts(doors)), lost=len(lost), doubled=len(doubled),
+        unseen=len(H.unseen(ledger, doors)),
         extra={"failed_403": len(denied), "not_found_404": len(gone),
                "deliveries_per_event": max((sum(c.values()) for c in records.values()), default=0)},
     ).as_dict())

@@ -65,6 +65,7 @@ def test_function_killed_mid_remediation_and_restarted(stack: LocalStack, rounds
         events_pushed=len(all_doors) * stack.n_functions, faults_injected=kills,
         violations_remediated=len(all_doors) - len(still_open), alerts_sent=len(ledger.alerts(all_doors)),
         lost=len(still_open) + len(lost), doubled=len(double_writes) + len(doubled),
+        unseen=len(H.unseen(ledger, all_doors)),
         extra={"instances_killed": kills, "violations": len(all_doors)},
     ).as_dict())
     problems = {"still open": [d.resource for d in still_open], "unremediated": unremediated,
@@ -120,6 +121,7 @@ def test_alert_channels_down_for_a_while(stack: LocalStack, n: int, down_seconds
         faults_injected=2,  # Slack and SMTP each down once
         violations_remediated=len(doors) - len(open_while_down), alerts_sent=len(ledger.alerts(doors)),
         lost=len(lost) + len(open_while_down), doubled=len(doubled) + len(double_writes),
+        unseen=len(H.unseen(ledger, doors)),
         extra={"channels_down_seconds": down_seconds, "seconds_to_catch_up_after_recovery": round(caught_up, 1),
                "max_seconds_to_remediate_while_down": round(max(latencies), 2) if latencies else None,
                "slack_attempts_while_down_refused": "connection refused", "smtp_down": True},
@@ -190,6 +192,7 @@ def test_emulators_down_and_back_empty(stack: LocalStack, n: int) -> None:
         events_pushed=len(every) * stack.n_functions, faults_injected=2,  # Firestore down once, Pub/Sub restarted once
         violations_remediated=len(every) - len(still_open), alerts_sent=len(ledger.alerts(every)),
         lost=len(still_open) + len(lost), doubled=len(doubled) + len(double_writes),
+        unseen=len(H.unseen(ledger, every)),
         extra={"violations_while_dedupe_down": len(while_down),
                "alerted_more_than_once_while_dedupe_down": len(twice_while_down),
                "dedupe_unavailable_log_lines": fail_open_logged},

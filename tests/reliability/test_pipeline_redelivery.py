@@ -81,6 +81,7 @@ def test_each_violation_remediated_and_alerted_once_however_often_it_arrives(sta
         violations_remediated=len(doors) - len(unremediated),
         alerts_sent=len(alerts),
         lost=len(unremediated) + len(lost),
+        unseen=len(H.unseen(ledger, doors)),
         doubled=len(double_writes) + len(doubled),
         extra={"violations": len(doors), "instances": stack.n_functions, "copies_per_entry": "2-5, then stale copies",
                "kms_noop_rewrites": noop, "wrong_alert_content": len(wrong), "dead_lettered": len(dlq)},

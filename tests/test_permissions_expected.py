@@ -1,0 +1,122 @@
+"""The IAM permissions Rampart's deploy role holds, checked against lists written here by hand
+from Google's documentation, not derived from the code (issue 18 item 4).
+
+Each permission names the page that says which API call needs it; each action's list follows
+from the calls it makes: a Cloud Run revert reads the service, updates it and polls the
+operation (and an update re-attaches the service identity, which needs actAs); a Cloud Run IAM
+revert reads and sets the service's policy; a quarantine does both; re-enabling a KMS key version
+reads and patches it (restoring a scheduled destruction first); a KMS IAM revert reads and sets
+the key's or key ring's policy; a KMS alert lists the Cloud Run services that use the key.
+
+The figures come from `python main.py iam-role --format list` (what deploy.sh grants) run
+through the CLI entry point.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from shared.cli import main as cli
+from tests.helpers import ROOT
+
+RUN_V2 = "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations"
+KMS_V1 = "https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings"
+DOCS: dict[str, str] = {
+    "run.services.get": f"{RUN_V2}.services/get",
+    "run.services.update": f"{RUN_V2}.services/patch",
+    "run.services.list": f"{RUN_V2}.services/list",
+    "run.services.getIamPolicy": f"{RUN_V2}.services/getIamPolicy",
+    "run.services.setIamPolicy": f"{RUN_V2}.services/setIamPolicy",
+    "run.operations.get": f"{RUN_V2}.operations/get",
+    "iam.serviceAccounts.actAs": "https://cloud.google.com/run/docs/configuring/services/service-identity",
+    "cloudkms.cryptoKeyVersions.get": f"{KMS_V1}.cryptoKeys.cryptoKeyVersions/get",
+    "cloudkms.cryptoKeyVersions.update": f"{KMS_V1}.cryptoKeys.cryptoKeyVersions/patch",
+    "cloudkms.cryptoKeyVersions.restore": f"{KMS_V1}.cryptoKeys.cryptoKeyVersions/restore",
+    "cloudkms.cryptoKeys.getIamPolicy": f"{KMS_V1}.cryptoKeys/getIamPolicy",
+    "cloudkms.cryptoKeys.setIamPolicy": f"{KMS_V1}.cryptoKeys/setIamPolicy",
+    "cloudkms.keyRings.getIamPolicy": f"{KMS_V1}/getIamPolicy",
+    "cloudkms.keyRings.setIamPolicy": f"{KMS_V1}/setIamPolicy",
+}
+
+RUN_REVERT = ["run.services.get", "run.services.update", "run.operations.get", "iam.serviceAccounts.actAs"]
+RUN_IAM_REVERT = ["run.services.getIamPolicy", "run.services.setIamPolicy"]
+RUN_QUARANTINE = RUN_REVERT + RUN_IAM_REVERT
+KMS_REENABLE = ["cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeyVersions.update", "run.services.list"]
+KMS_RESTORE = [*KMS_REENABLE, "cloudkms.cryptoKeyVersions.restore"]
+KMS_IAM = ["cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
+           "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy"]
+KMS_ALERT = ["run.services.list"]
+
+# Per rule, under config/policy.yaml (its mode and action there).
+SHIPPED: dict[str, list[str]] = {
+    "run_ingress_open": RUN_REVERT,
+    "run_public_invoker": RUN_IAM_REVERT,
+    "run_invoker_iam_disabled": RUN_REVERT,
+    "run_default_service_account": RUN_QUARANTINE,
+    "run_unapproved_region": RUN_QUARANTINE,
+    "run_vpc_egress": [],  # alert
+    "run_plaintext_secrets": [],
+    "run_cmek_missing": [],
+    "kms_version_disabled": KMS_REENABLE,
+    "kms_version_destroy_scheduled": KMS_RESTORE,
+    "kms_agent_binding_removed": KMS_IAM,
+    "kms_public_member": KMS_IAM,
+    "kms_unapproved_location": [],
+    "kms_rotation": [],
+}
+
+
+def iam_role(*args: str) -> list[str]:
+    out = io.StringIO()
+    assert cli(["iam-role", "--format", "list", *args], out=out) == 0
+    return [p for p in out.getvalue().split() if p]
+
+
+def _policy(tmp_path: Path, rules_yaml: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"version: 1\ndefault_mode: enforce\nrules:\n{rules_yaml}")
+    return str(path)
+
+
+def test_every_expected_permission_names_its_page() -> None:
+    used = {p for perms in SHIPPED.values() for p in perms} | set(RUN_QUARANTINE) | set(KMS_RESTORE)
+    assert used == set(DOCS), f"no documentation page for {sorted(used - set(DOCS))}; unused: {sorted(set(DOCS) - used)}"
+
+
+def test_the_deploy_role_for_the_shipped_policy() -> None:
+    expected = sorted({p for perms in SHIPPED.values() for p in perms})
+    assert iam_role("--policy", str(ROOT / "config" / "policy.yaml")) == expected
+    assert "run.services.setIamPolicy" in expected and "cloudkms.cryptoKeyVersions.restore" in expected
+
+
+@pytest.mark.parametrize("rule", sorted(SHIPPED))
+def test_each_rule_needs_what_its_shipped_action_calls(rule: str) -> None:
+    assert iam_role(rule, "--policy", str(ROOT / "config" / "policy.yaml")) == sorted(SHIPPED[rule])
+
+
+@pytest.mark.parametrize("rule", ["run_ingress_open", "run_public_invoker", "run_invoker_iam_disabled", "run_vpc_egress",
+                                  "run_plaintext_secrets", "run_cmek_missing"])
+def test_quarantine_needs_the_update_and_the_iam_calls(tmp_path: Path, rule: str) -> None:
+    policy = _policy(tmp_path, f"  {rule}: {{mode: enforce, action: quarantine}}\n")
+    assert iam_role(rule, "--policy", policy) == sorted(RUN_QUARANTINE)
+
+
+def test_alert_mode_grants_no_write(tmp_path: Path) -> None:
+    """Alert mode changes nothing, so its role holds no permission that writes. (It does hold some
+    reads an alert never makes, e.g. run.operations.get: noted in issue 18's report, not fixed here.)"""
+    policy = _policy(tmp_path, "".join(f"  {r}: {{mode: alert}}\n" for r in SHIPPED))
+    writes = {"run.services.update", "run.services.setIamPolicy", "cloudkms.cryptoKeyVersions.update",
+              "cloudkms.cryptoKeyVersions.restore", "cloudkms.cryptoKeys.setIamPolicy", "cloudkms.keyRings.setIamPolicy",
+              "iam.serviceAccounts.actAs"}
+    granted = iam_role("--policy", policy)
+    assert not writes & set(granted), sorted(writes & set(granted))
+    assert set(KMS_ALERT) <= set(iam_role("kms_version_destroy_scheduled", "--policy", policy))
+
+
+def test_dry_run_needs_the_reads_of_its_action_only(tmp_path: Path) -> None:
+    policy = _policy(tmp_path, "  run_public_invoker: {mode: dry-run}\n  kms_public_member: {mode: dry-run}\n")
+    assert "run.services.getIamPolicy" in iam_role("run_public_invoker", "--policy", policy)
+    assert "cloudkms.cryptoKeys.getIamPolicy" in iam_role("kms_public_member", "--policy", policy)

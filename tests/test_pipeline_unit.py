@@ -1,0 +1,156 @@
+"""Fast unit tests of `Pipeline.handle` (no servers): how a failing finding's error propagates,
+and which principals are ignored. The full-stack scenarios (tests/reliability/) cover the same
+paths in 40-100 s; these fail in a second when either breaks.
+
+`act` is replaced (one function of the unit, by monkeypatch) so that a finding's action can be
+made to fail on purpose; everything else is the real pipeline, policy parser and rules.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared import log
+from shared import pipeline as P
+from shared.config import parse_policy
+from shared.event import AuditEvent, parse
+from shared.model import ActionRecord, Finding, Outcome
+from tests.helpers import RULE_FIXTURES, load_json
+
+# One Cloud Run ReplaceService that three rules find fault with (ingress, region, CMEK).
+THREE_FINDINGS = RULE_FIXTURES / "run_ingress_open" / "positive_v1_replace_all.json"
+THREE_RULES = ["run_ingress_open", "run_unapproved_region", "run_cmek_missing"]
+POLICY = """
+ignore_principals: ["rampart-*@*.iam.gserviceaccount.com", "deployer@p.iam.gserviceaccount.com"]
+default_mode: alert
+"""
+
+
+class Pinned:
+    def __init__(self, loaded: Any) -> None:
+        self.loaded = loaded
+
+    def current(self) -> Any:
+        return self.loaded
+
+
+def _event(principal: str | None = None) -> AuditEvent:
+    entry = load_json(THREE_FINDINGS)
+    if principal is not None:
+        entry["protoPayload"]["authenticationInfo"]["principalEmail"] = principal
+    return parse(entry)
+
+
+def _pipeline() -> P.Pipeline:
+    return P.Pipeline(Pinned(parse_policy(POLICY, "unit-policy.yaml")), alert=False)
+
+
+class Acts:
+    """Stands in for `act`: records each call; raises the exception given for a rule."""
+
+    def __init__(self, fail: dict[str, Exception] | None = None) -> None:
+        self.fail = fail or {}
+        self.calls: list[str] = []
+
+    def __call__(self, finding: Finding, settings: Any, loaded: Any, today: Any = None) -> ActionRecord:
+        self.calls.append(finding.rule)
+        if finding.rule in self.fail:
+            raise self.fail[finding.rule]
+        return ActionRecord(finding=finding, mode=settings.mode, outcome=Outcome.ALERTED, reason="unit")
+
+
+def _lines(buf: Any, message: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in buf.getvalue().splitlines() if f'"{message}"' in x]
+
+
+def test_the_fixture_has_three_findings() -> None:
+    result = _pipeline().handle(_event(), act_on=False)
+    assert [f.rule for f in result.findings] == THREE_RULES
+
+
+def test_a_failing_finding_holds_back_no_other_and_its_error_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    acts = Acts({"run_ingress_open": ConnectionError("stand-in down")})
+    monkeypatch.setattr(P, "act", acts)
+    with log.captured() as buf, pytest.raises(ConnectionError, match="stand-in down"):
+        _pipeline().handle(_event())
+    assert acts.calls == THREE_RULES, "the findings after the failing one were not acted on"
+    recorded = [x["rampart"]["rule"] for x in _lines(buf, "rampart.remediation")]
+    assert recorded == THREE_RULES[1:], "the others' records were not logged before the error was raised"
+    (failed,) = _lines(buf, "rampart.finding_failed")
+    assert failed["rule"] == "run_ingress_open" and failed["error"] == "ConnectionError"
+
+
+def test_with_several_failures_the_first_is_raised_and_each_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    acts = Acts({"run_unapproved_region": TimeoutError("first"), "run_cmek_missing": ValueError("second")})
+    monkeypatch.setattr(P, "act", acts)
+    with log.captured() as buf, pytest.raises(TimeoutError, match="first"):
+        _pipeline().handle(_event())
+    assert acts.calls == THREE_RULES
+    assert [x["rule"] for x in _lines(buf, "rampart.finding_failed")] == ["run_unapproved_region", "run_cmek_missing"]
+    assert [x["rampart"]["rule"] for x in _lines(buf, "rampart.remediation")] == ["run_ingress_open"]
+
+
+def test_a_single_failing_finding_raises_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    acts = Acts({"run_ingress_open": ConnectionError("down")})
+    monkeypatch.setattr(P, "act", acts)
+    with log.captured() as buf, pytest.raises(ConnectionError):
+        _pipeline().handle(_event(), only="run_ingress_open")
+    assert acts.calls == ["run_ingress_open"]
+    assert _lines(buf, "rampart.finding_failed") == []  # one finding: the raised error says it all
+
+
+def test_no_failure_returns_every_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(P, "act", Acts())
+    result = _pipeline().handle(_event())
+    assert [r.finding.rule for r in result.records] == THREE_RULES
+    assert all(r.outcome is Outcome.ALERTED for r in result.records)
+
+
+@pytest.mark.parametrize("principal", [
+    "rampart-remediator@demo-project.iam.gserviceaccount.com",
+    "rampart-x@other.iam.gserviceaccount.com",
+    "deployer@p.iam.gserviceaccount.com",
+])
+def test_an_ignored_principal_is_skipped_before_any_rule_or_action(monkeypatch: pytest.MonkeyPatch, principal: str) -> None:
+    acts = Acts()
+    monkeypatch.setattr(P, "act", acts)
+    pipeline = _pipeline()
+    with log.captured() as buf:
+        result = pipeline.handle(_event(principal))
+    assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
+    assert acts.calls == []
+    (line,) = _lines(buf, "rampart.ignored")
+    assert line["principal"] == principal
+    assert pipeline.stats["skipped:ignored_principal"] == 1
+
+
+@pytest.mark.parametrize("principal", [
+    "Rampart-remediator@demo-project.iam.gserviceaccount.com",  # patterns are case-sensitive
+    "rampart-remediator@demo-project.iam.gserviceaccount.com.evil.example",  # the whole address must match
+    "evil-rampart-x@p.iam.gserviceaccount.com",
+    "deployer@p.iam.gserviceaccount.co",
+    "",  # no principal: never ignored
+])
+def test_other_principals_are_evaluated_and_acted_on(monkeypatch: pytest.MonkeyPatch, principal: str) -> None:
+    acts = Acts()
+    monkeypatch.setattr(P, "act", acts)
+    with log.captured() as buf:
+        result = _pipeline().handle(_event(principal))
+    assert result.skipped is None and acts.calls == THREE_RULES
+    assert _lines(buf, "rampart.ignored") == []
+
+
+def test_no_ignore_list_ignores_no_one() -> None:
+    loaded = parse_policy("default_mode: alert\n", "unit-policy.yaml")
+    assert not P.ignored("rampart-remediator@demo-project.iam.gserviceaccount.com", loaded)
+    assert P.ignored("rampart-remediator@demo-project.iam.gserviceaccount.com", parse_policy(POLICY, "p.yaml"))
+
+
+def test_an_irrelevant_event_is_skipped_as_irrelevant_even_from_an_ignored_principal() -> None:
+    entry = load_json(THREE_FINDINGS)
+    entry["protoPayload"]["methodName"] = "google.cloud.run.v1.Services.GetService"
+    entry["protoPayload"]["authenticationInfo"]["principalEmail"] = "rampart-remediator@demo-project.iam.gserviceaccount.com"
+    assert _pipeline().handle(parse(entry)).skipped == "no_rule_for_method"
