@@ -130,7 +130,7 @@ def test_the_sweep_never_acts_more_strongly_than_max_mode(loaded: Any) -> None:
     assert capped(s, Mode.ENFORCE) is s
     alert_only = dataclasses.replace(s, mode=Mode.ALERT)
     assert capped(alert_only, Mode.DRY_RUN).mode is Mode.ALERT
-    assert parse_policy("").policy.sweep.max_mode is Mode.DRY_RUN
+    assert parse_policy("version: 1").policy.sweep.max_mode is Mode.DRY_RUN
 
 
 # -- rules on records --------------------------------------------------------------------------

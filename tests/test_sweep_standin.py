@@ -73,7 +73,7 @@ def test_transient_errors_are_retried_and_a_denied_scope_is_reported(estate_stan
 
 
 def test_a_dry_run_sweep_finds_every_planted_violation_and_writes_nothing(estate_standin: Any) -> None:
-    ctx = SweepContext(loaded=parse_policy(""), alert=False)
+    ctx = SweepContext(loaded=parse_policy("version: 1"), alert=False)
     rep = run(("organizations/1000",), ctx, lister=lister(), workers=2)
     assert rep.complete and rep.max_mode == "dry-run"
     assert found(rep) == estate_standin.planted
@@ -94,7 +94,7 @@ def test_an_enforcing_sweep_fixes_them_and_a_second_sweep_finds_nothing(estate_s
 
 def test_part_of_the_scope_denied_is_not_swept_and_never_compliant(estate_standin: Any) -> None:
     estate_standin.admin.fault("GET", "folders/2001:search", status=403, count=None)
-    ctx = SweepContext(loaded=parse_policy(""), alert=False)
+    ctx = SweepContext(loaded=parse_policy("version: 1"), alert=False)
     rep = run(("folders/2000", "folders/2001"), ctx, lister=lister(), workers=1)
     assert not rep.complete
     assert {(n["scope"], n["kind"]) for n in rep.not_swept} == {("folders/2001", RESOURCES), ("folders/2001", IAM)}
@@ -105,7 +105,7 @@ def test_a_record_without_data_is_read_in_full(estate_standin: Any, monkeypatch:
     import shared.sweep.lister as lister_mod
 
     monkeypatch.setattr(lister_mod, "READ_MASK", "name,assetType,updateTime")
-    ctx = SweepContext(loaded=parse_policy(""), alert=False, rules=("run_ingress_open",))
+    ctx = SweepContext(loaded=parse_policy("version: 1"), alert=False, rules=("run_ingress_open",))
     rep = run(("projects/proj-00003",), ctx, lister=lister(), workers=1)
     assert rep.tally.reads == rep.tally.seen["run.googleapis.com/Service"] == 15
     assert found(rep) == [p for p in estate_standin.planted if p[0] == "run_ingress_open" and "/proj-00003/" in p[1]]
