@@ -34,6 +34,8 @@ source infra/lib.sh
 source infra/bootstrap.sh
 # shellcheck source=infra/triggers.sh
 source infra/triggers.sh
+# shellcheck source=infra/sweep.sh
+source infra/sweep.sh
 # shellcheck source=infra/policy.sh
 source infra/policy.sh
 # shellcheck source=infra/lifecycle.sh
@@ -169,6 +171,7 @@ main() {
     rampart_check_secret_values
     rampart_deploy_functions
     rampart_triggers
+    rampart_sweep
     rampart_monitoring
     rampart_prune
     rampart_summary

@@ -2,7 +2,7 @@
 
 Deploy `rampart` to run every enabled rule in one function, or one entry point per rule
 (`run_ingress_open`, `kms_version_disabled`, ...) to give each its own sink filter and its
-own least-privilege service account. Importing this module loads no Google client library
+own least-privilege service account; `rampart_sweep` runs the posture sweep. Importing this module loads no Google client library
 and touches no network: the policy, the rules' code and the client libraries load on first
 use, or in a background warm-up once the server's worker runs (`start_warm_up`).
 """
@@ -181,6 +181,16 @@ def _entry(rule_id: str) -> Any:
 # One entry point per rule, named by its id (functions-framework's --target), made from the registry.
 for _rule_id in functions.RULE_IDS:
     globals()[_rule_id] = _entry(_rule_id)
+
+
+@functions_framework.cloud_event
+def rampart_sweep(cloud_event: Any) -> None:
+    """The posture sweep (shared/sweep): a sweep request from Cloud Scheduler is planned into shards
+    published to the sweep topic; a shard is judged and acted on. Deploy it on the sweep topic's
+    push subscription, with its own service account (deploy.sh does)."""
+    from shared.sweep.worker import handle
+
+    handle(cloud_event)
 
 
 @functions_framework.cloud_event

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import ROOT, Target, fmt, load_average, machine
 
-SECTIONS = ("per_event", "cold_start", "e2e", "knee", "cold_violation")
+SECTIONS = ("per_event", "cold_start", "e2e", "knee", "cold_violation", "sweep")
 RESULTS = ROOT / "bench" / "results.json"
 
 
@@ -39,7 +39,7 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
     from bench.provenance import measured_at
 
     results: dict[str, Any] = {"machine": machine(), "provenance": measured_at(), "quick": quick, "sections": {}}
-    mix = load_mix()
+    mix = load_mix() if {"per_event", "e2e"} & set(only) else None  # the sweep needs no audit entries
     if "per_event" in only:
         _say("per-event cost in process (one core) ...")
         results["sections"]["per_event"] = per_event.measure(rounds=5 if quick else 15, repeat=2 if quick else 5, mix=mix)
@@ -62,6 +62,11 @@ def run(only: tuple[str, ...] = SECTIONS, quick: bool = False) -> dict[str, Any]
         cold = coldstart.first_violations(runs=1 if quick else 3)
         cold["breakdown"] = coldstart.breakdown()
         results["sections"]["cold_violation"] = cold
+    if "sweep" in only:
+        from bench import sweep
+
+        _say("posture sweep of a seeded estate (stand-in, Pub/Sub and Firestore emulators, 2 sweep workers) ...")
+        results["sections"]["sweep"] = sweep.measure(sweep.QUICK_SIZES if quick else sweep.SIZES)
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = [t for s in results["sections"].values() for t in s.get("targets", [])]
@@ -166,6 +171,17 @@ def table(results: dict[str, Any]) -> str:
                               f"in process under cProfile: import main {why.get('import_main_ms', float('nan')):.0f} ms, then {parts} ms"
                               if why else ""))
         lines.append("")
+    if "sweep" in s:
+        w = s["sweep"]
+        lines.append(f"Posture sweep ({w['workers']} sweep workers; one request, shards of 500 records; dry-run; "
+                     f"worker peak RSS {w['worker_peak_rss_mib']} MiB)")
+        for r in w["runs"]:
+            lines.append(_row(f"{r['services']:,} services + {r['keys']:,} keys, {r['projects']} projects",
+                              f"{r['wall_s']:.1f} s",
+                              f"{r['records_listed']:,} records, {r['shards']} shards, {r['api_calls']} API calls "
+                              f"({r['api_calls_per_resource']}/record), {r['violations_found']}/{r['violations_planted']} "
+                              "violations found"))
+        lines += [_row("wall time growth, first to last estate", f"{w['growth_wall_ratio']}×"), ""]
     lines.append("Targets")
     for t in results["targets"]:
         lines.append(Target(**{k: v for k, v in t.items() if k != "met"}).line())

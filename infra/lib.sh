@@ -238,6 +238,8 @@ rampart_defaults() {
     CPU=1
     TIMEOUT=300
     CONCURRENCY=4
+    SWEEP=1
+    SWEEP_SCHEDULE="0 6 * * *"
     DRY_RUN=0
     YES=0
     STAGE=""
@@ -287,6 +289,8 @@ secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
   --memory SIZE         (default 512Mi) --cpu N            (default 1)
   --timeout SECONDS     (default 300; the push ack deadline follows it)
   --concurrency N       (default 4: the Functions Framework's threads per CPU)
+  --sweep-schedule CRON when the posture sweep runs (Cloud Scheduler, UTC; default "0 6 * * *": daily)
+  --no-sweep            deploy no posture sweep (infra/sweep.sh)
   --dry-run             print every gcloud command, one per line as "+ gcloud ...", and run none
   --yes                 do not ask for confirmation
   -h, --help
@@ -313,20 +317,22 @@ rampart_parse_args() {
                 rampart_usage
                 exit 0
                 ;;
-            --dry-run | --yes | --create-kms-key | --no-alerts | --uninstall)
+            --dry-run | --yes | --create-kms-key | --no-alerts | --uninstall | --no-sweep)
                 ((has_val == 0)) || usage_error "$opt takes no value"
                 case $opt in
                     --dry-run) DRY_RUN=1 ;;
                     --yes) YES=1 ;;
                     --no-alerts) NO_ALERTS=1 ;;
                     --uninstall) UNINSTALL=1 ;;
+                    --no-sweep) SWEEP=0 ;;
                     *) CREATE_KMS_KEY=1 ;;
                 esac
                 continue
                 ;;
             --project | --region | --scope | --scope-id | --org-id | --functions | --trigger | --policy | \
                 --kms-key | --project-number | --min-instances | --max-instances | --memory | --cpu | \
-                --timeout | --concurrency | --stage | --alert-channel | --silence-alert-after | --failure-rate)
+                --timeout | --concurrency | --stage | --alert-channel | --silence-alert-after | --failure-rate | \
+                --sweep-schedule)
                 if ((has_val == 0)); then
                     (($#)) || usage_error "$opt needs a value"
                     val=$1
@@ -357,6 +363,7 @@ rampart_parse_args() {
             --alert-channel) ALERT_CHANNEL=$val ;;
             --silence-alert-after) SILENCE_ALERT_AFTER=$val ;;
             --failure-rate) FAILURE_RATE=$val ;;
+            --sweep-schedule) SWEEP_SCHEDULE=$val ;;
         esac
     done
 }
@@ -433,6 +440,8 @@ rampart_validate() {
     rampart_int_between --concurrency "$CONCURRENCY" 1 1000
     [[ $MEMORY =~ ^[0-9]+(Mi|Gi)$ ]] || usage_error "expected --memory like 512Mi or 1Gi; found '$MEMORY'"
     [[ $CPU =~ ^(1|2|4|8)$ ]] || usage_error "expected --cpu to be 1, 2, 4 or 8; found '$CPU'"
+    # Five cron fields (Cloud Scheduler's unix-cron): digits, * , - / only; no shell or quote characters.
+    [[ $SWEEP_SCHEDULE =~ ^[0-9*,/-]+( [0-9*,/-]+){4}$ ]] || usage_error "expected --sweep-schedule to be a cron schedule like '0 6 * * *'; found '$SWEEP_SCHEDULE'"
     [[ -x $PYTHON ]] || die "expected a Python with Rampart's requirements at $PYTHON (set PYTHON=...); found none"
 
     rampart_is_local && ! rampart_is_dry && rampart_check_local

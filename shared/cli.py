@@ -578,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--dry-run", action="store_true", help="validate and print the gcloud command; change nothing")
     pp.set_defaults(func=cmd_policy_push)
 
+    from shared.sweep.scan import add_parser as add_scan  # the posture sweep's own module
+
+    add_scan(sub)
+
     s = sub.add_parser("reset", help="clear the circuit breaker holding a resource in alert mode")
     s.add_argument("resource", help="the resource's full name, as in the alert")
     s.add_argument("--policy")

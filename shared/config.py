@@ -82,6 +82,29 @@ class RemediationConfig(_Strict):
     quarantine_label: str = Field(default="rampart-quarantine", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
 
+class SweepConfig(_Strict):
+    """The posture sweep (shared/sweep): where it looks, how fast, and how strongly it may act."""
+
+    # Never act more strongly than this, whatever a rule's mode: old violations can be many, and
+    # reverting a hundred long-public services at once can break production. `enforce` is a choice.
+    max_mode: Mode = Mode.DRY_RUN
+    scopes: tuple[str, ...] = ()  # projects/ID, folders/N, organizations/N (`scan --scope` overrides)
+    qps: float = Field(default=2.0, gt=0, le=6.0)  # Asset Inventory calls/s per API per process (quota: 400/min)
+    page_size: int = Field(default=500, ge=1, le=500)  # results per page = resources per shard
+    workers: int = Field(default=2, ge=1, le=32)  # threads evaluating shards in `scan`
+    topic: str = Field(default="", pattern=r"^(projects/[a-z][-a-z0-9]+/topics/[A-Za-z][-A-Za-z0-9_.~+%]+)?$")  # for shards
+    progress_collection: str = Field(default="rampart_sweeps", pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from shared.sweep.lister import check_scope
+
+        for scope in v:
+            check_scope(scope)
+        return v
+
+
 def _alerts_model() -> Any:
     from shared.alerts.config import AlertsConfig
 
@@ -101,6 +124,7 @@ class Policy(_Strict):
     rules: dict[str, RuleConfig] = Field(default_factory=dict)
     remediation: RemediationConfig = RemediationConfig()
     alerts: dict[str, Any] = Field(default_factory=dict)
+    sweep: SweepConfig = SweepConfig()
 
     @field_validator("rules")
     @classmethod

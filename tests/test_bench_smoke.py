@@ -166,3 +166,14 @@ def test_first_violation_of_each_action_kind_on_a_new_instance() -> None:
     parts = why["revert"]["parts_ms"]
     assert set(parts) == {*coldstart.PARTS, "rest"} and parts["imports"] > 0 and parts["api_round_trips"] > 0
     assert sum(parts.values()) == pytest.approx(why["revert"]["profiled_ms"], rel=0.05)
+@pytest.mark.integration
+def test_sweep_bench_runs_on_a_tiny_estate() -> None:
+    from bench import sweep
+
+    out = sweep.measure(((20, 10, 3),), workers=1)
+    [r] = out["runs"]
+    assert r["complete"] and r["all_found"] and r["records_listed"] >= 30
+    assert _finite(r["wall_s"]) and r["api_calls"] >= 1 and _finite(out["worker_peak_rss_mib"])
+    _targets_ok(out["targets"])
+    results = {"machine": common.machine(), "sections": {"sweep": out}, "targets": out["targets"]}
+    assert "Posture sweep" in bench_run.table(results)

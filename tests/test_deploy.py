@@ -147,13 +147,16 @@ class Plan:
         return [c for c in self.commands if c[1 : 1 + len(words)] == list(words)]
 
 
-def dry_run(tmp: Path, *args: str, policy_text: str | None = None) -> Plan:
+def dry_run(tmp: Path, *args: str, policy_text: str | None = None, sweep: bool = False) -> Plan:
+    """The plan of deploy.sh; the event functions only unless `sweep` (tests/test_deploy_sweep.py)."""
     src = copy_source(tmp / "src")
     if policy_text is not None:
         (src / "config" / "alerts.yaml").write_text(policy_text)
     log = fake_gcloud(tmp / "bin")
+    extra = () if sweep else ("--no-sweep",)
     result = run_script(
-        src, "deploy.sh", "--project", PROJECT, "--dry-run", *args, env={"PATH": f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        src, "deploy.sh", "--project", PROJECT, "--dry-run", *extra, *args,
+        env={"PATH": f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}"},
     )
     assert result.returncode == 0, result.stderr
     return Plan(src, result, split_commands(result.stdout), log)
@@ -511,7 +514,7 @@ def test_unapproved_region_is_refused(tmp_path: Path, region: str) -> None:
 
 
 def test_dry_run_is_deterministic(default_plan: Plan) -> None:
-    again = run_script(default_plan.src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run")
+    again = run_script(default_plan.src, "deploy.sh", "--project", PROJECT, "--dry-run", "--stage", "dry-run", "--no-sweep")
     assert again.returncode == 0, again.stderr
     assert again.stdout == default_plan.result.stdout
 
@@ -552,7 +555,8 @@ exit 0
 
 
 def scripted_run(tmp: Path, *args: str, env: dict[str, str] | None = None, policy_text: str | None = None):
-    """deploy.sh for real (not --dry-run) against SCRIPTED_GCLOUD; returns (result, argv list)."""
+    """deploy.sh for real (not --dry-run) against SCRIPTED_GCLOUD; returns (result, argv list).
+    The posture sweep's steps are in unless args say --no-sweep."""
     src = copy_source(tmp / "src")
     if policy_text is not None:
         (src / "config" / "alerts.yaml").write_text(policy_text)
@@ -671,7 +675,7 @@ def test_pubsub_steps_run_for_real_and_rerun_safely(
     project = f"rampart-d{uuid.uuid4().hex[:8]}"
     src = copy_source(tmp_path / "src")
     env = local_env(tmp_path, pubsub_emulator, url)
-    args = ("--project", project, "--project-number", "123456789012", "--yes", "--no-alerts")
+    args = ("--project", project, "--project-number", "123456789012", "--yes", "--no-alerts", "--no-sweep")
 
     first = run_script(src, "deploy.sh", *args, env=env)
     assert first.returncode == 0, first.stdout + first.stderr

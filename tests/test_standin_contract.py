@@ -302,6 +302,26 @@ def exercise_logging_v2_entries(admin: StandinAdmin) -> None:
         assert [e.insert_id for e in audit_confirm.history(scenario.P, scenario.VERSION, until=entry["timestamp"])]
         client = audit_confirm._client(scenario.P)
         _expect(gexc.BadRequest, lambda: list(client.list_entries(filter_='insertId="a" OR insertId="b"')))
+def exercise_cloudasset_v1(admin: StandinAdmin) -> None:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import asset_v1
+
+    asset = asset_v1.AssetServiceClient(transport="rest", credentials=AnonymousCredentials(),
+                                        client_options=ClientOptions(api_endpoint=admin.url))
+    admin.seed({"organizations": [{"name": "organizations/9"}], "folders": [{"name": "folders/7", "parent": "organizations/9"}],
+                "projects": [{"name": "projects/demo-project", "projectId": "demo-project", "parent": "folders/7"}]})
+    request = asset_v1.SearchAllResourcesRequest(
+        scope="organizations/9", page_size=2, read_mask="*",
+        asset_types=["run.googleapis.com/Service", "cloudkms.googleapis.com/CryptoKeyVersion"])
+    found = list(asset.search_all_resources(request=request))  # paged by 2, earlier scenarios' resources too
+    assert len(found) >= 4 and {r.asset_type for r in found} == set(request.asset_types)
+    list(asset.search_all_resources(request={"scope": "projects/demo-project"}))
+    list(asset.search_all_iam_policies(request={"scope": "folders/7", "page_size": 2,
+                                                 "asset_types": ["run.googleapis.com/Service"]}))
+    _expect(gexc.BadRequest, lambda: list(asset.search_all_resources(request={"scope": "folders/7", "query": "x"})))
+    admin.fault("GET", r"folders/7:searchAllIamPolicies$", status=403, rpc_status="PERMISSION_DENIED", count=1)
+    _expect(gexc.Forbidden, lambda: list(asset.search_all_iam_policies(request={"scope": "folders/7"})))
 
 
 # One per registered API, keyed by Api.name: a new API module adds its scenario here.
@@ -314,6 +334,7 @@ SCENARIOS: dict[str, Callable[[StandinAdmin], None]] = {
     "orgpolicy_v2": exercise_orgpolicy_v2,
     "compute_v1": exercise_compute_v1,
     "logging_v2_entries": exercise_logging_v2_entries,
+    "cloudasset_v1": exercise_cloudasset_v1,
 }
 
 

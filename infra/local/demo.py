@@ -48,6 +48,7 @@ class DemoReport:
     email: int = 0
     pubsub_alerts: int = 0
     noise_records: int = 0
+    sweep_closed: dict[str, bool] = field(default_factory=dict)  # resource -> closed by the sweep
 
     @property
     def ok(self) -> bool:
@@ -56,6 +57,7 @@ class DemoReport:
             and self.redelivery_writes == 0
             and self.poison_acknowledged
             and self.noise_records == 0
+            and bool(self.sweep_closed) and all(self.sweep_closed.values())
         )
 
 
@@ -140,6 +142,77 @@ def run_scenario(stack: LocalStack, out: TextIO, timeout: float = 30.0) -> DemoR
     return report
 
 
+# Doors open before Rampart was deployed: no audit entry will ever mention them.
+LEGACY = f"{scenario.SVC}/legacy-portal"
+REPORTS = f"{scenario.SVC}/reports-api"
+
+
+def sweep_seed(path: Any) -> Any:
+    """The demo project's seed plus two services that were non-compliant before Rampart started."""
+    import json
+
+    from infra.local.stack import SEED
+
+    seed = json.loads(SEED.read_text())
+    base = seed["services"][0]
+    seed["services"] += [
+        {**base, "name": LEGACY, "description": "Old partner portal, deployed by hand in 2023.",
+         "ingress": "INGRESS_TRAFFIC_ALL", "labels": {"env": "demo", "team": "partners"}},
+        {**base, "name": REPORTS, "description": "Reports API.", "invokerIamDisabled": True,
+         "labels": {"env": "demo", "team": "reports"}},
+    ]
+    seed["policies"][LEGACY] = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]}
+    path.write_text(json.dumps(seed))
+    return path
+
+
+def run_sweep_act(stack: LocalStack, out: TextIO, report: DemoReport, timeout: float = 120.0) -> None:
+    """The posture sweep: doors opened before Rampart started and while its function was down are
+    found and closed by one sweep, planned and judged by the rampart_sweep workers."""
+    from shared.sweep.report import summary
+
+    def say(line: str = "") -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    say("")
+    say("▶ posture sweep: doors that no audit entry will ever mention")
+    say(f"  open since before Rampart: {LEGACY.rsplit('/', 1)[1]} (ingress all, allUsers invoker), "
+        f"{REPORTS.rsplit('/', 1)[1]} (invoker IAM check off)")
+    stack.functions[0].stop()
+    stack.admin.mutate(f"{scenario.SVC}/patient-api", patch={"ingress": "INGRESS_TRAFFIC_ALL"}, actor=scenario.DEVELOPER)
+    say("  the function is stopped; meanwhile patient-api's ingress is opened again (its audit entry never arrives)")
+    stack.start_function(0)
+    slack_before = len(stack.slack.posts) if stack.slack is not None else 0
+    t0 = time.perf_counter()
+    sweep_id = stack.request_sweep()
+    say(f"  function back; the daily Cloud Scheduler job publishes a sweep request (sweep {sweep_id})")
+    rep = stack.wait_sweep(sweep_id, timeout=timeout)
+    say(f"  sweep done in {time.perf_counter() - t0:.1f}s:")
+    import io
+
+    text = io.StringIO()
+    summary(rep, text)
+    for line in text.getvalue().splitlines():
+        say("    " + line)
+    legacy, reports, patient = stack.get(LEGACY), stack.get(REPORTS), stack.get(f"{scenario.SVC}/patient-api")
+    legacy_invokers = [m for b in stack.iam(LEGACY).get("bindings", []) for m in b.get("members", [])]
+    report.sweep_closed = {
+        "legacy-portal ingress": legacy.get("ingress") == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+        "legacy-portal allUsers": "allUsers" not in legacy_invokers,
+        "reports-api invoker IAM check": legacy is not None and not reports.get("invokerIamDisabled"),
+        "patient-api ingress": patient.get("ingress") == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+    }
+    for what, closed in report.sweep_closed.items():
+        say(f"  {'✔' if closed else '✘'} {what}: {'closed' if closed else 'STILL OPEN'}")
+    if stack.slack is not None:
+        time.sleep(0.5)
+        for post in stack.slack.posts[slack_before:]:
+            say(f"  slack: {post.body.get('text', '')[:110]}")
+        if not any("patient-api" in p.body.get("text", "") for p in stack.slack.posts[slack_before:]):
+            say("  (patient-api reopened within the alert window of its first incident: a repeat, counted, not re-alerted)")
+
+
 class Stopped(BaseException):
     """A termination signal arrived: unwind so that `finally` stops every process."""
 
@@ -185,13 +258,17 @@ def _main(keep_going: bool, out: TextIO) -> int:
     out.write(f"Logs of every process: {logs}\n")
     out.flush()
     shutil.rmtree(logs, ignore_errors=True)
-    stack = LocalStack(logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    # One sweep worker; the demo lets the sweep enforce (the shipped default is dry-run).
+    stack = LocalStack(logs, sweep_workers=1, seed=sweep_seed(logs / "seed.json"),
+                       policy_overrides={"sweep": {"max_mode": "enforce"}})
     try:
         stack.start()
         out.write(f"  Pub/Sub emulator {stack.pubsub.host}, Firestore emulator {stack.firestore.host}, "
                   f"stand-in {stack.standin_url}, function http://127.0.0.1:{stack.function_ports[0]}, "
                   f"Slack receiver :{stack.slack.port}, SMTP :{stack.smtp.port}\n\n")
         report = run_scenario(stack, out)
+        run_sweep_act(stack, out, report)
         out.write("\n" + ("Demo passed: every door closed." if report.ok else "Demo FAILED: see above.") + "\n")
         if keep_going:
             out.write(f"Stack left running; Ctrl-C (or kill {os.getpid()}) stops it. Logs: {logs}\n")

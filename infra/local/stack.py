@@ -31,6 +31,9 @@ AUDIT_TOPIC = "rampart-audit-logs"
 ALERT_TOPIC = "rampart-alerts"
 DLQ_TOPIC = "rampart-audit-logs-dlq"
 ACTIONS_TOPIC = "rampart-actions"
+SWEEP_TOPIC = "rampart-sweep"
+SWEEP_DLQ_TOPIC = "rampart-sweep-dlq"
+SWEEP_COLLECTION = "rampart_sweeps"
 REMEDIATOR = "rampart-remediator@demo-project.iam.gserviceaccount.com"
 PROJECT_NUMBER = "123456789012"  # infra/local/scenario.py PNUM
 
@@ -62,6 +65,10 @@ class LocalStack:
         max_backoff: int | None = None,
         max_delivery_attempts: int = 10,
         threads: int | None = None,
+        sweep_workers: int = 0,
+        sweep_max_delivery_attempts: int = 20,
+        seed: str | Path | None = None,
+        standin_log_size: int = 2000,
         policy_check_seconds: float | None = 0.0,
         split: bool = False,
     ) -> None:
@@ -79,6 +86,15 @@ class LocalStack:
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self.max_delivery_attempts = max_delivery_attempts
         self.threads = threads
+        self.n_sweep_workers = sweep_workers  # `rampart_sweep` instances behind one balancer
+        # A shard whose alert waits for the record of the work (dedupe.settle_seconds) is redelivered
+        # about once a second meanwhile: its budget is larger than the events'.
+        self.sweep_max_delivery_attempts = sweep_max_delivery_attempts
+        self.seed = Path(seed) if seed else SEED
+        self.standin_log_size = standin_log_size  # the stand-in's request log (the bench counts API calls in it)
+        self.sweep_workers: list[Proc] = []
+        self.sweep_ports: list[int] = []
+        self.balancer: Any = None
         # 0: the tests' policy edits take effect on the very next event; None: Rampart's default
         # interval (shared.config.DEFAULT_CHECK_SECONDS), as deployed.
         self.policy_check_seconds = policy_check_seconds
@@ -96,6 +112,7 @@ class LocalStack:
         self.alert_subscription = ""
         self.policy_path = self.workdir / "policy.yaml"
         self._publisher: Any = None
+        self._firestore_client: Any = None
         self._started: list[Callable[[], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -121,7 +138,8 @@ class LocalStack:
         port = free_port()
         self.standin = Proc(
             "stand-in",
-            [sys.executable, "-m", "infra.local.standin", "--port", str(port), "--seed", str(SEED)],
+            [sys.executable, "-m", "infra.local.standin", "--port", str(port), "--seed", str(self.seed),
+             "--log-size", str(self.standin_log_size)],
             cwd=ROOT,
             log_path=self.workdir / "standin.log",
         ).start(ready=lambda: port_open(port), timeout=30)
@@ -143,6 +161,8 @@ class LocalStack:
         for i in range(self.n_functions):
             self.start_function(i)
         self._subscribe()
+        if self.n_sweep_workers:
+            self._start_sweep()
 
     def _create_topics(self) -> None:
         from infra.local.emulators import create_pull_subscription, create_topic
@@ -155,6 +175,10 @@ class LocalStack:
             create_topic(self.pubsub.host, PROJECT, ACTIONS_TOPIC)
         create_topic(self.pubsub.host, PROJECT, DLQ_TOPIC)
         create_pull_subscription(self.pubsub.host, PROJECT, "rampart-dlq-pull", DLQ_TOPIC)
+        if self.n_sweep_workers:
+            create_topic(self.pubsub.host, PROJECT, SWEEP_TOPIC)
+            create_topic(self.pubsub.host, PROJECT, SWEEP_DLQ_TOPIC)
+            create_pull_subscription(self.pubsub.host, PROJECT, "rampart-sweep-dlq-pull", SWEEP_DLQ_TOPIC)
 
     def restart_pubsub(self) -> None:
         """Stop the Pub/Sub emulator and start it again on its port, then create the topics and
@@ -201,6 +225,100 @@ class LocalStack:
     def identity(self, i: int) -> str:
         """Function `i`'s part in a split stack ("" when one function does everything)."""
         return ("detect", "act-run", "act-kms")[i] if self.split else ""
+
+    # -- the posture sweep (rampart_sweep workers) -----------------------------------------------
+
+    def _start_sweep(self) -> None:
+        from infra.local.balancer import Balancer
+        from infra.local.emulators import create_push_subscription
+
+        for i in range(self.n_sweep_workers):
+            self.start_sweep_worker(i)
+        self.balancer = Balancer([f"http://{LOOPBACK}:{p}" for p in self.sweep_ports]).start()
+        self._started.append(self.balancer.stop)
+        create_push_subscription(
+            self.pubsub.host, PROJECT, "rampart-sweep-push", SWEEP_TOPIC,
+            f"{self.balancer.url}/projects/{PROJECT}/topics/{SWEEP_TOPIC}",
+            ack_deadline=120, dead_letter_topic=SWEEP_DLQ_TOPIC, max_delivery_attempts=self.sweep_max_delivery_attempts,
+        )
+
+    def start_sweep_worker(self, i: int) -> Proc:
+        """Start (or restart) sweep worker `i` (functions-framework --target rampart_sweep)."""
+        if i < len(self.sweep_ports):
+            port = self.sweep_ports[i]
+        else:
+            port = free_port()
+            self.sweep_ports.append(port)
+        env = {**self.function_env(), "RAMPART_ASSET_ENDPOINT": self.standin_url}
+        proc = Proc(
+            f"sweep-{i}",
+            [_bin("functions-framework"), "--target", "rampart_sweep", "--source", str(ROOT / "main.py"),
+             "--signature-type", "cloudevent", "--host", LOOPBACK, "--port", str(port)],
+            env=env, cwd=ROOT, log_path=self.sweep_log(i),
+        ).start(ready=lambda: port_open(port), timeout=60)
+        if i < len(self.sweep_workers):
+            self.sweep_workers[i] = proc
+        else:
+            self.sweep_workers.append(proc)
+        return proc
+
+    def sweep_log(self, i: int = 0) -> Path:
+        return self.workdir / f"sweep-{i}.log"
+
+    def request_sweep(self, scopes: list[str] | None = None, sweep_id: str | None = None) -> str:
+        """Publish a sweep request as the Cloud Scheduler job does; returns the sweep's id."""
+        body: dict[str, Any] = {"type": "rampart.sweep.request"}
+        if scopes:
+            body["scopes"] = scopes
+        if sweep_id:
+            body["sweep_id"] = sweep_id
+        if self._publisher is None:
+            from infra.local.emulators import publisher
+
+            self._publisher = publisher(self.pubsub.host)
+        mid = str(self._publisher.publish(f"projects/{PROJECT}/topics/{SWEEP_TOPIC}", json.dumps(body).encode(),
+                                          type="rampart.sweep.request").result(timeout=30))
+        return sweep_id or mid
+
+    def sweep_report(self, sweep_id: str) -> Any:
+        """The sweep's report as its progress in Firestore has it (None before the planner starts)."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import firestore
+
+        from shared.sweep.progress import FirestoreProgress
+
+        if self._firestore_client is None:
+            # The client reads the emulator's address from the environment when it is built: set it for
+            # that moment only, so this process (and what it starts later) keeps its own environment.
+            previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+            os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore.host
+            try:
+                self._firestore_client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
+            finally:
+                if previous is None:
+                    os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+                else:
+                    os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+        return FirestoreProgress(SWEEP_COLLECTION, client=self._firestore_client).report(sweep_id)
+
+    def wait_sweep(self, sweep_id: str, timeout: float = 120.0) -> Any:
+        """Wait until the sweep is planned and every shard is done (or dead-lettered: then time out)."""
+        return wait_until(lambda: (r := self.sweep_report(sweep_id)) is not None and r.plan_done
+                          and r.shards_done >= r.shards_total and r, timeout, interval=0.2, what=f"sweep {sweep_id} done")
+
+    def sweep_records(self) -> list[dict[str, Any]]:
+        """Remediation records the sweep workers logged."""
+        out = []
+        for n in range(len(self.sweep_ports)):
+            path = self.sweep_log(n)
+            if path.exists():
+                for line in path.read_text(errors="replace").splitlines():
+                    if '"rampart.remediation"' in line:
+                        try:
+                            out.append(json.loads(line).get("rampart", {}))
+                        except json.JSONDecodeError:
+                            pass
+        return out
 
     def function_env(self, i: int = 0) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAMPART_", "PUBSUB_", "FIRESTORE_"))}
@@ -282,9 +400,10 @@ class LocalStack:
         self.functions[i].kill()
 
     def stop(self) -> None:
-        for proc in self.functions:
+        for proc in self.functions + self.sweep_workers:
             proc.stop()
         self.functions = []
+        self.sweep_workers = []
         if self.dead_letter is not None:
             self.dead_letter.stop()
             self.dead_letter = None
@@ -334,6 +453,9 @@ class LocalStack:
                 "retry": {"retries": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
                 "dedupe": {"store": "firestore" if self.firestore is not None else "memory"},
             }
+        if self.n_sweep_workers:
+            policy["sweep"] = {"scopes": [f"projects/{PROJECT}"], "topic": f"projects/{PROJECT}/topics/{SWEEP_TOPIC}",
+                               "progress_collection": SWEEP_COLLECTION, "qps": 6, "page_size": 50}
         deep_merge(policy, self.policy_overrides)
         self.write_policy(policy)
 

@@ -16,7 +16,12 @@ Two documents per alert, both written in one atomic step (`Store.begin`):
   did the work replaces it; after that it is sent as it is (the instance that
   did the work may have died before alerting).
 - the *resource window* `res-<sha256(rule, resource)>`: when the window started,
-  how many times the rule fired on it since, and whether the escalation went out.
+  how many times the rule fired on it since, whether the escalation went out, and
+  when the rule last alerted on the resource (`alerted_at`, kept across windows).
+  A sweep's claim (`changed_at`: when the resource last changed) is a duplicate
+  when the rule alerted on the resource after that change, by whichever path: the
+  violation it found is already in front of a human. So is a tentative record
+  (`changed_at`: the event's time) once another path that did the work alerted.
 
 The transitions are pure functions over plain dicts; `MemoryStore` applies them
 under a lock (unit tests, offline replay), `FirestoreStore` in a transaction.
@@ -81,6 +86,7 @@ class BeginRequest:
     labels: dict[str, str] = field(default_factory=dict)  # rule, event_id, resource: for people reading the store
     tentative: bool = False  # the payload only found the work done: a record of the work itself wins
     settle_seconds: float = 0.0  # how long a tentative claim waits for that record
+    changed_at: float | None = None  # a sweep's claim: when the resource last changed (None: unknown, or an event)
     released_at: float = 0.0  # when a human last released this resource: a repeat after it is new
 
 
@@ -116,20 +122,32 @@ def begin_transition(
         if ev.get("tentative"):
             if req.tentative and float(ev.get("settle_until", 0)) > req.now:
                 return replace(prior, status="deferred"), None, None
+            if req.tentative and _told_since(res, req.changed_at):
+                # The path that did the work (a sweep, another event) alerted since this change.
+                return prior, {**ev, "tentative": False, "done": True, "owner": None, "lease_until": 0.0}, None
             # Nothing was sent yet: a record of the work replaces one that found it done; once
             # the settle time is over, the tentative record goes out as it is.
             payload = ev["payload"] if req.tentative else req.payload
             new_ev = {**ev, "payload": payload, "tentative": False, "owner": req.owner,
                       "lease_until": req.now + req.lease_seconds, "attempt": 1}
-            return replace(prior, status="new", payload=payload, attempt=1), new_ev, None
+            # Only now does it count on the resource (a tentative claim did not, so that the record
+            # of the work, from whichever path, was not taken for a repeat).
+            told = {**res, "alerted_at": req.now} if res is not None else {
+                "window_start": req.now, "count": 1, "escalated": False, "alerted_at": req.now, **req.labels}
+            return replace(prior, status="new", payload=payload, attempt=1), new_ev, told
         attempt = prior.attempt + 1
         new_ev = {**ev, "owner": req.owner, "lease_until": req.now + req.lease_seconds, "attempt": attempt}
         return replace(prior, status="resumed", attempt=attempt), new_ev, None
 
+    if _told_since(res, req.changed_at):
+        # Alerted on since the resource last changed: the same violation, already told.
+        return Claim(status="duplicate", decision="suppress", payload=req.payload), None, None
     if (res is None or req.now - float(res["window_start"]) >= req.window_seconds
             or req.released_at > float(res["window_start"])):
         count = 1
         new_res = {"window_start": req.now, "count": count, "escalated": False, **req.labels}
+        if res is not None and "alerted_at" in res:
+            new_res["alerted_at"] = res["alerted_at"]
         decision: Decision = "alert"
     else:
         count = int(res["count"]) + 1
@@ -141,6 +159,8 @@ def begin_transition(
         else:
             decision = "suppress"
     tentative = req.tentative and req.settle_seconds > 0 and decision != "suppress"
+    if decision != "suppress" and not tentative:
+        new_res["alerted_at"] = req.now
     idle = decision == "suppress" or tentative
     new_ev = {
         "decision": decision,
@@ -159,7 +179,12 @@ def begin_transition(
     }
     status: ClaimStatus = "deferred" if tentative else "new"
     claim = Claim(status=status, decision=decision, payload=req.payload, occurrences=count)
-    return claim, new_ev, new_res
+    return claim, new_ev, None if tentative else new_res
+
+
+def _told_since(res: dict[str, Any] | None, changed_at: float | None) -> bool:
+    """Whether the rule alerted on the resource at or after `changed_at` (None: not asked)."""
+    return changed_at is not None and res is not None and float(res.get("alerted_at", 0)) >= changed_at
 
 
 def progress_transition(

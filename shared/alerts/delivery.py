@@ -133,14 +133,24 @@ def deliver(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    changed_at: float | None = None,
 ) -> DeliveryReport:
-    """Alert on `record` once per event, on the channels routed for its rule and severity."""
+    """Alert on `record` once per event, on the channels routed for its rule and severity.
+
+    `changed_at` (a sweep's record: when the resource last changed) makes it a duplicate when the
+    rule already alerted on the resource since then, from an event or an earlier sweep."""
     rec = fmt.record_fields(record)
     d = cfg.dedupe
     ekey = event_key(rec["rule"], rec["event_id"])
     report = DeliveryReport(alert_id=ekey[4:28])
     ctx = {"alert_id": report.alert_id, "rule": rec["rule"], "event_id": rec["event_id"]}
     owner = uuid.uuid4().hex
+    tentative = rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0
+    if changed_at is None and tentative and isinstance(rec.get("event_time"), str):
+        from shared.sweep.records import timestamp_seconds
+
+        # A record that found the work done: if a sweep (or any path) alerted since the change, it has nothing to add.
+        changed_at = timestamp_seconds(rec["event_time"])
     opened: Store = store if store is not None else store_for(cfg)
     active: Store | None = opened
     released = None
@@ -160,8 +170,9 @@ def deliver(
         labels={"rule": rec["rule"], "event_id": rec["event_id"], "resource": rec["resource"]},
         # A duplicate delivery that read the live state just after another one fixed it must
         # not tell on-call "nothing to do" about a change Rampart reverted.
-        tentative=rec["outcome"] == Outcome.ALREADY_COMPLIANT.value and d.settle_seconds > 0,
+        tentative=tentative,
         settle_seconds=d.settle_seconds,
+        changed_at=changed_at,
         released_at=float(released["released_at"]) if released else 0.0,
     )
     try:

@@ -15,6 +15,7 @@ Layout: one module per Google API, each naming the discovery document its routes
 checked against (google-api-python-client's `googleapiclient/discovery_cache/documents/`):
   run_v2.py        Cloud Run Admin API v2      run.v2.json
   cloudkms_v1.py   Cloud KMS API v1            cloudkms.v1.json
+  cloudasset_v1.py Cloud Asset Inventory v1    cloudasset.v1.json (searchAllResources, searchAllIamPolicies)
 over a small shared core:
   core.py          errors (google.rpc shape), Route / Collection / Api, JSON, enum and time helpers
   store.py         state: one table per collection, parents, IAM policies, operations, clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infra.local.standin import (
+    cloudasset_v1,
     cloudfunctions_v2,
     cloudkms_v1,
     cloudresourcemanager_v3,
@@ -23,4 +24,5 @@ APIS: tuple[Api, ...] = (
     logging_v2_entries.API,
     orgpolicy_v2.API,
     compute_v1.API,
+    cloudasset_v1.API,  # last: it searches the resources the others hold
 )

@@ -105,7 +105,8 @@ class App:
         return resp
 
     def api(self, method: str, path: str, query: str, raw: bytes) -> Response:
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        # A repeated parameter (Asset Inventory's assetTypes) arrives as its values joined by commas.
+        params = {k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()}
         for verb, regex, handler in self.routes:
             if verb == method and (m := regex.match(path)):
                 body = parse_body(raw)

@@ -117,13 +117,18 @@ class Route:
         return _TEMPLATE_VAR.sub(lambda m: "{+" + m.group(1) + "}", self.template).lstrip("/")
 
     def flat_path(self) -> str:
-        """The discovery document's `flatPath` form: every `*` becomes `{<previous segment>Id}`."""
+        """The discovery document's `flatPath` form: every `*` becomes `{<previous literal segment>Id}`,
+        numbered from the second in a row (`v1/*/*` is `v1/{v1Id}/{v1Id1}`)."""
         plain = _TEMPLATE_VAR.sub(lambda m: m.group(2), self.template).lstrip("/")
         out: list[str] = []
+        literal, run = "", 0
         for part in plain.split("/"):
             star, _, verb = part.partition(":")
             if star == "*":
-                part = "{" + out[-1] + "Id}" + (":" + verb if verb else "")
+                part = "{" + literal + "Id" + (str(run) if run else "") + "}" + (":" + verb if verb else "")
+                run += 1
+            else:
+                literal, run = part, 0
             out.append(part)
         return "/".join(out)
 
