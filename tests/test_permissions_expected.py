@@ -45,6 +45,7 @@ DOCS: dict[str, str] = {
     "cloudkms.keyRings.getIamPolicy": f"{KMS_V1}/getIamPolicy",
     "cloudkms.keyRings.setIamPolicy": f"{KMS_V1}/setIamPolicy",
     "run.revisions.get": f"{RUN_V2}.services.revisions/get",
+    "logging.logEntries.list": "https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list",
     "cloudfunctions.functions.get": f"{CF_V2}.functions/get",
     "cloudfunctions.functions.update": f"{CF_V2}.functions/patch",
     "cloudfunctions.operations.get": f"{CF_V2}.operations/get",
@@ -67,7 +68,10 @@ RUN_REVERT = ["run.services.get", "run.services.update", "run.operations.get", "
 RUN_IAM_REVERT = ["run.services.getIamPolicy", "run.services.setIamPolicy"]
 RUN_QUARANTINE = RUN_REVERT + RUN_IAM_REVERT
 KMS_REENABLE = ["cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeyVersions.update", "run.services.list"]
-KMS_RESTORE = [*KMS_REENABLE, "cloudkms.cryptoKeyVersions.restore"]
+# Undoing a scheduled destruction, or putting a removed binding back, is justified only by history:
+# the audit entry is first confirmed in Cloud Logging (issue 14 #3/#4), which reads log entries.
+CONFIRM = ["logging.logEntries.list"]
+KMS_RESTORE = [*KMS_REENABLE, "cloudkms.cryptoKeyVersions.restore", *CONFIRM]
 KMS_IAM = ["cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy",
            "cloudkms.keyRings.getIamPolicy", "cloudkms.keyRings.setIamPolicy"]
 KMS_ALERT = ["run.services.list"]
@@ -98,7 +102,7 @@ SHIPPED: dict[str, list[str]] = {
     "run_cmek_missing": [],
     "kms_version_disabled": KMS_REENABLE,
     "kms_version_destroy_scheduled": KMS_RESTORE,
-    "kms_agent_binding_removed": KMS_IAM,
+    "kms_agent_binding_removed": [*KMS_IAM, *CONFIRM],
     "kms_public_member": KMS_IAM,
     "kms_unapproved_location": [],
     "kms_rotation": [],
