@@ -40,7 +40,7 @@ remediation: {remediation}
 rules:
   run_ingress_open: {{mode: enforce}}
 alerts:
-  slack: {{webhook_url_file: {hook}}}
+  slack: {{webhook_url_file: {hook}, allowed_hosts: [127.0.0.1]}}
   routes: {{critical: [slack], high: [slack], medium: [slack], low: [slack]}}
   retry: {{retries: 0}}
   dedupe: {{store: memory, escalate_after: 50}}

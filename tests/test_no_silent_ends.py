@@ -53,7 +53,7 @@ rules:
   run_vpc_egress: {{mode: alert}}
 {extra}
 alerts:
-  slack: {{webhook_url_file: {hook}}}
+  slack: {{webhook_url_file: {hook}, allowed_hosts: [127.0.0.1]}}
   routes: {{critical: [slack], high: [slack], medium: [slack], low: [slack]}}
   retry: {{retries: 0}}
   dedupe: {{store: memory}}

@@ -17,15 +17,17 @@ import contextlib
 import datetime as dt
 import io
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from shared import cli, clients, log
+from shared import cli, clients, log, quarantine_store
 from shared.config import parse_policy
 from shared.event import parse
 from shared.model import Outcome
 from shared.pipeline import Pipeline, evaluate, triage
+from shared.quarantine_store import MemoryRecords
 from tests.helpers import ROOT, default_policy, load_json
 
 pytestmark = pytest.mark.integration
@@ -57,6 +59,18 @@ def _handle(policy_yaml: str, entry: dict[str, Any]) -> list[Any]:
 # ---------------------------------------------------------------------------
 # Quarantine, then release.
 
+@pytest.fixture
+def records() -> Iterator[MemoryRecords]:
+    """Quarantine records in memory, shared by quarantine and release in this process (the
+    deployed default is Rampart's Firestore database), as tests/test_run_actions.py keeps them."""
+    store = MemoryRecords()
+    quarantine_store.set_default(store)
+    try:
+        yield store
+    finally:
+        quarantine_store.set_default(None)
+
+
 QUARANTINE_POLICY = """
 default_mode: "off"
 rules:
@@ -78,6 +92,13 @@ def _quarantined(standin: Any) -> None:
     assert rec.outcome is Outcome.QUARANTINED, rec.reason
     svc, pol = _live(standin)
     assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and _public(pol) == []
+    standin.admin.clear_requests()
+
+
+def _owner_fixes_the_service_account(standin: Any) -> None:
+    """What the owner does before a release (release refuses while the quarantining rule would
+    still flag the service, issue 14): a dedicated service account. No writes are logged."""
+    standin.admin.mutate(CRM, patch={"template": {"serviceAccount": "crm@power-choosers-crm.iam.gserviceaccount.com"}})
     standin.admin.clear_requests()
 
 
@@ -106,10 +127,11 @@ def _iam_writes(standin: Any) -> list[dict[str, Any]]:
     return [r for r in standin.admin.requests(path=r":setIamPolicy$") if r["method"] == "POST"]
 
 
-def test_release_refuses_over_a_public_grant_made_since_the_quarantine(standin: Any) -> None:
+def test_release_refuses_over_a_public_grant_made_since_the_quarantine(standin: Any, records: MemoryRecords) -> None:
     """allAuthenticatedUsers on the invoker role was never there: quarantine did not remove it, so
     releasing would leave the service public on someone's new grant plus its old ones."""
     _quarantined(standin)
+    _owner_fixes_the_service_account(standin)
     standin.admin.mutate(CRM, iam_add={"role": INVOKER, "member": "allAuthenticatedUsers"})
     standin.admin.clear_requests()
 
@@ -121,11 +143,14 @@ def test_release_refuses_over_a_public_grant_made_since_the_quarantine(standin: 
     assert _live(standin)[0]["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
 
 
-def test_release_retrying_after_a_lost_service_write_is_not_stopped_by_its_own_grants(standin: Any) -> None:
+def test_release_retrying_after_a_lost_service_write_is_not_stopped_by_its_own_grants(
+    standin: Any, records: MemoryRecords
+) -> None:
     """The grants go back first; the service write then meets a moved etag (someone else's write)
     and the release reads everything again. The grants it gave back are live now: they are its
     own, not drift, so the retry finishes the release instead of refusing half-way."""
     _quarantined(standin)
+    _owner_fixes_the_service_account(standin)
     standin.admin.fault("PATCH", r"/services/power-choosers-crm$", move_etag=True, count=1)
 
     rc, out, err = _release()
@@ -174,12 +199,25 @@ def _state() -> str:
     return clients.kms().get_crypto_key_version(name=V1).state.name
 
 
+def _log_enabled_before_the_destroy(standin: Any, destroy: dict[str, Any]) -> None:
+    """Cloud Logging's history of V1: set ENABLED, then the destroy. Since issue 14 the rule
+    re-enables a restored version only when this history shows it ENABLED just before."""
+    from infra.local import scenario
+
+    enabled = scenario.kms_update_version("ENABLED", version=V1)
+    enabled["timestamp"] = "2025-12-01T00:00:00Z"
+    enabled["logName"] = "projects/test-project/logs/cloudaudit.googleapis.com%2Factivity"
+    standin.admin.log_entries([enabled, destroy])
+
+
 def test_a_refused_reenable_keeps_the_restore_on_the_record(standin: Any) -> None:
     _seed_version(standin, state="DESTROY_SCHEDULED", destroyTime=_rfc3339(time.time() + 86400))
+    destroy = load_json(DATA / "kms" / "version_destroy.json")
+    _log_enabled_before_the_destroy(standin, destroy)
     standin.admin.fault("PATCH", r"/cryptoKeyVersions/1$", status=400, rpc_status="FAILED_PRECONDITION",
                         message="refused", count=1)
 
-    (rec,) = _handle(KMS_POLICY, load_json(DATA / "kms" / "version_destroy.json"))
+    (rec,) = _handle(KMS_POLICY, destroy)
 
     assert rec.outcome is Outcome.FAILED and "refused" in rec.reason
     assert _state() == "DISABLED", "the restore went through"
