@@ -258,14 +258,15 @@ def first_violations(runs: int = 3, kinds: tuple[str, ...] = KINDS, warm_up_roun
     from infra.local.stack import AUDIT_TOPIC, PROJECT, LocalStack
 
     class _Stack(LocalStack):
-        def function_env(self) -> dict[str, str]:
-            env = super().function_env()
+        def function_env(self, i: int = 0) -> dict[str, str]:
+            env = super().function_env(i)
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
             return env
 
     out: dict[str, Any] = {"runs": runs, "load_average_at_start": load_average(), "kinds": {}}
-    with _Stack(firestore=False, alerts=True, policy_overrides={"alerts": {"rule_routes": ALERT_ROUTE}}) as stack:
+    # Firestore: a quarantine keeps its record (what release may put back) in Rampart's own database.
+    with _Stack(firestore=True, alerts=True, policy_overrides={"alerts": {"rule_routes": ALERT_ROUTE}}) as stack:
         pub = fast_publisher(stack.pubsub.host)
         topic = f"projects/{PROJECT}/topics/{AUDIT_TOPIC}"
         prepared = ColdKinds(stack)
@@ -342,7 +343,7 @@ def breakdown(kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
             import yaml
 
             policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
-            policy["alerts"] = {"slack": {"webhook_url_file": str(webhook)}, "dedupe": {"store": "memory"},
+            policy["alerts"] = {"slack": {"webhook_url_file": str(webhook), "allowed_hosts": ["127.0.0.1"]}, "dedupe": {"store": "memory"},
                                 "rule_routes": ALERT_ROUTE}
             policy_path = Path(tmp) / "policy.yaml"
             policy_path.write_text(yaml.safe_dump(policy))
