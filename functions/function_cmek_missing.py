@@ -1,4 +1,5 @@
-"""A Cloud Run function (Cloud Functions v2 API) without a customer-managed key (`kmsKeyName`),\nor with one in another location (seed 001). Alert only: re-keying means a rebuild by its owner."""
+"""A Cloud Run function (Cloud Functions v2 API) without a customer-managed key (`kmsKeyName`),
+or with one in another location. Alert only: re-keying means a rebuild by its owner."""
 
 from __future__ import annotations
 

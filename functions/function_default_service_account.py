@@ -1,4 +1,6 @@
-"""A Cloud Run function (Cloud Functions v2 API) running as the default compute service account,\nwhich holds Editor on its project by default: a dedicated service account per workload (seed §3).\nAlert only: which service account it should run as is the owner's decision."""
+"""A Cloud Run function (Cloud Functions v2 API) running as the default compute service account,
+which holds Editor on its project by default: a dedicated service account per workload.
+Alert only: which service account it should run as is the owner's decision."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Credentials in a Cloud Run function's plain environment variables (Cloud Functions v2 API\n`serviceConfig.environmentVariables`) instead of `secretEnvironmentVariables`. Only names are\never reported. Alert only: moving a value to Secret Manager needs its owner."""
+"""Credentials in a Cloud Run function's plain environment variables (Cloud Functions v2 API
+`serviceConfig.environmentVariables`) instead of `secretEnvironmentVariables`. Only names are
+ever reported. Alert only: moving a value to Secret Manager needs its owner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A Cloud Run function (Cloud Functions v2 API) deployed outside the approved regions (seed §1).\nAlert only: a function cannot be moved; it is redeployed elsewhere by its owner."""
+"""A Cloud Run function (Cloud Functions v2 API) deployed outside the approved regions.
+Alert only: a function cannot be moved; it is redeployed elsewhere by its owner."""
 
 from __future__ import annotations
 

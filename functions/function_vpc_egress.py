@@ -1,4 +1,5 @@
-"""A Cloud Run function (Cloud Functions v2 API) whose VPC egress (connector or Direct VPC) is not\nprivate-ranges-only: all its outbound traffic leaves through the VPC (seed §2/§6). Alert only."""
+"""A Cloud Run function (Cloud Functions v2 API) whose VPC egress (connector or Direct VPC) is not
+private-ranges-only: all its outbound traffic leaves through the VPC. Alert only."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The encrypter/decrypter binding of a protected member (a service agent) removed from a
-CMEK key or key ring: the service can no longer read its own data (seed 001, step 3)."""
+CMEK key or key ring: the service can no longer read its own data."""
 
 from __future__ import annotations
 

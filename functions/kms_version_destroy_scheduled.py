@@ -1,5 +1,5 @@
 """A CMEK key version scheduled for destruction: once its destroy time passes, the data it
-protects is gone for good (seed 001). It can be restored until then."""
+protects is gone for good. It can be restored until then."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A CMEK key version disabled: every dataset, model and result encrypted with it becomes
-unreadable at once (seed 001). Re-enable it, and page someone."""
+unreadable at once. Re-enable it, and page someone."""
 
 from __future__ import annotations
 

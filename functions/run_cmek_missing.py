@@ -1,5 +1,5 @@
 """A Cloud Run service without a customer-managed encryption key, or with one in another
-location: regulated data must stay under keys the team controls (seed 001), in the same region."""
+location: regulated data must stay under keys the team controls, in the same region."""
 
 from __future__ import annotations
 

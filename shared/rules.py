@@ -169,7 +169,7 @@ class Rule:
     action: Action  # what it does in enforce mode
     actions: tuple[Action, ...]  # every action the policy may choose for it
     permissions: Mapping[str, tuple[str, ...]]  # action → IAM permissions it needs
-    why: str  # one line: the seed requirement behind the rule
+    why: str  # one line: why it matters, with the Google Cloud documentation page that says so
     remediate: Remediate | None = None  # re-reads live state and acts; None: alert only
     enrich: Enrich | None = None  # extra, log-safe facts for the alert (best effort)
 
