@@ -41,6 +41,21 @@ if TYPE_CHECKING:
 ClaimStatus = Literal["new", "resumed", "duplicate", "busy", "deferred"]
 Decision = Literal["alert", "escalate", "suppress"]
 
+# How long the dedupe store may hold up an alert (issue 15 §6: it was about 10 s per alert while
+# the store was unreachable). A healthy store answers in milliseconds. One call retries "cannot
+# connect" errors for at most PROBE_SECONDS, then the alert goes out without dedupe (fail open); a
+# store that is connected but slow to answer (one just back, warming up) gets ANSWER_SECONDS. After
+# a failure, calls within DOWN_SKIP_SECONDS of it fail open at once, and later ones retry for only
+# DOWN_TRY_SECONDS: a store that is back is used again at once, so two instances do not both alert
+# for longer than a moment after it returns. The channel reconnects at least every
+# RECONNECT_MAX_MS (grpc's default backoff grows to 120 s, and it is shared by every channel to
+# the same target in the process: a store back for a minute was still "unreachable" from here).
+PROBE_SECONDS = 2.0
+ANSWER_SECONDS = 5.0
+DOWN_TRY_SECONDS = 1.0
+DOWN_SKIP_SECONDS = 0.5
+RECONNECT_MAX_MS = 1000
+
 
 class LeaseLost(Exception):
     """Another instance took over this claim (our lease expired); stop sending."""
@@ -276,6 +291,9 @@ class FirestoreStore:
     batch guarded by preconditions (`create` when a document was absent, otherwise its
     update time as read), so two instances can never both win; the loser re-reads.
     IAM: roles/datastore.user. Set a TTL policy on `expire_at` so old claims are deleted.
+
+    Unreachable, it costs an alert at most PROBE_SECONDS, then DOWN_TRY_SECONDS or nothing (see
+    those constants); calls keep trying it, so a store that is back dedupes at once.
     """
 
     def __init__(
@@ -295,15 +313,41 @@ class FirestoreStore:
         self.timeout = timeout
         self._client = client
         self._lock = threading.Lock()
+        self._failed_at: float | None = None  # time.monotonic() of the last failure; None: it answered since
 
     def client(self) -> Any:
         """The Firestore client, created on first use."""
         with self._lock:
             if self._client is None:
-                from google.cloud import firestore
-
-                self._client = firestore.Client(project=self.project, database=self.database)
+                self._client = _fast_reconnect_client(self.project, self.database)
             return self._client
+
+    def _budget(self) -> float:
+        """Seconds this call may spend on the store; StoreUnavailable at once if it failed a moment ago."""
+        import time
+
+        failed_at = self._failed_at
+        if failed_at is None:
+            return min(self.timeout, PROBE_SECONDS)
+        ago = time.monotonic() - failed_at
+        if ago < DOWN_SKIP_SECONDS:
+            raise StoreUnavailable(f"Firestore {self.collection}: unreachable {ago:.1f}s ago (tried again after {DOWN_SKIP_SECONDS:g}s)")
+        return min(self.timeout, DOWN_TRY_SECONDS)
+
+    def _answered(self) -> None:
+        self._failed_at = None
+
+    def _failed(self) -> None:
+        import time
+
+        self._failed_at = time.monotonic()
+
+    def _call_options(self, budget: float) -> dict[str, Any]:
+        """Retry unavailability for `budget` seconds; wait up to ANSWER_SECONDS for an answer."""
+        from google.api_core.retry import Retry
+
+        retry = Retry(initial=0.05, maximum=0.5, multiplier=2.0, timeout=budget)
+        return {"retry": retry, "timeout": max(budget, min(self.timeout, ANSWER_SECONDS))}
 
     def begin(self, req: BeginRequest) -> Claim:
         def step(ev: dict[str, Any] | None, res: dict[str, Any] | None) -> tuple[Claim, Any, Any]:
@@ -324,20 +368,26 @@ class FirestoreStore:
         """One document (a release note), or None."""
         from google.api_core import exceptions as gexc
 
+        call = self._call_options(self._budget())
         try:
-            snap = self.client().collection(self.collection).document(key).get(timeout=self.timeout)
+            snap = self.client().collection(self.collection).document(key).get(**call)
         except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            self._failed()
             raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}") from None
+        self._answered()
         return snap.to_dict() if snap.exists else None
 
     def put(self, key: str, doc: dict[str, Any]) -> None:
         from google.api_core import exceptions as gexc
 
+        call = self._call_options(self._budget())
         try:
             self.client().collection(self.collection).document(key).set(
-                self._expiring(doc, float(doc.get("released_at", 0.0))), timeout=self.timeout)
+                self._expiring(doc, float(doc.get("released_at", 0.0))), **call)
         except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            self._failed()
             raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}") from None
+        self._answered()
 
     def _apply(self, ev_key: str, res_key: str | None, step: Any, now: float | None = None) -> Any:
         """Read, transition, write atomically with preconditions; re-read on a lost race."""
@@ -345,12 +395,10 @@ class FirestoreStore:
         import time
 
         from google.api_core import exceptions as gexc
-        from google.api_core.retry import Retry
 
+        call = self._call_options(self._budget())
         client = self.client()
         col = client.collection(self.collection)
-        retry = Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout)
-        call = {"retry": retry, "timeout": self.timeout}
         refs = [col.document(ev_key)] + ([col.document(res_key)] if res_key else [])
         try:
             for _ in range(8):
@@ -368,19 +416,60 @@ class FirestoreStore:
                     else:
                         batch.create(ref, new)
                 if len(batch) == 0:
+                    self._answered()
                     return result
                 try:
                     batch.commit(**call)
+                    self._answered()
                     return result
                 except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Aborted):
                     # Another instance wrote first: read its state and decide again.
                     time.sleep(random.uniform(0.005, 0.05))
             raise StoreUnavailable(f"Firestore {self.collection}: still contended after 8 attempts")
         except (gexc.GoogleAPICallError, gexc.RetryError) as e:
+            self._failed()
             raise StoreUnavailable(f"Firestore {self.collection}: {type(e).__name__}: {e}") from None
 
     def _expiring(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
         return {**doc, "expire_at": datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.retention_seconds)}
+
+
+def _fast_reconnect_client(project: str | None, database: str) -> Any:
+    """A firestore.Client whose gRPC channel reconnects within RECONNECT_MAX_MS of the store coming
+    back, with its own subchannel (not the process-wide one other clients' backoff would hold).
+
+    google-cloud-firestore has no public setting for channel options: this overrides the two
+    places its Client makes the channel (`_emulator_channel`, and the transport's `create_channel`
+    for the real service), as of google-cloud-firestore 2.x. tests/test_dedupe_store_down.py
+    restarts a Firestore emulator under a store and fails if a returned store is not used again."""
+    import grpc
+    from google.cloud import firestore
+    from google.cloud.firestore_v1 import base_client
+    from google.cloud.firestore_v1.services.firestore import client as gapic
+    from google.cloud.firestore_v1.services.firestore.transports import grpc as gapic_grpc
+
+    options = [("grpc.initial_reconnect_backoff_ms", RECONNECT_MAX_MS // 4),
+               ("grpc.min_reconnect_backoff_ms", RECONNECT_MAX_MS // 4),
+               ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),
+               ("grpc.use_local_subchannel_pool", 1)]
+
+    class Transport(gapic_grpc.FirestoreGrpcTransport):
+        @classmethod
+        def create_channel(cls, *args: Any, **kwargs: Any) -> Any:
+            kwargs["options"] = [*kwargs.get("options", ()), *options]
+            return super().create_channel(*args, **kwargs)
+
+    class Client(firestore.Client):
+        @property
+        def _firestore_api(self) -> Any:
+            return self._firestore_api_helper(Transport, gapic.FirestoreClient, gapic)
+
+        def _emulator_channel(self, transport: Any) -> Any:
+            # As the library does (an insecure channel, a placeholder bearer token), plus the options.
+            return grpc.insecure_channel(self._emulator_host, options=[
+                ("Authorization", "Bearer owner"), *base_client._GRPC_MSG_SIZE_OPTIONS, *options])
+
+    return Client(project=project, database=database)
 
 
 _stores: dict[tuple[Any, ...], Store] = {}
