@@ -27,6 +27,10 @@ SCENARIOS = {
     "burst_of_irrelevant_events": "10,000+ irrelevant entries published in front of one violation",
     "broken_policy_at_start": "the functions start on a broken policy file, which is then fixed",
     "writer_wins_every_race": "a concurrent writer wins every etag race: every delivery fails, the message is dead-lettered",
+    "sweep_after_function_down": "sweep: the function down, violations' entries dead-lettered, then one sweep",
+    "sweep_overlapping_events": "sweep: a sweep overlapping a burst of events on the same violations",
+    "two_overlapping_sweeps": "sweep: two sweeps at once over the same violations",
+    "sweep_worker_killed_mid_shard": "sweep: both sweep workers SIGKILLed while their writes hang",
 }
 
 
@@ -43,7 +47,17 @@ def render(data: dict) -> str:
         raise KeyError(f"results.json has scenarios the report does not describe: {unknown}")
     totals = data["totals"]
     rows.append("| **all** | " + " | ".join(f"**{_cell(totals, c)}**" for c in COLUMNS) + " |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + _store_down(scenarios.get("emulators_down_and_back_empty", {}))
+
+
+def _store_down(fig: dict) -> str:
+    """The dedupe-store-down figure (issue 15 §6), once a soak has measured it."""
+    down, up = fig.get("seconds_to_alert_all_while_dedupe_down"), fig.get("seconds_to_alert_all_with_dedupe_up")
+    if down is None or up is None:
+        return ""
+    n = fig.get("violations_while_dedupe_down", "?")
+    return (f"\nWith the Firestore dedupe store down, {n} violations published at once were all alerted on every "
+            f"channel {down:g} s after publishing ({up:g} s for as many with the store up).\n")
 
 
 def _cell(fig: dict, column: str) -> str:

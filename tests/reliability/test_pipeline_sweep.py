@@ -111,6 +111,22 @@ def writes_per_resource(ledger: H.Ledger, since: float, prefix: str) -> Counter[
     return Counter({r: len(w) for r, w in ledger.writes(since).items() if f"/{prefix}" in r})
 
 
+def save(scenario: str, stack: LocalStack, ledger: H.Ledger, prefix: str, doors: list[H.Door],
+         lost: list[str], doubled: list[str], *, pushed: int, faults: int, double_writes: int,
+         extra: dict[str, Any] | None = None) -> None:
+    """The scenario's row of the README's reliability table. A violation closed by the sweep has
+    the sweep's record, not one under its own event id, so "ended without record or alert" here is
+    a violation still open, or closed with no alert about it on any channel."""
+    by = alerts_by_violation(ledger, prefix)
+    still = {d.resource for d in H.open_doors(stack, doors)}
+    unseen = [d for d in doors if d.resource in still or not by.get((d.rule, d.resource))]
+    H.save_figures(scenario, H.Figures(
+        events_pushed=pushed, faults_injected=faults, violations_remediated=len(doors) - len(still),
+        alerts_sent=sum(sum(c.values()) for ids in by.values() for c in ids.values()),
+        lost=len(lost), doubled=len(doubled) + double_writes, unseen=len(unseen), extra=extra or {},
+    ).as_dict())
+
+
 @pytest.mark.parametrize(("n", "k"), H.sized(short=(4, 2), soak=(20, 6)))
 def test_function_down_events_dead_lettered_then_one_sweep_closes_everything(stack: LocalStack, n: int, k: int) -> None:
     prefix = f"swdown{n}"
@@ -144,6 +160,10 @@ def test_function_down_events_dead_lettered_then_one_sweep_closes_everything(sta
     assert {r: writes[r] for r in event_writes} == dict(event_writes)
     lost, doubled = verdict(stack, ledger, prefix, [(d.rule, d.resource) for d in early + late]
                             + [("run_vpc_egress", egress_service)])
+    rewritten = sum(max(0, writes[d.resource] - 1) for d in early + late)
+    save("sweep_after_function_down", stack, ledger, prefix, early + late, lost, doubled,
+         pushed=len(early) + 1 + len(late), faults=1, double_writes=rewritten,
+         extra={"dead_lettered": len(dead), "closed_by_the_sweep": len(late)})
     assert lost == [] and doubled == []
     assert rep.tally.violations["run_vpc_egress"] >= 1  # still open (alert-only), seen again, not re-alerted
 
@@ -161,8 +181,10 @@ def test_sweep_overlapping_a_burst_of_events(stack: LocalStack, n: int) -> None:
     assert not H.wait_closed(stack, doors, timeout=30)
     H.settle(ledger, 5.0)  # a tentative record waits settle_seconds (3 s) before it may speak
     writes = writes_per_resource(ledger, since, prefix)
-    assert writes == Counter({d.resource: 1 for d in doors})
     lost, doubled = verdict(stack, ledger, prefix, [(d.rule, d.resource) for d in doors])
+    save("sweep_overlapping_events", stack, ledger, prefix, doors, lost, doubled, pushed=len(doors), faults=0,
+         double_writes=sum(max(0, w - 1) for w in writes.values()))
+    assert writes == Counter({d.resource: 1 for d in doors})
     assert lost == [] and doubled == []
 
 
@@ -178,8 +200,11 @@ def test_two_overlapping_sweeps(stack: LocalStack) -> None:
     assert all(r.complete for r in reps)
     assert H.open_doors(stack, doors) == []
     H.settle(ledger)
-    assert writes_per_resource(ledger, since, prefix) == Counter({d.resource: 1 for d in doors})
+    writes = writes_per_resource(ledger, since, prefix)
     lost, doubled = verdict(stack, ledger, prefix, [(d.rule, d.resource) for d in doors])
+    save("two_overlapping_sweeps", stack, ledger, prefix, doors, lost, doubled, pushed=0, faults=0,
+         double_writes=sum(max(0, w - 1) for w in writes.values()))
+    assert writes == Counter({d.resource: 1 for d in doors})
     assert lost == [] and doubled == []
     # Between them the two sweeps saw every violation: fixed it, or found it fixed by the other (a shard
     # retried after acting reports what it found on the retry: already fixed).
@@ -224,6 +249,9 @@ def test_a_sweep_worker_killed_mid_shard(stack: LocalStack) -> None:
     assert H.open_doors(stack, doors) == []
     H.settle(ledger)
     writes = writes_per_resource(ledger, since, prefix)
-    assert all(writes[d.resource] == 1 for d in doors), writes  # a write that landed after the kill is not repeated
     lost, doubled = verdict(stack, ledger, prefix, [(d.rule, d.resource) for d in doors])
+    save("sweep_worker_killed_mid_shard", stack, ledger, prefix, doors, lost, doubled, pushed=0,
+         faults=len(doors) + len(stack.sweep_workers),  # hung writes, workers killed
+         double_writes=sum(max(0, w - 1) for w in writes.values()))
+    assert all(writes[d.resource] == 1 for d in doors), writes  # a write that landed after the kill is not repeated
     assert lost == [] and doubled == []
