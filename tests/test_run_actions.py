@@ -815,3 +815,40 @@ def test_release_output_carries_no_terminal_escapes(standin: Any, records: Memor
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "\nFAKE" not in text
+
+
+# ---------------------------------------------------------------------------
+# A PATCH without an update mask: Google's documents leave open whether Cloud Run replaces the
+# service or updates only the fields set on the wire (AIP-134). Rampart must work under both.
+
+
+@pytest.mark.parametrize("semantics", ["replace", "implied"])
+def test_reverts_and_quarantine_hold_whichever_way_cloud_run_reads_a_maskless_patch(standin: Any, semantics: str) -> None:
+    seed(standin, service_json(CRM, invoker_off=True, sa=DEFAULT_SA))
+    assert standin.admin.settings(run_patch_without_mask=semantics)["run_patch_without_mask"] == semantics
+    f, p = finding_for("run_invoker_iam_disabled", "powerchoosers-replaceservice-invoker-iam-disabled-success.json")
+    rec = remediate("run_invoker_iam_disabled", f, p, ctx())
+    assert rec.outcome is Outcome.REMEDIATED, rec.reason
+    assert live(standin, CRM)[0].get("invokerIamDisabled", False) is False
+    (patch,) = writes(standin)
+    assert "updateMask=invokerIamDisabled" in patch["query"], patch["query"]
+    # Quarantine turns the invoker check on too (False: the default, never on the wire).
+    seed(standin, service_json(CRM, invoker_off=True, sa=DEFAULT_SA))
+    standin.admin.settings(run_patch_without_mask=semantics)
+    f, p = finding_for("run_default_service_account", "powerchoosers-replaceservice-invoker-iam-disabled-success.json")
+    rec = remediate("run_default_service_account", f, p, ctx(Action.QUARANTINE))
+    assert rec.outcome is Outcome.QUARANTINED, rec.reason
+    svc = live(standin, CRM)[0]
+    assert svc.get("invokerIamDisabled", False) is False and svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+
+
+def test_a_write_accepted_but_not_applied_is_failed_not_remediated(standin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if Cloud Run ignored the field: the write answers with the service unchanged.
+    from shared.actions import run as run_actions
+
+    monkeypatch.setattr(run_actions, "update_service", lambda svc, budget, fields=(): run_actions.get_service(svc.name, budget))
+    seed(standin, service_json(CRM, invoker_off=True, sa=DEFAULT_SA))
+    f, p = finding_for("run_invoker_iam_disabled", "powerchoosers-replaceservice-invoker-iam-disabled-success.json")
+    rec = remediate("run_invoker_iam_disabled", f, p, ctx())
+    assert rec.outcome is Outcome.FAILED
+    assert "still has invoker_iam_disabled=True" in rec.reason and rec.after["invoker_iam_disabled"] is True

@@ -47,6 +47,7 @@ from shared.actions.run import (
     exhausted,
     get_service,
     ingress_of,
+    mask_of,
     service_facts,
     update_service,
 )
@@ -301,7 +302,7 @@ def quarantine(finding: Finding, ctx: ActionContext, *, violates: Violates) -> A
         def write_service() -> None:
             if to_save is not None:
                 records.save(name, to_save[1], to_save[0])
-            after_view.update(service_facts(update_service(svc, ctx.operation_timeout), key))
+            after_view.update(service_facts(update_service(svc, ctx.operation_timeout, mask_of(svc_changes)), key))
 
         def write_policy() -> None:
             nonlocal intended
@@ -561,7 +562,7 @@ def release(
 
         def write_service() -> None:
             try:
-                update_service(svc, operation_timeout)
+                update_service(svc, operation_timeout, mask_of(svc_changes))
             except OperationTimeout as exc:
                 raise ReleaseError(f"{name}: {exc}; check the service, then run release again") from exc
             done.extend(svc_changes)

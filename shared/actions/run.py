@@ -17,7 +17,7 @@ a hang. google libraries are imported on first use (cold-start budget).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.actions import ActionContext, TransientError, error_message, read_timeout, record
@@ -62,8 +62,11 @@ def get_service(name: str, timeout: float) -> Service:
     return svc
 
 
-def update_service(svc: Service, budget: float) -> Service:
-    """Write `svc` (etag included) and await the operation, all within `budget` seconds.
+def update_service(svc: Service, budget: float, fields: Sequence[str] = ()) -> Service:
+    """Write `svc` (etag included) and await the operation, all within `budget` seconds. With
+    `fields`, only those are written (an explicit update mask): without one, Cloud Run may treat
+    the request as "update the fields set on the wire" (https://google.aip.dev/134), and a field
+    set back to its default (invoker_iam_disabled = False) is not on the wire at all.
 
     IAM permissions: run.services.update, run.operations.get, iam.serviceAccounts.actAs."""
     from google.api_core import retry as gretry
@@ -71,7 +74,13 @@ def update_service(svc: Service, budget: float) -> Service:
 
     start = time.monotonic()
     try:
-        op = _client().update_service(service=svc, retry=None, timeout=budget)
+        if fields:
+            from google.protobuf import field_mask_pb2
+
+            mask = field_mask_pb2.FieldMask(paths=list(fields))
+            op = _client().update_service(request={"service": svc, "update_mask": mask}, retry=None, timeout=budget)
+        else:
+            op = _client().update_service(service=svc, retry=None, timeout=budget)
     except _transport_errors() as exc:
         # No answer to the write itself (deadline passed, connection dropped): it may or may not
         # have applied. A redelivery reads the live state again and finds out; a FAILED record
@@ -89,6 +98,12 @@ def update_service(svc: Service, budget: float) -> Service:
             raise OperationTimeout(f"operation did not finish within {budget:g}s") from exc
         raise TransientError(f"update_service {svc.name}: {type(exc).__name__}: {error_message(exc)}") from exc
     return done
+
+
+def mask_of(changes: Iterable[Change]) -> list[str]:
+    """The update mask for service changes: each change's top-level field (a label or annotation
+    change writes the whole map, as read live and edited)."""
+    return sorted({c.field.split(".", 1)[0] for c in changes})
 
 
 def ingress_of(svc: Service) -> str:
@@ -137,7 +152,9 @@ def revert_service(
         changes = edit(svc)
         if not changes:
             return Plan([], before=before, reason="live service already compliant")
-        write = Write("service", etag, changes, lambda: written.append(update_service(svc, ctx.operation_timeout)))
+        fields = mask_of(changes)
+        write = Write("service", etag, changes,
+                      lambda: written.append(update_service(svc, ctx.operation_timeout, fields)))
         return Plan([write], before=before, after=service_facts(svc))
 
     run = converge(lambda: get_service(name, timeout), lambda svc: {"service": svc.etag}, plan,
@@ -153,8 +170,16 @@ def revert_service(
                       reason=f"{run.reason}; the change may still apply: check {name}")
     if run.status is not Status.WRITTEN:
         return record(finding, ctx, Outcome.FAILED, before=before, attempts=run.attempts, reason=run.reason)
+    after = written[-1]
+    left = edit(type(after).deserialize(type(after).serialize(after)))  # on a copy: what the result still needs
+    if left:
+        # Accepted, yet the service it answered with is not what was written: never REMEDIATED on faith.
+        still = ", ".join(f"{c.field}={c.before}" for c in left)
+        return record(finding, ctx, Outcome.FAILED, changes=run.done, before=before, after=service_facts(after),
+                      attempts=run.attempts, reason=f"Cloud Run accepted the write but the service still has {still}; "
+                      f"check {name} and fix it by hand")
     return record(
-        finding, ctx, Outcome.REMEDIATED, changes=run.done, before=before, after=service_facts(written[-1]),
+        finding, ctx, Outcome.REMEDIATED, changes=run.done, before=before, after=service_facts(after),
         attempts=run.attempts, undo=undo(run.done), reason=("re-planned" + run.conflict_note) if run.conflicts else "",
     )
 

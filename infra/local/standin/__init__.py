@@ -93,9 +93,13 @@ types and enum values; these are choices, each with its source, and what Rampart
   * services.patch without updateMask: run.v2.json says only "Optional. The list of fields to be
     updated." AIP-134 (google.aip.dev/134) says an absent mask means "all fields that are populated";
     other Google APIs say all fields are overwritten (e.g. API Gateway's UpdateApiRequest). The stand-in
-    replaces every writable field (the older Run v2 UpdateService had no mask). This matters to
-    Rampart: the clients omit proto3 defaults from JSON (a `false` invokerIamDisabled is not sent), so
-    under AIP-134 reading a revert to a default value would not apply. Not settled here.
+    replaces every writable field by default (the older Run v2 UpdateService had no mask), and reads
+    it the AIP-134 way after POST /_standin/settings {"run_patch_without_mask": "implied"}. This
+    matters: the clients omit proto3 defaults from JSON (a `false` invokerIamDisabled is not sent),
+    so under AIP-134 a revert to a default value would not apply. Rampart therefore sends an
+    explicit updateMask for every service write (shared.actions.run.mask_of) and fails a revert
+    whose answered service still needs it; tests/test_run_actions.py::
+    test_reverts_and_quarantine_hold_whichever_way_cloud_run_reads_a_maskless_patch runs both.
   * Error bodies: discovery documents define no error envelope. The shape {"error": {"code",
     "message", "status", "details"}} and the HTTP mapping of google.rpc.Code come from the API design
     guide (cloud.google.com/apis/design/errors, AIP-193) and google/rpc/code.proto. The Python REST
@@ -153,4 +157,7 @@ Admin API (JSON; not logged, not subject to faults):
                                          "condition"?}, "iam_remove": {"role", "member"},
                                          "delete": true (services only)}; moves etags.
   GET|POST /_standin/clock              {"advance_seconds": N} moves the stand-in's clock forward.
+  GET|POST /_standin/settings           switch a behaviour the discovery documents leave open
+                                         (SETTINGS in app.py, each with its sources), e.g.
+                                         {"run_patch_without_mask": "implied"}; reset restores them.
 """

@@ -39,6 +39,17 @@ def routes(apis: Iterable[Api] = APIS) -> list[Route]:
     return [r for api in apis for r in api.routes]
 
 
+
+# Behaviours Google's documents leave open, with the stand-in's default first. Each names its sources.
+SETTINGS: dict[str, tuple[str, ...]] = {
+    # Cloud Run v2 services.patch without updateMask: "replace" (the whole service is the body;
+    # Terraform's google_cloud_run_v2_service relies on it) or "implied" (AIP-134,
+    # https://google.aip.dev/134: an omitted mask means "the fields set on the wire", so a field
+    # set to its default, e.g. invokerIamDisabled=false, is left as it was). run.v2.json only says
+    # "Optional. The list of fields to be updated."
+    "run_patch_without_mask": ("replace", "implied"),
+}
+
 class App:
     """The stand-in's behaviour: `handle(method, path, query, body)` -> Response. Thread-safe."""
 
@@ -164,6 +175,17 @@ class App:
             return json_response(200, {"ok": True})
         if route == ("POST", "/_standin/mutate"):
             return json_response(200, self.mutate(parse_body(raw)))
+        if route in (("GET", "/_standin/settings"), ("POST", "/_standin/settings")):
+            body = parse_body(raw) if method == "POST" else {}
+            with self.store.lock:
+                for key, value in body.items():
+                    allowed = SETTINGS.get(key)
+                    if allowed is None:
+                        bad(f"settings: unknown setting {key!r}; expected one of {sorted(SETTINGS)}")
+                    if value not in allowed:
+                        bad(f"settings.{key}: expected one of {list(allowed)}, found {value!r}")
+                    self.store.settings[key] = value
+                return json_response(200, dict(self.store.settings))
         if route in (("GET", "/_standin/clock"), ("POST", "/_standin/clock")):
             body = parse_body(raw) if method == "POST" else {}
             unknown = set(body) - {"advance_seconds"}

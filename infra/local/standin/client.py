@@ -122,6 +122,10 @@ class StandinAdmin:
             spec["delete"] = True
         return self._call("POST", "/_standin/mutate", spec)
 
+    def settings(self, **values: str) -> Json:
+        """Switch a behaviour the discovery documents leave open (SETTINGS in app.py); none: read them."""
+        return self._call("POST", "/_standin/settings", values) if values else self._call("GET", "/_standin/settings")
+
     def advance_clock(self, seconds: float) -> Json:
         return self._call("POST", "/_standin/clock", {"advance_seconds": seconds})
 

@@ -320,6 +320,8 @@ def patch_service(store: Store, path: dict[str, str], params: dict[str, str], bo
                             f"(request etag {etag}, current etag {old['etag']}); read it again",
                        "ABORTED")
     mask = mask_paths(params.get("updateMask"))
+    if mask is None and store.settings.get("run_patch_without_mask") == "implied":
+        mask = sorted(body)  # AIP-134: the fields set on the wire (proto3 JSON leaves defaults out)
     new = clone(old)
     if mask is None or mask == ["*"]:
         for k in [k for k in new if k not in SERVICE_OUTPUT_ONLY]:

@@ -46,6 +46,9 @@ class Store:
         self.operations: collections.OrderedDict[str, Json] = collections.OrderedDict()
         self.pending_ops: dict[str, int] = {}  # operation name -> polls left before it reads done
         self.caller = DEFAULT_CALLER
+        # Behaviours the discovery documents cannot settle, switched by POST /_standin/settings (see
+        # SETTINGS in app.py); reset puts the defaults back.
+        self.settings: dict[str, str] = {"run_patch_without_mask": "replace"}
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
