@@ -223,8 +223,13 @@ rampart_uninstall() {
         done
     done
 
-    step "2. deliveries: push subscriptions, Eventarc triggers, the dead-letter hold"
-    local subs=" $RAMPART_DEAD_LETTER_HOLD $RAMPART_DEAD_LETTER_PUSH " triggers=" "
+    step "1b. the sweep's schedule, so that no sweep starts while the rest goes"
+    gc_delete "Cloud Scheduler job $RAMPART_SWEEP_JOB" scheduler jobs delete "$RAMPART_SWEEP_JOB" \
+        --location="$REGION" --project="$PROJECT" --quiet
+
+    step "2. deliveries: push subscriptions, Eventarc triggers, the dead-letter holds"
+    local subs=" $RAMPART_DEAD_LETTER_HOLD $RAMPART_DEAD_LETTER_PUSH $RAMPART_SWEEP_SUBSCRIPTION $RAMPART_SWEEP_DEAD_LETTER_HOLD "
+    local triggers=" "
     for fn in "${FUNCTION_NAMES[@]}"; do
         if [[ $TRIGGER == push ]]; then subs+="rampart-push-${fn//_/-} "; else triggers+="rampart-${fn//_/-} "; fi
     done
@@ -247,7 +252,7 @@ rampart_uninstall() {
     done
 
     step "3. the functions"
-    local services=" $RAMPART_DEAD_LETTER_SERVICE "
+    local services=" $RAMPART_DEAD_LETTER_SERVICE $RAMPART_SWEEP_SERVICE "
     for i in "${!FUNCTION_SERVICES[@]}"; do services+="${FUNCTION_SERVICES[i]} "; done
     for name in $(gc_value "" run services list --region="$REGION" --project="$PROJECT" \
         --filter='metadata.labels.app=rampart' --format='value(metadata.name)'); do
@@ -258,7 +263,7 @@ rampart_uninstall() {
     done
 
     step "4. topics"
-    local topics=" $RAMPART_DEAD_LETTER_TOPIC $RAMPART_ALERTS_TOPIC "
+    local topics=" $RAMPART_DEAD_LETTER_TOPIC $RAMPART_ALERTS_TOPIC $RAMPART_SWEEP_TOPIC $RAMPART_SWEEP_DEAD_LETTER_TOPIC "
     for fn in "${FUNCTION_NAMES[@]}"; do topics+="$(rampart_audit_topic "$fn") "; done
     for name in $(gc_value "" pubsub topics list --project="$PROJECT" --filter='labels.app=rampart' --format='value(name)'); do
         topics+="${name##*/} "
@@ -306,6 +311,11 @@ rampart_uninstall() {
                 "$DEDUPE_PROJECT" --member="serviceAccount:${FUNCTION_SAS[i]}" --role=roles/datastore.user --all
         done
     fi
+    # The sweep's progress and dedupe grant (conditional on its database; --all takes it with its condition).
+    local sweep_sa="$RAMPART_SWEEP_SA@$PROJECT.iam.gserviceaccount.com"
+    gc_delete "binding of roles/datastore.user to $sweep_sa" projects remove-iam-policy-binding \
+        "${DEDUPE_PROJECT:-$PROJECT}" --member="serviceAccount:$sweep_sa" --role=roles/datastore.user --all
+    sas+="$sweep_sa "
     for name in $(gc_value "" iam service-accounts list --project="$PROJECT" --filter='email~^rampart-' --format='value(email)'); do
         sas+="$name "
     done
@@ -320,4 +330,7 @@ rampart_uninstall() {
         note "Kept: the KMS key $KMS_KEY: Cloud KMS never deletes key rings or keys; destroy its versions yourself if nothing else uses it."
     fi
     note "Kept: the container images of the source deploys, in Artifact Registry repository cloud-run-source-deploy ($REGION)."
+    if [[ -z $DEDUPE_DATABASE || $DEDUPE_DATABASE == "(default)" ]]; then
+        note "Kept: the (default) Firestore database (other workloads may use it); Rampart's collections there are rampart_alerts, rampart_quarantine and rampart_sweeps."
+    fi
 }

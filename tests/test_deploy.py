@@ -909,8 +909,17 @@ def test_uninstall_dry_run_removes_everything_sinks_first(tmp_path: Path) -> Non
     assert all(flag(c, "organization") == ORG for c in sinks)
     assert len(plan.find("eventarc", "triggers", "delete")) == len(rules_on)
     services = {c[4] for c in plan.find("run", "services", "delete")}
-    assert len(services) == len(rules_on) + 1 and "rampart-dead-letter" in services, "every function and the dead-letter consumer"
+    assert len(services) == len(rules_on) + 2 and {"rampart-dead-letter", "rampart-sweep"} <= services, \
+        "every function, the dead-letter consumer and the sweep"
     assert "rampart-dead-letter-push" in {c[4] for c in plan.find("pubsub", "subscriptions", "delete")}
+    # The posture sweep's resources too, its schedule first (right after the sinks).
+    [job] = plan.find("scheduler", "jobs", "delete")
+    assert job[4] == "rampart-sweep" and flag(job, "location") and flag(job, "project") == PROJECT
+    assert plan.commands.index(job) < plan.commands.index(plan.find("run", "services", "delete")[0])
+    assert {"rampart-sweep-push", "rampart-sweep-dead-letter-hold"} <= {c[4] for c in plan.find("pubsub", "subscriptions", "delete")}
+    assert {"rampart-sweep", "rampart-sweep-dead-letter"} <= {c[4] for c in plan.find("pubsub", "topics", "delete")}
+    assert any(flag(c, "member") == f"serviceAccount:rampart-sweep@{PROJECT}.iam.gserviceaccount.com"
+               and flag(c, "role") == "roles/datastore.user" for c in plan.find("projects", "remove-iam-policy-binding"))
     assert {c[3] for c in plan.find("secrets", "delete")} == {"rampart-policy", "rampart-slack-webhook", "rampart-smtp-password"}
     assert plan.find("firestore", "databases", "delete") and len(plan.find("alpha", "monitoring", "policies", "delete")) == 4
     assert {c[4] for c in plan.find("logging", "metrics", "delete")} == {"rampart-policy-invalid", "rampart-event-failed"}
@@ -918,6 +927,7 @@ def test_uninstall_dry_run_removes_everything_sinks_first(tmp_path: Path) -> Non
     assert roles and all(flag(c, "organization") == ORG for c in roles)
     sas = {c[4] for c in plan.find("iam", "service-accounts", "delete")}
     assert INVOKER in sas and f"rampart-build@{PROJECT}.iam.gserviceaccount.com" in sas
+    assert f"rampart-sweep@{PROJECT}.iam.gserviceaccount.com" in sas
     # It says what it removed (a dry run: would remove), one line each.
     assert f"Would remove {len(deletes)}:" in plan.result.stderr
     assert "  - sink rampart-audit-run-ingress-open (org-123456789012)" in plan.result.stderr

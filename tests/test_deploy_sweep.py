@@ -85,6 +85,17 @@ def test_writes_only_when_the_policy_lets_the_sweep_enforce(tmp_path: Path) -> N
     assert set(cli_output("iam-role", "--format", "list", "--policy", str(plan.src / "config" / "alerts.yaml")).split()) <= set(perms)
 
 
+def test_stage_caps_the_sweep_as_it_caps_every_rule(tmp_path: Path) -> None:
+    # A first rollout (--stage dry-run or alert) of a policy that lets the sweep enforce: the
+    # sweep's role gets no write permission, and the policy it reads says so.
+    for stage in ("dry-run", "alert"):
+        plan = dry_run(tmp_path / stage, "--policy", "config/alerts.yaml", "--no-alerts", "--stage", stage,
+                       policy_text=ENFORCING, sweep=True)
+        perms = role_permissions(plan)
+        assert set(ASSET_SEARCH) <= set(perms) and all(is_read(x) for x in perms if x not in ASSET_SEARCH), stage
+        assert f"at most {stage}" in plan.result.stderr
+
+
 def test_the_sweep_function_is_deployed_as_the_seed_asks(sweep_plan: Plan) -> None:
     [argv] = [c for c in sweep_plan.find("run", "deploy") if c[3] == "rampart-sweep"]
     assert flag(argv, "function") == "rampart_sweep" and flag(argv, "region") in APPROVED
