@@ -44,7 +44,8 @@ rampart_sweep_generate() {
     esac
     SWEEP_EMAIL="$RAMPART_SWEEP_SA@$PROJECT.iam.gserviceaccount.com"
     # The policy as deployed ($WORK/policy.deployed.yaml: --stage caps it), as the sweep will read it.
-    SWEEP_MODE=$("$PYTHON" - "$WORK/policy.deployed.yaml" "$WORK" "$STAGE" <<'PY' || die "could not generate the sweep's role from $POLICY (see above)"
+    local generated
+    generated=$("$PYTHON" - "$WORK/policy.deployed.yaml" "$WORK" "$STAGE" <<'PY' || die "could not generate the sweep's role from $POLICY (see above)"
 import io
 import os
 import sys
@@ -72,9 +73,10 @@ role = {"title": "Rampart posture sweep",
         "stage": "GA", "includedPermissions": perms}
 (work / "sweep.role.yaml").write_text(yaml.safe_dump(role, sort_keys=False, width=200))
 (work / "sweep.permissions").write_text("".join(p + "\n" for p in perms))
-print(mode.value)
+print(mode.value, loaded.policy.sweep.progress_collection)
 PY
 )
+    read -r SWEEP_MODE SWEEP_COLLECTION <<<"$generated"
     note "sweep: $SWEEP_SCOPE, schedule '$SWEEP_SCHEDULE', at most $SWEEP_MODE ($(wc -l <"$WORK/sweep.permissions") permissions)"
 }
 
@@ -122,6 +124,13 @@ rampart_sweep_bootstrap() {
     gc_bind projects add-iam-policy-binding "$project" --member="serviceAccount:$SWEEP_EMAIL" \
         --role=roles/datastore.user \
         --condition="expression=resource.name == \"projects/$project/databases/$database\",title=rampart-sweep-progress,description=Rampart sweep progress and alert dedupe"
+    # Sweep documents carry expire_at (90 days, shared/sweep/progress.py): TTL policies delete them
+    # (the sweep's collection, sweep.progress_collection, and its shards subcollections).
+    local group
+    for group in "$SWEEP_COLLECTION" shards; do
+        gc firestore fields ttls update expire_at --collection-group="$group" \
+            --database="$database" --enable-ttl --async --project="$project"
+    done
     if [[ -n $ALERTS_TOPIC_PATH ]]; then
         gc_bind pubsub topics add-iam-policy-binding "$ALERTS_TOPIC_PATH" \
             --member="serviceAccount:$SWEEP_EMAIL" --role=roles/pubsub.publisher

@@ -123,3 +123,9 @@ def test_a_real_run_with_the_sweep_executes_exactly_what_the_dry_run_prints(tmp_
     assert dry.returncode == 0, dry.stderr
     assert calls == split_commands(dry.stdout)
     assert any(c[1:4] == ["scheduler", "jobs", "create"] for c in calls)
+
+
+def test_sweep_documents_expire_under_a_ttl_policy(sweep_plan: Plan) -> None:
+    ttls = sweep_plan.find("firestore", "fields", "ttls", "update")
+    groups = {flag(c, "collection-group") for c in ttls if c[5] == "expire_at" and "--enable-ttl" in c}
+    assert {"rampart_sweeps", "shards"} <= groups

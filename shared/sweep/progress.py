@@ -9,6 +9,10 @@ per sweep in `sweep.progress_collection` (default `rampart_sweeps`):
 Only the planner writes the sweep document and each shard's worker its own shard document, so
 nothing contends; a redelivered shard that is done is skipped. `MemoryProgress` is the same in a
 dict (unit tests). IAM: roles/datastore.user.
+
+Both documents carry `expire_at`, RETENTION_DAYS after they were written; infra/sweep.sh sets a
+Firestore TTL policy on it for `rampart_sweeps` and `shards`, so a daily sweep does not grow the
+database for ever (`scan --html` writes a report to keep).
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ from typing import Any, Protocol
 from shared.sweep.local import SweepReport, now_text
 from shared.sweep.records import timestamp_seconds
 from shared.sweep.shard import Tally
+
+
+RETENTION_DAYS = 90
+
+
+def _expiry() -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(days=RETENTION_DAYS)
 
 
 class Progress(Protocol):
@@ -114,7 +127,7 @@ class FirestoreProgress:
         ref = self._doc(sweep_id)
         fresh = _fresh(scopes, max_mode)
         try:
-            ref.create(fresh)
+            ref.create({**fresh, "expire_at": _expiry()})
             return fresh
         except gexc.AlreadyExists:  # a redelivered request: resume from the stored cursors
             return ref.get().to_dict() or fresh
@@ -128,7 +141,7 @@ class FirestoreProgress:
 
     def finish_shard(self, sweep_id: str, key: str, tally: Tally) -> None:
         self._doc(sweep_id).collection("shards").document(key).set(
-            {"done": True, "finished_at": now_text(), "tally": tally.to_dict()})
+            {"done": True, "finished_at": now_text(), "tally": tally.to_dict(), "expire_at": _expiry()})
 
     def report(self, sweep_id: str) -> SweepReport | None:
         snap = self._doc(sweep_id).get()
