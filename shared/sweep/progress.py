@@ -24,7 +24,6 @@ from shared.sweep.local import SweepReport, now_text
 from shared.sweep.records import timestamp_seconds
 from shared.sweep.shard import Tally
 
-
 RETENTION_DAYS = 90
 
 
