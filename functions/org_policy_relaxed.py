@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.model import Action, Finding, Outcome, Severity
 from shared.rules import Rule, finding
-from shared.views.orgpolicy import CRM, ORG_POLICY, ORGPOLICY, OrgPolicyView
+from shared.views.orgpolicy import CRM, ORG_POLICY, ORGPOLICY, OrgPolicyView, rules_of_spec
 
 if TYPE_CHECKING:
     from shared.actions import ActionContext
@@ -32,7 +32,8 @@ class Params:
 
 def check(view: OrgPolicyView, params: Params) -> Finding | None:
     """A watched constraint's policy deleted, reset, allowing all, not enforced, conditional, or
-    with its values changed (which may widen them: the prior values are not known)."""
+    with its values changed by a write (which may widen them: the prior values are not known); in
+    a state read, values other than the declared baseline."""
     if view.constraint not in params.constraints:
         return None
     how: list[str] = []
@@ -49,7 +50,13 @@ def check(view: OrgPolicyView, params: Params) -> Finding | None:
     if view.inherit_from_parent is False and not (view.deny_all or view.enforce or view.allowed_values or view.denied_values):
         how.append("stops inheriting and sets nothing")
     if view.allowed_values and not how:
-        how.append("allowed values changed")
+        baseline = params.baseline.get(view.constraint)
+        if view.written:
+            how.append("allowed values changed")
+        elif baseline is not None and rules_of_spec(baseline) != view.rules:
+            # A state (a sweep's record, a live read) with values is a finding only where the
+            # values are not the declared baseline: its prior values are no question there.
+            how.append("allowed values differ from the baseline")
     if not how:
         return None
     observed = {"constraint": view.constraint, "parent": view.parent, "how": how,

@@ -85,9 +85,18 @@ def test_org_policy_relaxations_and_a_tightening() -> None:
     assert rule.check(dataclasses.replace(base, rules=(PolicyRule(enforce=True),)), _params("org_policy_relaxed")) is None
     for change in ({"deleted": True}, {"reset": True}, {"rules": (PolicyRule(allow_all=True),)},
                    {"rules": (PolicyRule(enforce=False),)}, {"rules": (PolicyRule(enforce=True, condition="x"),)},
-                   {"rules": (PolicyRule(allowed_values=("in:us-locations", "in:eu-locations")),)},
+                   {"rules": (PolicyRule(allowed_values=("in:us-locations", "in:eu-locations")),), "written": True},
                    {"inherit_from_parent": False}):
         assert rule.check(dataclasses.replace(base, **change), _params("org_policy_relaxed")) is not None, change
+    # A state with values (a sweep's record, a live read) is not a change: a finding only where the
+    # values are not the declared baseline.
+    state = dataclasses.replace(base, rules=(PolicyRule(allowed_values=("in:us-locations",)),))
+    assert rule.check(state, _params("org_policy_relaxed")) is None
+    us = {"rules": [{"values": {"allowedValues": ["in:us-locations"]}}]}
+    eu = {"rules": [{"values": {"allowedValues": ["in:eu-locations"]}}]}
+    assert rule.check(state, _params("org_policy_relaxed", baseline={"gcp.resourceLocations": us})) is None
+    f = rule.check(state, _params("org_policy_relaxed", baseline={"gcp.resourceLocations": eu}))
+    assert f is not None and f.observed["how"] == ["allowed values differ from the baseline"]
 
 
 def test_compute_first_entries_are_judged_and_their_last_entries_are_not() -> None:

@@ -13,8 +13,9 @@ import googleapiclient
 import pytest
 
 from infra.local.estate import estate
-from infra.local.standin.cloudasset_v1 import API, ASSET_TYPES, MAX_PAGE
+from infra.local.standin.cloudasset_v1 import API, ASSET_TYPES, IAM_ASSET_TYPES, MAX_PAGE
 
+FUNCTION = "projects/proj-00003/locations/us-east1/functions/fn"
 DOC = json.loads((Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / API.discovery).read_text())
 METHODS = DOC["resources"]["v1"]["methods"]
 SCHEMAS = DOC["schemas"]
@@ -56,9 +57,19 @@ def check_shape(obj: Any, schema_name: str, path: str = "") -> None:
 @pytest.fixture
 def seeded(standin: Any) -> Any:
     seed, _ = estate(projects=6, services=30, keys=12, folders=2, violation_rate=0.0)
+    seed["functions"] = [{"name": FUNCTION, "serviceConfig": {"ingressSettings": "ALLOW_ALL"}, "kmsKeyName": seed["cryptoKeys"][0]["name"],
+                          "buildConfig": {"runtime": "python312"}}]
+    seed["orgPolicies"] = [{"name": "projects/proj-00001/policies/run.allowedIngress", "spec": {"rules": [{"allowAll": True}]}},
+                           {"name": "folders/2001/policies/gcp.resourceLocations",
+                            "spec": {"rules": [{"values": {"allowedValues": ["in:us-locations"]}}]}},
+                           {"name": "organizations/1000/policies/iam.allowedPolicyMemberDomains", "spec": {"rules": [{"enforce": True}]}}]
     seed["policies"] = {seed["services"][0]["name"]: {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]},
                         seed["cryptoKeys"][0]["name"]: {"bindings": [{"role": "roles/cloudkms.admin",
-                                                                      "members": ["group:kms@example.com"]}]}}
+                                                                      "members": ["group:kms@example.com"]}]},
+                        FUNCTION: {"bindings": [{"role": "roles/cloudfunctions.invoker", "members": ["allUsers"]}]},
+                        "projects/proj-00002": {"bindings": [{"role": "roles/viewer", "members": ["user:x@gmail.com"]}]},
+                        "folders/2001": {"bindings": [{"role": "roles/viewer", "members": ["group:f@example.com"]}]},
+                        "organizations/1000": {"bindings": [{"role": "roles/viewer", "members": ["group:o@example.com"]}]}}
     standin.admin.seed(seed)
     return standin
 
@@ -90,7 +101,50 @@ def test_iam_results_have_the_documented_shape(seeded: Any) -> None:
     status, body = get(f"{seeded.url}/v1/organizations/1000:searchAllIamPolicies")
     assert status == 200
     check_shape(body, "SearchAllIamPoliciesResponse")
-    assert {r["assetType"] for r in body["results"]} == {"run.googleapis.com/Service", "cloudkms.googleapis.com/CryptoKey"}
+    assert {r["assetType"] for r in body["results"]} == set(IAM_ASSET_TYPES) - {"cloudkms.googleapis.com/KeyRing",
+                                                                                  "cloudkms.googleapis.com/CryptoKeyVersion"}
+    by_resource = {r["resource"]: r for r in body["results"]}
+    # The search APIs name a project by its id; `project` only for what is in a project.
+    project = by_resource["//cloudresourcemanager.googleapis.com/projects/proj-00002"]
+    assert project["assetType"] == "cloudresourcemanager.googleapis.com/Project" and project["project"].split("/")[1].isdigit()
+    folder = by_resource["//cloudresourcemanager.googleapis.com/folders/2001"]
+    assert "project" not in folder and folder["organization"] == "organizations/1000"
+    org = by_resource["//cloudresourcemanager.googleapis.com/organizations/1000"]
+    assert "project" not in org and org["policy"]["bindings"][0]["members"] == ["group:o@example.com"]
+    assert by_resource[f"//cloudfunctions.googleapis.com/{FUNCTION}"]["assetType"] == "cloudfunctions.googleapis.com/Function"
+
+
+def test_hierarchy_policies_are_in_the_scope_of_themselves_and_what_is_above(seeded: Any) -> None:
+    def resources(scope: str, kind: str = "searchAllIamPolicies") -> set[str]:
+        _, body = get(f"{seeded.url}/v1/{scope}:{kind}?pageSize=500")
+        return {r.get("resource") or r["name"] for r in body.get("results", [])}
+
+    crm = "//cloudresourcemanager.googleapis.com/"
+    assert {crm + "folders/2001", crm + "organizations/1000"} <= resources("organizations/1000")
+    assert crm + "folders/2001" in resources("folders/2001") and crm + "organizations/1000" not in resources("folders/2001")
+    assert crm + "folders/2001" not in resources("folders/2000")
+    assert resources("projects/proj-00002") == {crm + "projects/proj-00002"}
+    policies = "//orgpolicy.googleapis.com/"
+    assert resources("folders/2001", "searchAllResources") >= {policies + "folders/2001/policies/gcp.resourceLocations",
+                                                                 policies + "projects/proj-00001/policies/run.allowedIngress"}
+    assert policies + "organizations/1000/policies/iam.allowedPolicyMemberDomains" not in resources("folders/2001", "searchAllResources")
+
+
+def test_function_and_org_policy_records(seeded: Any) -> None:
+    _, body = get(f"{seeded.url}/v1/organizations/1000:searchAllResources?readMask=*&pageSize=500"
+                  "&assetTypes=cloudfunctions.googleapis.com/Function,orgpolicy.googleapis.com/Policy")
+    by_name = {r["name"]: r for r in body["results"]}
+    fn = by_name[f"//cloudfunctions.googleapis.com/{FUNCTION}"]
+    assert fn["location"] == "us-east1" and fn["state"] == "ACTIVE" and fn["updateTime"]
+    assert fn["versionedResources"] == [{"version": "v2", "resource": fn["versionedResources"][0]["resource"]}]
+    assert fn["versionedResources"][0]["resource"]["serviceConfig"]["ingressSettings"] == "ALLOW_ALL"
+    assert fn["kmsKeys"] and fn["parentAssetType"] == "cloudresourcemanager.googleapis.com/Project"
+    org = by_name["//orgpolicy.googleapis.com/organizations/1000/policies/iam.allowedPolicyMemberDomains"]
+    assert org["location"] == "global" and "project" not in org and org["organization"] == "organizations/1000"
+    assert org["parentFullResourceName"] == "//cloudresourcemanager.googleapis.com/organizations/1000"
+    assert org["updateTime"] == org["versionedResources"][0]["resource"]["spec"]["updateTime"]
+    on_project = by_name["//orgpolicy.googleapis.com/projects/proj-00001/policies/run.allowedIngress"]
+    assert on_project["project"].split("/")[1].isdigit() and on_project["parentAssetType"] == "cloudresourcemanager.googleapis.com/Project"
 
 
 def test_versioned_resources_only_when_the_read_mask_asks(seeded: Any) -> None:
@@ -113,7 +167,9 @@ def test_scopes_select_by_project_id_number_folder_and_organization(seeded: Any)
     assert by_id and by_id == by_number and all("/proj-00002/" in n for n in by_id)
     folder0, folder1 = names("folders/2000"), names("folders/2001")
     assert folder0 and folder1 and not folder0 & folder1
-    assert folder0 | folder1 == names("organizations/1000")
+    org = names("organizations/1000")
+    assert folder0 | folder1 == {n for n in org if "/organizations/1000/" not in n}  # all but what is on the organization
+    assert org - folder0 - folder1 == {"//orgpolicy.googleapis.com/organizations/1000/policies/iam.allowedPolicyMemberDomains"}
     assert names("organizations/999") == set()
 
 

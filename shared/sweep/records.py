@@ -15,13 +15,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RUN_SERVICE = "run.googleapis.com/Service"
+RUN_JOB = "run.googleapis.com/Job"
+RUN_WORKER_POOL = "run.googleapis.com/WorkerPool"
+FUNCTION = "cloudfunctions.googleapis.com/Function"
 KEY_RING = "cloudkms.googleapis.com/KeyRing"
 CRYPTO_KEY = "cloudkms.googleapis.com/CryptoKey"
 KEY_VERSION = "cloudkms.googleapis.com/CryptoKeyVersion"
-# Regional resources the sweep lists (the registry's rules say which: shared.sweep.evaluate); the
-# full resource name of each is //SERVICE/projects/P/locations/L/...
+ORG_POLICY = "orgpolicy.googleapis.com/Policy"
+PROJECT = "cloudresourcemanager.googleapis.com/Project"
+FOLDER = "cloudresourcemanager.googleapis.com/Folder"
+ORGANIZATION = "cloudresourcemanager.googleapis.com/Organization"
+# Three shapes of name, each for its own asset types (the registry's rules say which the sweep
+# lists: shared.sweep.evaluate):
+# - regional resources, //SERVICE/projects/P/locations/L/... (Run, Cloud Functions, KMS);
+# - org policies, //orgpolicy.googleapis.com/{projects/P|folders/N|organizations/N}/policies/C;
+# - the hierarchy itself (an IAM policy on a project, folder or organization),
+#   //cloudresourcemanager.googleapis.com/{projects/P|folders/N|organizations/N}: the search
+#   APIs name a project by its id, export and feeds by its number (Asset Inventory's naming table,
+#   https://cloud.google.com/asset-inventory/docs/naming-table); both are accepted.
 _ASSET_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.googleapis\.com/[A-Z][A-Za-z]+$")
 _NAME = re.compile(r"^projects/([a-z0-9][-a-z0-9.:]{0,62})/locations/([a-z0-9-]{1,40})/[A-Za-z]+/[^/]+(/[A-Za-z]+/[^/]+)*$")
+_PROJECT_ID = r"[a-z][-a-z0-9]{4,28}[a-z0-9]|\d{1,20}"
+_CONTAINER = rf"projects/(?:{_PROJECT_ID})|folders/\d{{1,20}}|organizations/\d{{1,20}}"
+_ORG_POLICY_NAME = re.compile(rf"^({_CONTAINER})/policies/([a-zA-Z][a-zA-Z0-9.]{{0,150}})$")
+_CONTAINER_NAME = re.compile(rf"^(?:{_CONTAINER})$")
+_HIERARCHY = frozenset({PROJECT, FOLDER, ORGANIZATION})
 MAX_NAME = 1024
 
 
@@ -76,10 +94,22 @@ def _api_name(raw: Any, asset_type: str) -> tuple[str, str, str] | Skipped:
     if not raw.startswith(prefix):
         return Skipped(f"name not under {prefix}", asset_type)
     name = raw[len(prefix):]
+    if asset_type == ORG_POLICY:
+        o = _ORG_POLICY_NAME.match(name)
+        return (name, container_project(o.group(1)), "global") if o else Skipped("name does not match its asset type", asset_type)
+    if asset_type in _HIERARCHY:
+        ok = _CONTAINER_NAME.match(name) and name.startswith(asset_type.rsplit("/", 1)[1].lower())
+        return (name, container_project(name), "global") if ok else Skipped("name does not match its asset type", asset_type)
     m = _NAME.match(name)
     if not m:
         return Skipped("name does not match its asset type", asset_type)
     return name, m.group(1), m.group(2)
+
+
+def container_project(container: str) -> str:
+    """The project id of projects/P; a folder or organization is in no project, so its own name
+    (as the org-policy and hierarchy views say it)."""
+    return container.split("/", 1)[1] if container.startswith("projects/") else container
 
 
 def _asset_type(raw: Any) -> str | Skipped:

@@ -18,9 +18,10 @@ denyAll / values / condition, spec.reset, spec.inheritFromParent) and `cloudreso
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.event import AuditEvent, pick, pick_dict, pick_list, pick_str
@@ -47,7 +48,9 @@ class PolicyRule:
 @dataclass(frozen=True, slots=True)
 class OrgPolicyView:
     """What a constraint's policy does at `parent`. `deleted`: no policy of its own any more (it
-    inherits, or the constraint's default applies)."""
+    inherits, or the constraint's default applies). `written`: the view is what a write set (an
+    audit entry), not a state read (a live read or an Asset Inventory record): a write of values
+    is a change whose prior values are unknown, a state with values is only a state."""
 
     name: str  # PARENT/policies/CONSTRAINT (the v2 form, also for v1 sources)
     parent: str  # projects/P | folders/F | organizations/O
@@ -56,6 +59,7 @@ class OrgPolicyView:
     inherit_from_parent: bool | None  # None when the policy does not say
     reset: bool  # the spec resets to the constraint's default
     deleted: bool = False
+    written: bool = field(default=False, compare=False)  # the same policy, however it is known
 
     resource_type = "orgpolicy.policy"
 
@@ -177,13 +181,22 @@ def locate(event: AuditEvent) -> str | None:
 
 
 def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
+    view: OrgPolicyView | None
     if event.method.endswith(("DeletePolicy", "ClearOrgPolicy")):
-        return _deleted(name)
-    if event.service == CRM:
+        view = _deleted(name)
+    elif event.service == CRM:
         policy = pick_dict(event.request, "policy")
-        return _v1(name.split("/policies/", 1)[0], policy) if policy else None
-    policy = pick_dict(event.request, "policy") or event.response
-    return _v2(name, policy) if policy else None
+        view = _v1(name.split("/policies/", 1)[0], policy) if policy else None
+    else:
+        policy = pick_dict(event.request, "policy") or event.response
+        view = _v2(name, policy) if policy else None
+    return dataclasses.replace(view, written=True) if view is not None else None
+
+
+def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
+    """The rules of an Org Policy v2 spec (e.g. a declared baseline), as a view holds them."""
+    view = _v2("projects/x/policies/c", {"spec": spec}) if isinstance(spec, Mapping) else None
+    return view.rules if view is not None else ()
 
 
 def from_live(policy: Any, name: str = "") -> OrgPolicyView | None:

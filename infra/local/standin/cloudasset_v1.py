@@ -17,8 +17,21 @@ from its id. Fidelity choices:
   * `versionedResources` is returned only when `readMask` asks for it (or `*`), as documented; each
     holds the resource as the stand-in's own API returns it (Run v2 Service, KMS v1 objects), with
     `version` "v2" or "v1".
-  * `updateTime` is the resource's own updateTime where it has one (Run services); KMS objects have
-    none, so their records carry `createTime` only.
+  * `updateTime` is the resource's own updateTime where it has one (Run services, functions; an org
+    policy's is its spec's); KMS objects have none, so their records carry `createTime` only.
+  * Beyond Run services and KMS, searchAllResources serves Cloud Run functions
+    (`cloudfunctions.googleapis.com/Function`, the Cloud Functions v2 Function, version "v2") and
+    org policies (`orgpolicy.googleapis.com/Policy`, the Org Policy v2 Policy, version "v2", on a
+    project, folder or organization; location "global"). The stand-in has no Run jobs or worker
+    pools, so it serves none. Whether Asset Inventory fills `versionedResources` for these two types
+    is not documented; the sweep reads the resource live when a record carries no data.
+  * searchAllIamPolicies also serves the policies of functions, and of projects, folders and
+    organizations (`cloudresourcemanager.googleapis.com/Project|Folder|Organization`). The search
+    APIs name a project by its id (//cloudresourcemanager.googleapis.com/projects/PROJECT_ID, the
+    naming table: https://cloud.google.com/asset-inventory/docs/naming-table); `project` is set
+    only for a resource in a project ("If an IAM policy is set on a folder or organization, the
+    project field will be empty": IamPolicySearchResult reference). A folder or organization is in
+    the scope of itself and of every folder or organization above it.
   * `query` and `orderBy` are accepted only empty (the sweep sends neither); anything else is 400,
     so a caller relying on a filter the stand-in ignores finds out.
   * Only resources that have an IAM policy with bindings appear in searchAllIamPolicies.
@@ -33,8 +46,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+from infra.local.standin import cloudfunctions_v2, orgpolicy_v2, run_v2
 from infra.local.standin import cloudkms_v1 as kms
-from infra.local.standin import run_v2
 from infra.local.standin.core import Api, Json, Response, Route, bad, json_response
 from infra.local.standin.store import POLICIES, Store
 
@@ -42,10 +55,17 @@ RUN_SERVICE = "run.googleapis.com/Service"
 KEY_RING = "cloudkms.googleapis.com/KeyRing"
 CRYPTO_KEY = "cloudkms.googleapis.com/CryptoKey"
 KEY_VERSION = "cloudkms.googleapis.com/CryptoKeyVersion"
-ASSET_TYPES = (RUN_SERVICE, KEY_RING, CRYPTO_KEY, KEY_VERSION)
+FUNCTION = "cloudfunctions.googleapis.com/Function"
+ORG_POLICY = "orgpolicy.googleapis.com/Policy"
+PROJECT = "cloudresourcemanager.googleapis.com/Project"
+FOLDER = "cloudresourcemanager.googleapis.com/Folder"
+ORGANIZATION = "cloudresourcemanager.googleapis.com/Organization"
+ASSET_TYPES = (RUN_SERVICE, KEY_RING, CRYPTO_KEY, KEY_VERSION, FUNCTION, ORG_POLICY)
+IAM_ASSET_TYPES = (RUN_SERVICE, KEY_RING, CRYPTO_KEY, KEY_VERSION, FUNCTION, PROJECT, FOLDER, ORGANIZATION)
+CRM = "cloudresourcemanager.googleapis.com"
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
-PROJECTS, FOLDERS = "projects", "folders"  # cloudresourcemanager_v3's tables: where each project sits
+PROJECTS, FOLDERS, ORGANIZATIONS = "projects", "folders", "organizations"  # cloudresourcemanager_v3's tables
 # Fields returned when readMask is empty (the discovery document's readMask description lists them).
 DEFAULT_FIELDS = frozenset({
     "name", "assetType", "project", "folders", "organization", "displayName", "description", "location",
@@ -75,14 +95,38 @@ def project_info(store: Store, project: str) -> Json:
 # -- scope and paging -----------------------------------------------------------------------------
 
 
-def _in_scope(store: Store, scope: str, project: str) -> bool:
-    info = project_info(store, project)
+def folder_chain(store: Store, folder: str) -> tuple[list[str], str]:
+    """The folders from `folder` up (itself first), and the organization at the top ("" if none)."""
+    chain: list[str] = []
+    parent = folder
+    while parent.startswith("folders/") and parent not in chain:
+        chain.append(parent)
+        above = (store.tables.get(FOLDERS, {}).get(parent) or {}).get("parent")
+        parent = above if isinstance(above, str) else ""
+    return chain, parent if parent.startswith("organizations/") else ""
+
+
+def container_of(name: str) -> str:
+    """The project, folder or organization a resource name starts with."""
+    return "/".join(name.split("/", 2)[:2])
+
+
+def _in_scope(store: Store, scope: str, name: str) -> bool:
+    """Whether the resource `name` (under a project, folder or organization) is within `scope`."""
+    container = container_of(name)
     kind, _, ident = scope.partition("/")
-    if kind == "projects":
-        return ident in (project, info["number"])
-    if kind == "folders":
-        return scope in info["folders"]
-    return scope == info["organization"]
+    if container.startswith("projects/"):
+        project = container.split("/", 1)[1]
+        info = project_info(store, project)
+        if kind == "projects":
+            return ident in (project, info["number"])
+        if kind == "folders":
+            return scope in info["folders"]
+        return scope == info["organization"]
+    if container.startswith("folders/"):
+        chain, org = folder_chain(store, container)
+        return scope in chain or scope == org
+    return scope == container
 
 
 def _page(params: dict[str, str], total: int) -> tuple[int, int]:
@@ -107,9 +151,9 @@ def _token(end: int, total: int) -> str | None:
     return base64.urlsafe_b64encode(str(end).encode()).decode() if end < total else None
 
 
-def _asset_types(params: dict[str, str]) -> tuple[str, ...]:
+def _asset_types(params: dict[str, str], served: tuple[str, ...]) -> tuple[str, ...]:
     wanted = tuple(t for t in (params.get("assetTypes") or "").split(",") if t)
-    return wanted or ASSET_TYPES
+    return wanted or served
 
 
 def _no_query(params: dict[str, str]) -> None:
@@ -145,38 +189,54 @@ def _resources(store: Store, types: tuple[str, ...]) -> Iterable[tuple[str, str,
     if KEY_VERSION in types:
         for name in kms.versions(store):
             yield KEY_VERSION, name, kms.settle(store, name), "v1"
+    if FUNCTION in types:
+        for name, fn in cloudfunctions_v2.functions(store).items():
+            yield FUNCTION, name, fn, "v2"
+    if ORG_POLICY in types:
+        for name, policy in store.tables[orgpolicy_v2.POLICIES_V2].items():
+            yield ORG_POLICY, name, policy, "v2"
 
 
 def search_all_resources(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
     scope = path["scope"]
     _no_query(params)
-    types = _asset_types(params)
+    types = _asset_types(params, ASSET_TYPES)
     mask = {f.strip() for f in (params.get("readMask") or "").split(",") if f.strip()}
     fields = DEFAULT_FIELDS | {"versionedResources"} if "*" in mask else (mask or DEFAULT_FIELDS)
     unknown = fields - DEFAULT_FIELDS - {"versionedResources"}
     if unknown:
         bad(f"readMask: unknown or unsupported field(s) {sorted(unknown)}")
     rows = sorted((name, kind, res, version) for kind, name, res, version in _resources(store, types)
-                  if _in_scope(store, scope, name.split("/", 2)[1]))
+                  if _in_scope(store, scope, name))
     return _answer(rows, params, lambda row: _result(store, row[1], row[0], row[2], row[3], fields))
+
+
+def _where(store: Store, name: str) -> Json:
+    """`project` (a number), `folders` and `organization` of a resource, as a search result says them."""
+    container = container_of(name)
+    if container.startswith("projects/"):
+        info = project_info(store, container.split("/", 1)[1])
+        return {"project": f"projects/{info['number']}", "folders": info["folders"], "organization": info["organization"]}
+    if container.startswith("folders/"):
+        chain, org = folder_chain(store, container)
+        return {"folders": chain, "organization": org}
+    return {"organization": container}
 
 
 def _result(store: Store, kind: str, name: str, res: Json, version: str, fields: set[str] | frozenset[str]) -> Json:
     service = kind.split("/", 1)[0]
-    info = project_info(store, name.split("/", 2)[1])
     parent, parent_type = _parent(kind, name)
+    spec: Json = res["spec"] if isinstance(res.get("spec"), dict) else {}
     full: Json = {
         "name": f"//{service}/{name}",
         "assetType": kind,
-        "project": f"projects/{info['number']}",
-        "folders": info["folders"],
-        "organization": info["organization"],
+        **_where(store, name),
         "displayName": name.rsplit("/", 1)[1],
         "description": res.get("description", ""),
-        "location": name.split("/")[3],
+        "location": "global" if kind == ORG_POLICY else name.split("/")[3],
         "labels": dict(res.get("labels") or {}),
         "createTime": res.get("createTime", ""),
-        "updateTime": res.get("updateTime", ""),
+        "updateTime": res.get("updateTime", "") or spec.get("updateTime", ""),
         "state": _state(kind, res),
         "parentFullResourceName": parent,
         "parentAssetType": parent_type,
@@ -184,6 +244,8 @@ def _result(store: Store, kind: str, name: str, res: Json, version: str, fields:
     }
     if kind == RUN_SERVICE and (res.get("template") or {}).get("encryptionKey"):
         full["kmsKeys"] = [res["template"]["encryptionKey"]]
+    if kind == FUNCTION and res.get("kmsKeyName"):
+        full["kmsKeys"] = [res["kmsKeyName"]]
     # Empty values are left out, as proto3 JSON does.
     return {k: v for k, v in full.items() if k in fields and v not in ("", [], {}, None)}
 
@@ -194,26 +256,23 @@ def _result(store: Store, kind: str, name: str, res: Json, version: str, fields:
 def search_all_iam_policies(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
     scope = path["scope"]
     _no_query(params)
-    types = _asset_types(params)
+    types = _asset_types(params, IAM_ASSET_TYPES)
     rows: list[tuple[str, str, Json]] = []
     for resource, policy in store.tables[POLICIES].items():
         if not policy.get("bindings"):
             continue
         kind = _kind_of(store, resource)
-        if kind is None or kind not in types or not _in_scope(store, scope, resource.split("/", 2)[1]):
+        if kind is None or kind not in types or not _in_scope(store, scope, resource):
             continue
         rows.append((resource, kind, policy))
     rows.sort(key=lambda r: r[0])
 
     def render(row: tuple[str, str, Json]) -> Json:
         resource, kind, policy = row
-        info = project_info(store, resource.split("/", 2)[1])
         entry: Json = {
             "resource": f"//{kind.split('/', 1)[0]}/{resource}",
             "assetType": kind,
-            "project": f"projects/{info['number']}",
-            "folders": info["folders"],
-            "organization": info["organization"],
+            **_where(store, resource),
             "policy": {k: policy[k] for k in ("version", "bindings", "etag", "auditConfigs") if k in policy},
         }
         return {k: v for k, v in entry.items() if v not in ("", [], None)}
@@ -230,19 +289,25 @@ def _kind_of(store: Store, name: str) -> str | None:
         return CRYPTO_KEY
     if name in kms.versions(store):
         return KEY_VERSION
+    if name in cloudfunctions_v2.functions(store):
+        return FUNCTION
+    for table, kind in ((PROJECTS, PROJECT), (FOLDERS, FOLDER), (ORGANIZATIONS, ORGANIZATION)):
+        if name in store.tables.get(table, {}):
+            return kind
     return None
 
 
 def _parent(kind: str, name: str) -> tuple[str, str]:
-    if kind in (RUN_SERVICE, KEY_RING):
-        return (f"//cloudresourcemanager.googleapis.com/projects/{name.split('/', 2)[1]}",
-                "cloudresourcemanager.googleapis.com/Project")
+    if kind in (RUN_SERVICE, KEY_RING, FUNCTION, ORG_POLICY):
+        container = container_of(name)
+        container_type = {"projects": PROJECT, "folders": FOLDER}.get(container.split("/", 1)[0], ORGANIZATION)
+        return f"//{CRM}/{container}", container_type
     parent = name.rsplit("/", 2)[0]
     return f"//cloudkms.googleapis.com/{parent}", KEY_RING if kind == CRYPTO_KEY else CRYPTO_KEY
 
 
 def _state(kind: str, res: Json) -> str:
-    if kind == KEY_VERSION:
+    if kind in (KEY_VERSION, FUNCTION):
         return str(res.get("state") or "")
     if kind == RUN_SERVICE:
         cond = res.get("terminalCondition") or {}
