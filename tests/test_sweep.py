@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.estate import compliant_service
+from infra.local.estate import compliant_function, compliant_service
 from shared.alerts.dedupe import BeginRequest, begin_transition
 from shared.config import parse_policy
 from shared.model import Mode
@@ -184,6 +184,112 @@ def test_kms_records_and_iam_policies(loaded: Any) -> None:
                         "policy": {"bindings": [{"role": "roles/run.invoker", "members": ["allAuthenticatedUsers"]}]}})
     assert isinstance(public, IamRecord)
     assert [(v.rule, v.finding.resource) for v in ev.evaluate_iam(public, loaded) if v.finding] == [("run_public_invoker", SVC)]
+
+
+FN = "projects/proj-00001/locations/us-central1/functions/checkout"
+TRUSTING = parse_policy("trusted_domains: [example.com]")
+
+
+def fn_result(**config: Any) -> dict[str, Any]:
+    data = compliant_function(FN, "proj-00001", "us-central1")
+    data["serviceConfig"] = {**data["serviceConfig"], **config}
+    return {"name": f"//cloudfunctions.googleapis.com/{FN}", "assetType": "cloudfunctions.googleapis.com/Function",
+            "location": "us-central1", "updateTime": "2026-11-30T10:00:00Z",
+            "versionedResources": [{"version": "v2", "resource": data}]}
+
+
+def found_rules(verdicts: list[ev.Verdict]) -> list[str]:
+    return [v.rule for v in verdicts if v.finding is not None]
+
+
+def test_function_records(loaded: Any) -> None:
+    rec = parse_resource(fn_result())
+    assert isinstance(rec, AssetRecord) and (rec.project, rec.location) == ("proj-00001", "us-central1")
+    verdicts = ev.evaluate_asset(rec, loaded)
+    assert found_rules(verdicts) == [] and {v.rule for v in verdicts} >= {"function_ingress_open", "function_cmek_missing"}
+    bad = parse_resource(fn_result(ingressSettings="ALLOW_ALL"))
+    assert isinstance(bad, AssetRecord)
+    assert found_rules(ev.evaluate_asset(bad, loaded)) == ["function_ingress_open"]
+    first_gen = parse_resource({**fn_result(), "versionedResources": [{"version": "v1", "resource": {"name": FN, "runtime": "python39"}}]})
+    assert isinstance(first_gen, AssetRecord) and found_rules(ev.evaluate_asset(first_gen, loaded)) == []  # not a v2 Function
+    assert parse_resource({**fn_result(), "name": f"//cloudfunctions.googleapis.com/projects/p/functions/{FN}"}) == Skipped(
+        "name does not match its asset type", "cloudfunctions.googleapis.com/Function")
+
+
+def org_policy_result(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"name": f"//orgpolicy.googleapis.com/{name}", "assetType": "orgpolicy.googleapis.com/Policy", "location": "global",
+            "versionedResources": [{"version": "v2", "resource": {"name": name, "spec": {**spec, "updateTime": "2026-11-30T10:00:00Z"}}}]}
+
+
+def test_org_policy_records(loaded: Any) -> None:
+    relaxed = parse_resource(org_policy_result("organizations/123/policies/run.allowedIngress", {"rules": [{"allowAll": True}]}))
+    assert isinstance(relaxed, AssetRecord) and (relaxed.project, relaxed.location) == ("organizations/123", "global")
+    [v] = ev.evaluate_asset(relaxed, loaded)
+    assert v.finding is not None and v.finding.observed["how"] == ["allows all values"] and v.project == "organizations/123"
+    on_project = parse_resource(org_policy_result("projects/proj-00001/policies/cloudkms.disableBeforeDestroy",
+                                                  {"rules": [{"enforce": True}]}))
+    assert isinstance(on_project, AssetRecord) and on_project.project == "proj-00001"
+    assert found_rules(ev.evaluate_asset(on_project, loaded)) == []
+    # A guardrail with values is a state, not a change: compliant, unless it is not the declared baseline.
+    values = parse_resource(org_policy_result("folders/7/policies/gcp.resourceLocations",
+                                              {"rules": [{"values": {"allowedValues": ["in:us-locations"]}}]}))
+    assert isinstance(values, AssetRecord) and found_rules(ev.evaluate_asset(values, loaded)) == []
+    eu = parse_policy("rules: {org_policy_relaxed: {params: {baseline: "
+                      "{gcp.resourceLocations: {rules: [{values: {allowedValues: ['in:eu-locations']}}]}}}}}")
+    assert found_rules(ev.evaluate_asset(values, eu)) == ["org_policy_relaxed"]
+    for name in ("projects/p/locations/global/policies/c", "billingAccounts/1/policies/c", "folders/abc/policies/c",
+                 "projects/proj-00001/policies/c/extra"):
+        assert parse_resource(org_policy_result(name, {})) == Skipped("name does not match its asset type",
+                                                                       "orgpolicy.googleapis.com/Policy"), name
+
+
+def hierarchy_result(name: str, members: list[str], role: str = "roles/viewer") -> dict[str, Any]:
+    kind = {"projects": "Project", "folders": "Folder", "organizations": "Organization"}[name.split("/")[0]]
+    return {"resource": f"//cloudresourcemanager.googleapis.com/{name}",
+            "assetType": f"cloudresourcemanager.googleapis.com/{kind}", "policy": {"etag": "BwX", "bindings": [
+                {"role": role, "members": members}]}}
+
+
+def test_project_folder_and_organization_iam_records() -> None:
+    for name, project in (("projects/proj-00001", "proj-00001"), ("projects/123456789012", "123456789012"),
+                          ("folders/77", "folders/77"), ("organizations/1000", "organizations/1000")):
+        bad = parse_iam(hierarchy_result(name, ["user:mallory@gmail.com", "group:ops@example.com"]))
+        assert isinstance(bad, IamRecord) and (bad.name, bad.project, bad.location) == (name, project, "global")
+        verdicts = ev.evaluate_iam(bad, TRUSTING)
+        [f] = [v.finding for v in verdicts if v.finding is not None]
+        assert (f.rule, f.resource, f.observed["outsiders"][0]["member"]) == ("iam_outsider_member", name, "user:mallory@gmail.com")
+        good = parse_iam(hierarchy_result(name, ["group:ops@example.com"]))
+        assert isinstance(good, IamRecord) and found_rules(ev.evaluate_iam(good, TRUSTING)) == []
+    odd = {"projects/proj-00001/extra": "cloudresourcemanager.googleapis.com/Project",
+           "projects/p": "cloudresourcemanager.googleapis.com/Project",  # too short for a project id
+           "folders/abc": "cloudresourcemanager.googleapis.com/Folder",
+           "projects/proj-00001": "cloudresourcemanager.googleapis.com/Folder"}
+    for name, kind in odd.items():
+        raw = {**hierarchy_result("folders/1", []), "resource": f"//cloudresourcemanager.googleapis.com/{name}", "assetType": kind}
+        assert parse_iam(raw) == Skipped("name does not match its asset type", kind), name
+
+
+def test_a_service_agent_missing_above_the_key_is_found_where_the_policy_requires_it() -> None:
+    agent = "serviceAccount:service-1@gs-project-accounts.iam.gserviceaccount.com"
+    rec = parse_iam(hierarchy_result("projects/proj-00001", ["group:ops@example.com"]))
+    assert isinstance(rec, IamRecord)
+    assert found_rules(ev.evaluate_iam(rec, TRUSTING)) == []  # a record knows no prior policy: nothing lost that it can see
+    requiring = parse_policy(json.dumps({"trusted_domains": ["example.com"], "rules": {"iam_agent_binding_removed": {
+        "params": {"required": {"projects/proj-*": [agent]}}}}}))
+    [f] = [v.finding for v in ev.evaluate_iam(rec, requiring) if v.finding is not None]
+    assert f.rule == "iam_agent_binding_removed" and f.observed["missing_members"] == [agent]
+    holding = parse_iam(hierarchy_result("projects/proj-00001", [agent], "roles/cloudkms.cryptoKeyEncrypterDecrypter"))
+    assert isinstance(holding, IamRecord) and found_rules(ev.evaluate_iam(holding, requiring)) == []
+
+
+def test_a_record_of_a_type_with_no_live_reader_and_no_data_is_skipped_with_a_reason(loaded: Any) -> None:
+    from shared.sweep.shard import Shard, SweepContext, run_shard
+
+    job = {"name": "//run.googleapis.com/projects/proj-00001/locations/us-central1/jobs/nightly", "assetType": "run.googleapis.com/Job"}
+    tally = run_shard(Shard("s", "projects/proj-00001", "resources", 0, [job]), SweepContext(loaded=loaded, alert=False))
+    assert tally.seen["run.googleapis.com/Job"] == 1 and tally.reads == 1
+    assert dict(tally.skipped) == {"record carries no data and the sweep has no reader of its type": 1}
+    assert not tally.compliant and not tally.violations  # never counted compliant
 
 
 def test_a_record_without_data_must_be_read_first(loaded: Any) -> None:
@@ -359,14 +465,14 @@ def test_a_record_that_found_the_work_done_is_silent_once_another_path_alerted()
 # -- the sweep runs the rules' own check, on the rules' own three-source cases ---------------------
 
 def _swept(path: Path) -> bool:
-    """A case the sweep lists: a regional resource of an asset type a rule judges, or its IAM policy
-    (organization, folder and project policies, and kinds with no asset type, are not swept yet)."""
+    """A case the sweep lists: a record of an asset type a rule judges, or an IAM policy on any
+    resource (projects, folders and organizations included). Not a v1 `orgPolicy` list on a
+    project's record: exports and feeds carry it, search results do not."""
     import functions
 
     rule = functions.rule(path.parent.parent.name)
     asset = json.loads(path.read_text()).get("asset") or {}
-    name = str(asset.get("name") or asset.get("resource") or "")
-    return "/locations/" in name and (bool(rule.asset_types) or rule.kind.name == "iam.policy")
+    return bool(asset) and "orgPolicy" not in asset and (bool(rule.asset_types) or rule.kind.name == "iam.policy")
 
 
 SOURCE_CASES = [p for p in sorted(Path(__file__).resolve().parent.glob("rules/*/sources/*.json")) if _swept(p)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.estate import compliant_service, estate
+from infra.local.estate import compliant_function, estate
 from shared.config import parse_policy
 from shared.sweep.lister import ASSET_ENDPOINT_ENV, AssetLister
 from shared.sweep.local import run
@@ -37,29 +37,12 @@ ENFORCE = ("sweep: {max_mode: enforce}\n"
            "        run.allowedIngress: " + json.dumps(BASELINE) + "\n")
 
 
-def compliant_function(name: str, project: str, location: str) -> dict[str, Any]:
-    """A Cloud Functions v2 function every function rule passes (the estate's service, as a function)."""
-    svc = compliant_service(name.replace("/functions/", "/services/"), project, location)
-    return {
-        "name": name,
-        "kmsKeyName": svc["template"]["encryptionKey"],
-        "buildConfig": {"runtime": "python312", "entryPoint": "main"},
-        "serviceConfig": {
-            "ingressSettings": "ALLOW_INTERNAL_AND_GCLB",
-            "serviceAccountEmail": svc["template"]["serviceAccount"],
-            "vpcConnector": svc["template"]["vpcAccess"]["connector"],
-            "vpcConnectorEgressSettings": "PRIVATE_RANGES_ONLY",
-            "environmentVariables": {"LOG_LEVEL": "info"},
-        },
-    }
-
-
 @pytest.fixture
 def seeded(standin: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv(ASSET_ENDPOINT_ENV, standin.url)
     seed, planted = estate(projects=2, services=4, keys=2, folders=1, violation_rate=0.0)
     assert planted == []
-    bad_fn = compliant_function(FN, P0, "us-central1") | {}
+    bad_fn = compliant_function(FN, P0, "us-central1")
     bad_fn["serviceConfig"] = {**bad_fn["serviceConfig"], "ingressSettings": "ALLOW_ALL"}
     good_fn = compliant_function(f"projects/{P1}/locations/us-east1/functions/ok", P1, "us-east1")
     seed["functions"] = [bad_fn, good_fn]

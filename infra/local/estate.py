@@ -39,6 +39,22 @@ def compliant_service(name: str, project: str, location: str) -> dict[str, Any]:
     }
 
 
+def compliant_function(name: str, project: str, location: str) -> dict[str, Any]:
+    """A Cloud Functions v2 function every function rule passes: the compliant service's settings."""
+    svc = compliant_service(name.replace("/functions/", "/services/"), project, location)["template"]
+    return {
+        "name": name,
+        "kmsKeyName": svc["encryptionKey"],
+        "buildConfig": {"runtime": "python312", "entryPoint": "main"},
+        "serviceConfig": {
+            "ingressSettings": "ALLOW_INTERNAL_AND_GCLB",
+            "serviceAccountEmail": svc["serviceAccount"],
+            "vpcConnector": svc["vpcAccess"]["connector"],
+            "vpcConnectorEgressSettings": "PRIVATE_RANGES_ONLY",
+            "environmentVariables": {"LOG_LEVEL": "info"},
+        },
+    }
+
 def estate(*, projects: int, services: int, keys: int, folders: int = 10, violation_rate: float = 0.02,
            seed: int = 7) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """A seed of `services` Cloud Run services and `keys` KMS keys (one ring per project and region
