@@ -310,13 +310,22 @@ def exercise_cloudasset_v1(admin: StandinAdmin) -> None:
     asset = asset_v1.AssetServiceClient(transport="rest", credentials=AnonymousCredentials(),
                                         client_options=ClientOptions(api_endpoint=admin.url))
     admin.seed({"organizations": [{"name": "organizations/9"}], "folders": [{"name": "folders/7", "parent": "organizations/9"}],
-                "projects": [{"name": "projects/demo-project", "projectId": "demo-project", "parent": "folders/7"}]})
+                "projects": [{"name": "projects/demo-project", "projectId": "demo-project", "parent": "folders/7"}],
+                "orgPolicies": [{"name": "folders/7/policies/run.allowedIngress", "spec": {"rules": [{"allowAll": True}]}}]})
     request = asset_v1.SearchAllResourcesRequest(
         scope="organizations/9", page_size=2, read_mask="*",
         asset_types=["run.googleapis.com/Service", "cloudkms.googleapis.com/CryptoKeyVersion"])
     found = list(asset.search_all_resources(request=request))  # paged by 2, earlier scenarios' resources too
     assert len(found) >= 4 and {r.asset_type for r in found} == set(request.asset_types)
     list(asset.search_all_resources(request={"scope": "projects/demo-project"}))
+    # Functions (the earlier scenario's) and org policies, and the project's and
+    # the function's IAM policies: the sweep's records beyond Run and KMS.
+    beyond = list(asset.search_all_resources(request={
+        "scope": "organizations/9", "read_mask": "*",
+        "asset_types": ["cloudfunctions.googleapis.com/Function", "orgpolicy.googleapis.com/Policy"]}))
+    assert {r.asset_type for r in beyond} == {"cloudfunctions.googleapis.com/Function", "orgpolicy.googleapis.com/Policy"}
+    policies = {r.asset_type for r in asset.search_all_iam_policies(request={"scope": "organizations/9"})}
+    assert {"cloudresourcemanager.googleapis.com/Project", "cloudfunctions.googleapis.com/Function"} <= policies
     list(asset.search_all_iam_policies(request={"scope": "folders/7", "page_size": 2,
                                                  "asset_types": ["run.googleapis.com/Service"]}))
     _expect(gexc.BadRequest, lambda: list(asset.search_all_resources(request={"scope": "folders/7", "query": "x"})))
