@@ -11,7 +11,8 @@ from shared.model import Mode
 
 ASSET_SEARCH = ("cloudasset.assets.searchAllIamPolicies", "cloudasset.assets.searchAllResources")
 # What a record read in full needs (shard.read_in_full), whatever the rules' actions.
-FULL_READS = ("cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeys.get", "cloudkms.keyRings.get", "run.services.get")
+FULL_READS = ("cloudfunctions.functions.get", "cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeys.get",
+              "cloudkms.keyRings.get", "orgpolicy.policy.get", "run.services.get")
 _READ_VERBS = ("get", "list", "getIamPolicy")
 
 
