@@ -31,7 +31,8 @@ from its id. Fidelity choices:
     naming table: https://cloud.google.com/asset-inventory/docs/naming-table); `project` is set
     only for a resource in a project ("If an IAM policy is set on a folder or organization, the
     project field will be empty": IamPolicySearchResult reference). A folder or organization is in
-    the scope of itself and of every folder or organization above it.
+    the scope of itself and of every folder or organization above it (assumed, not documented), and
+    a folder's result lists itself first in `folders` (also assumed; Rampart reads neither field).
   * `query` and `orderBy` are accepted only empty (the sweep sends neither); anything else is 400,
     so a caller relying on a filter the stand-in ignores finds out.
   * Only resources that have an IAM policy with bindings appear in searchAllIamPolicies.
