@@ -50,10 +50,18 @@ class Params:
     roles: tuple[str, ...] = ("*",)
 
 
+def trust_for(project: str, params: Params) -> Trust:
+    """The policy's trust, plus the project the judged policy is in: its own service accounts
+    (`SA@PROJECT.iam...`, `PROJECT@appspot...`, and `NUMBER-compute@developer...` when the project
+    is named by number) are part of it, not outsiders to it. A folder or organization has none."""
+    own = (project,) if project else ()
+    return Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()) + own)
+
+
 def outsiders_in(view: PolicyView, params: Params) -> list[dict[str, str]]:
     """The (role, member, reason) grants of `view` to outsiders, as this rule judges them."""
-    trust = Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()))
     scope = scope_of(view.name)
+    trust = trust_for("" if scope in ("folder", "organization") else view.project, params)
     out = []
     seen: dict[str, str | None] = {}
     for b in view.bindings:
@@ -108,7 +116,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     scope = scope_of(finding.resource)
     if scope not in ("project", "run.service", "run.function", "kms.cryptoKey", "kms.keyRing"):
         return record(finding, ctx, Outcome.ALERTED, reason=f"no automatic fix for a {scope}'s policy: a human decides")
-    trust = Trust(tuple(params.trusted_domains or ()), tuple(params.trusted_projects or ()))
+    trust = trust_for(finding.project, params)  # a project or a resource in one (the rest returned above)
     flagged = {(str(g["role"]), str(g["member"])) for g in finding.observed.get("outsiders", [])}
 
     def still_bad(g: iam.Grant) -> bool:
