@@ -114,13 +114,37 @@ def test_ramp_finds_each_servers_knee_and_bisects_the_gap() -> None:
                 "latency_ms": common.summary([900.0 if over else 10.0])}
 
     servers = {name: type("S", (), {"name": name})() for name in ("noop", "rampart")}
-    out = knee.ramp(servers, lambda _n, k: knee.Load([b"{}"] * k), step, [50, 100, 200, 400], step_s=0.01, bound_ms=500, bisect=2)
-    assert out["noop"]["broke_at"] == 400 and out["noop"]["knee"] == 300  # 200 held, 300 held, (350 broke)
-    assert out["rampart"]["broke_at"] == 200 and out["rampart"]["knee"] == 125  # 100 held, 150 broke, 125 held
+    out = knee.ramp(servers, lambda _n, k: knee.Load([b"{}"] * k), step, [50, 100, 200, 400], step_s=0.01, bound_ms=500,
+                    bisect=2, retry=1)
+    # Geometric midpoints: 200..400 -> 283 held -> 336 broke; 100..200 -> 141 broke -> 119 held.
+    assert out["noop"]["broke_at"] == 400 and out["noop"]["knee"] == 283 and out["noop"]["broke_at_last"] == 336
+    assert out["rampart"]["broke_at"] == 200 and out["rampart"]["knee"] == 119 and out["rampart"]["broke_at_last"] == 141
     assert not out["noop"]["never_broke"]
     broke = [s for s in out["rampart"]["steps"] if not s["held"]]
-    assert [s["rate"] for s in broke] == [200, 150]
+    assert [s["rate"] for s in broke] == [200, 200, 141, 141]  # each broken step was run once more before it counted
     assert all(s["broke"] == "p99 900 ms > 500" for s in broke)
+
+
+def test_ramp_runs_a_broken_step_again_before_it_counts() -> None:
+    """One burst from a neighbour at a low rate does not end a server's ramp."""
+
+    def run(retry: int) -> tuple[dict[str, Any], list[float]]:
+        seen: list[float] = []
+
+        def step(server: Any, load: knee.Load, rate: float) -> dict[str, Any]:
+            seen.append(rate)
+            over = rate > 300 or (rate == 100 and seen.count(100) == 1)  # the first 100/s step: a burst
+            return {"sent": len(load.data), "failed": 0, "latency_ms": common.summary([900.0 if over else 10.0])}
+
+        servers = {"rampart": type("S", (), {"name": "rampart"})()}
+        out = knee.ramp(servers, lambda _n, k: knee.Load([b"{}"] * k), step, [50, 100, 200, 400], step_s=0.01,
+                        bound_ms=500, bisect=0, retry=retry)
+        return out["rampart"], seen
+
+    with_retry, seen = run(1)
+    assert (with_retry["knee"], with_retry["broke_at"], seen) == (200, 400, [50, 100, 100, 200, 400, 400])
+    without, seen = run(0)
+    assert (without["knee"], without["broke_at"], seen) == (50, 100, [50, 100])
 
 
 def test_sink_filter_share_counts_what_the_rules_trigger_on() -> None:
