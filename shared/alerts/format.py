@@ -41,6 +41,7 @@ rule, severity, resource_type, mode, action, outcome, attempts, duration_ms.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -109,14 +110,16 @@ def record_fields(record: ActionRecord) -> dict[str, Any]:
 
 
 def _redact(value: Any) -> Any:
+    # Exact types first: a record is plain dicts, lists and scalars, and this runs twice per record.
+    t = type(value)
+    if t is str or t is int or t is float or t is bool or value is None:
+        return value
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         # A Cloud Run env var ({name, value}) holds its value in "value": never forward it.
         env_shaped = "name" in value and "value" in value
         for k, v in value.items():
-            if (env_shaped and k == "value") or (
-                isinstance(k, str) and _SECRET_KEY.search(k) and isinstance(v, str) and v
-            ):
+            if (env_shaped and k == "value") or (isinstance(v, str) and v and isinstance(k, str) and _secret_key(k)):
                 out[k] = REDACTED
             else:
                 out[k] = _redact(v)
@@ -124,6 +127,11 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=1024)  # keys repeat from record to record; bounded, as a key may be hostile
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
 
 
 def raise_severity(sev: Severity) -> Severity:
