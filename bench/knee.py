@@ -50,7 +50,8 @@ Changed on 2026-12-01 (issue 17), so that the ratio means something:
     Both servers get the same second chance.
   * The policy is re-checked at the deployed interval (shared.config's default, 3 s), not on
     every relevant event as the test stack's `policy_check_seconds=0` had it: a read and a
-    SHA-256 of the policy file per relevant entry that no deployment pays.
+    SHA-256 of the policy file per relevant entry, under the policy store's lock (so the 4
+    threads' relevant entries queued on it), that no deployment pays.
   * Still true, and worth knowing when reading a ratio: the senders, the stand-in and both
     servers share the machine's cores, so the stand-in's CPU for Rampart's live reads counts
     against Rampart (Google's APIs would not), and a server past its throughput for a 3 s step
