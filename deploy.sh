@@ -119,7 +119,9 @@ rampart_deploy_functions() {
 #   RAMPART_IDENTITY, RAMPART_ACTIONS_TOPIC  with --functions split: the function's part, and where
 #                           the detector asks the writers to act.
 rampart_env_vars() {
-    local i=$1 vars=("RAMPART_POLICY=$RAMPART_POLICY_MOUNT")
+    # THREADS: the Functions Framework's gunicorn threads, one per request Cloud Run lets in (its
+    # default is 4 per CPU, so a --concurrency above that would only queue inside the instance).
+    local i=$1 vars=("RAMPART_POLICY=$RAMPART_POLICY_MOUNT" "THREADS=$CONCURRENCY")
     vars+=("RAMPART_OWN_PRINCIPALS=${FUNCTION_SAS[*]}")
     if [[ -n $DEDUPE_DATABASE ]]; then
         # Quarantine records (what `release` may put back) live in Rampart's own database, which

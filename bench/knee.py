@@ -87,7 +87,7 @@ STEP_S = 3.0
 DRAIN_S = 10.0
 POLL_S = 0.01
 SENDERS = 24
-THREADS = 4  # deploy.sh --concurrency 4 on --cpu 1
+THREADS = 16  # deploy.sh's default --concurrency 16 on --cpu 1, with THREADS=16
 P99_BOUND_MS = {"direct": 500.0, "emulator": 1000.0}  # through the emulator: over its own floor (below)
 FLOOR_RATE = 10.0  # the emulator's own p99 delay: the no-op at this rate, before the ramps
 LOSS_BOUND = 0.001

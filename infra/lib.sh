@@ -237,7 +237,7 @@ rampart_defaults() {
     MEMORY=512Mi
     CPU=1
     TIMEOUT=300
-    CONCURRENCY=4
+    CONCURRENCY=16
     SWEEP=1
     SWEEP_SCHEDULE="0 6 * * *"
     DRY_RUN=0
@@ -288,7 +288,8 @@ secrets mounted as files from Secret Manager, bounded instances. Safe to re-run.
   --min-instances N     (default 1)    --max-instances N   (default 10)
   --memory SIZE         (default 512Mi) --cpu N            (default 1)
   --timeout SECONDS     (default 300; the push ack deadline follows it)
-  --concurrency N       (default 4: the Functions Framework's threads per CPU)
+  --concurrency N       (default 16: requests in flight per instance; the Functions Framework
+                        runs as many threads (THREADS): an event mostly waits on Google's APIs)
   --sweep-schedule CRON when the posture sweep runs (Cloud Scheduler, UTC; default "0 6 * * *": daily)
   --no-sweep            deploy no posture sweep (infra/sweep.sh)
   --dry-run             print every gcloud command, one per line as "+ gcloud ...", and run none

@@ -301,6 +301,9 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
         assert flag(argv, "min-instances") is not None
         for name in ("timeout", "memory", "cpu", "concurrency"):
             assert flag(argv, name), f"--{name} missing from {argv}"
+        # As many Functions Framework threads as requests Cloud Run lets in (else they queue inside).
+        env_vars = (flag(argv, "set-env-vars") or "").removeprefix("^;^").split(";")
+        assert f"THREADS={flag(argv, 'concurrency')}" in env_vars, env_vars
         # The Python CI tests on (.ci/run: 3.11).
         assert flag(argv, "source") == "." and flag(argv, "base-image") == "python311"
         assert flag(argv, "function") in ("rampart", "rampart_dead_letter", *RULE_IDS)
@@ -314,7 +317,7 @@ def test_every_deploy_follows_the_hipaa_seed(plan: Plan) -> None:
             for name in env:
                 assert not SECRET_ISH.search(name), f"secret-looking environment variable {name}"
                 assert name in ("RAMPART_POLICY", "RAMPART_OWN_PRINCIPALS", "RAMPART_RECORDS_PROJECT",
-                                "RAMPART_RECORDS_DATABASE"), name
+                                "RAMPART_RECORDS_DATABASE", "THREADS"), name
             if env_flag == "set-env-vars":
                 # Rampart's own accounts, exactly: no pattern another project's account could match.
                 own = set(env["RAMPART_OWN_PRINCIPALS"].split())
