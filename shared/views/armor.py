@@ -1,6 +1,7 @@
 """Cloud Armor in front of a backend: a backend service's attached security policy, or a
 security policy's rules, as a Compute Engine write sets them (`compute.v1.json`:
-backendServices.setSecurityPolicy takes a SecurityPolicyReference `{securityPolicy}`;
+backendServices.setSecurityPolicy and regionBackendServices.setSecurityPolicy take a
+SecurityPolicyReference `{securityPolicy}`;
 securityPolicies.removeRule takes `?priority=`, patchRule / addRule a SecurityPolicyRule,
 patch a SecurityPolicy).
 
@@ -21,6 +22,9 @@ COMPUTE = "compute.googleapis.com"
 _BACKEND = re.compile(r"^projects/([^/]+)/(?:global|regions/([^/]+))/backendServices/([^/]+)$")
 _POLICY = re.compile(r"^projects/([^/]+)/(?:global|regions/([^/]+))/securityPolicies/([^/]+)$")
 _ALLOWS = ("allow",)
+# The only writes that attach or detach a backend's policy: BackendService.securityPolicy is
+# "[Output Only]" in compute.v1.json, so a backend service patch or update cannot drop it.
+SET_POLICY = ("backendServices.setSecurityPolicy", "regionBackendServices.setSecurityPolicy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,7 @@ def from_entry(event: AuditEvent, name: str) -> ArmorView | None:
     req = event.request
     m = _BACKEND.match(name)
     if m:
-        if change != "backendServices.setSecurityPolicy":
+        if change not in SET_POLICY:
             return None
         policy = pick_str(req, "securityPolicy")
         return ArmorView(name, m.group(1), m.group(2) or "global", "backendService", not policy, policy, (), change)
