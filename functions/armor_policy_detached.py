@@ -139,7 +139,7 @@ def policy_link(ref: str, backend: str) -> str | None:
     to `backend`: in the backend's project and scope (global with global, the same region with a
     region), matched whole by a strict pattern. None for anything else (another project, host or
     shape): an entry's string is never sent on as it came."""
-    m, b = _POLICY_REF.match(ref or ""), _BACKEND_REF.match(backend)
+    m, b = _POLICY_REF.fullmatch(ref or ""), _BACKEND_REF.fullmatch(backend)
     if m is None or b is None or (m.group(1), m.group(2)) != (b.group(1), b.group(2)):
         return None
     return f"{SELF_LINK}projects/{m.group(1)}/{m.group(2)}/securityPolicies/{m.group(3)}"
@@ -195,7 +195,7 @@ def confirmed_prior_policy(finding: Finding, params: Params) -> tuple[str | None
 
 
 def _same_policy(a: str, b: str) -> bool:
-    m, n = _POLICY_REF.match(a or ""), _POLICY_REF.match(b or "")
+    m, n = _POLICY_REF.fullmatch(a or ""), _POLICY_REF.fullmatch(b or "")
     return m is not None and n is not None and m.groups() == n.groups()
 
 
