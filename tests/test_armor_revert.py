@@ -181,28 +181,48 @@ def test_the_shipped_policy_alerts_only(compute: Standin) -> None:
 
 def test_rampart_never_acts_on_its_own_changes(compute: Standin, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its own attach is no finding; a detach by its own account is alerted, never acted on."""
-    from shared.alerts.dedupe import MemoryStore
-    from shared.pipeline import Pipeline
-
     own = "rampart-act-run@phi-prod.iam.gserviceaccount.com"
     monkeypatch.setenv(principals.OWN_PRINCIPALS_ENV, own)
     principals.reset()
-    enforce = parse_policy("version: 1\ndefault_mode: alert\nrules:\n  armor_policy_detached: {mode: enforce}\n")
-    assert enforce.settings(RULE.id).action is Action.REVERT
-
-    class Pinned:
-        def current(self) -> Any:
-            return enforce
-
     try:
         _seed(compute)
         attach, detach = _attach(), _detach()
         for e in (attach, detach):
             e["protoPayload"]["authenticationInfo"]["principalEmail"] = own
         compute.admin.log_entries([attach, detach])
-        pipeline = Pipeline(Pinned(), alert=False, dedupe=MemoryStore())  # type: ignore[arg-type]
+        pipeline = _pipeline("    mode: enforce\n")
         assert pipeline.handle(parse(attach), only=RULE.id).findings == []
         (record,) = pipeline.handle(parse(detach), only=RULE.id).records
-        assert record.outcome is Outcome.ALERTED and _writes(compute) == []
+        assert record.outcome is Outcome.ALERTED and principals.IGNORED_VIOLATION in record.reason
+        assert _writes(compute) == []
     finally:
         principals.reset()
+
+
+def _pipeline(rule_yaml: str) -> Any:
+    from shared.alerts.dedupe import MemoryStore
+    from shared.pipeline import Pipeline
+
+    loaded = parse_policy(f"version: 1\ndefault_mode: alert\nrules:\n  armor_policy_detached:\n{rule_yaml}")
+
+    class Pinned:
+        def current(self) -> Any:
+            return loaded
+
+    return Pipeline(Pinned(), alert=False, dedupe=MemoryStore())  # type: ignore[arg-type]
+
+
+def test_the_pipeline_in_enforce_mode_reverts_a_delivered_detach(compute: Standin) -> None:
+    _seed(compute)
+    compute.admin.log_entries([_attach(), _detach()])
+    (record,) = _pipeline("    mode: enforce\n").handle(parse(_detach())).records
+    assert record.outcome is Outcome.REMEDIATED and _live()["securityPolicy"] == EDGE and len(_writes(compute)) == 1
+
+
+def test_an_exempt_backend_is_left_detached(compute: Standin) -> None:
+    _seed(compute)
+    compute.admin.log_entries([_attach(), _detach()])
+    pipeline = _pipeline("    mode: enforce\n    exemptions:\n      - resources: ['*/backendServices/phi-api-*']\n"
+                         "        owner: netops@example.com\n        reason: load test\n        expires: 2099-01-01\n")
+    (record,) = pipeline.handle(parse(_detach())).records
+    assert record.outcome is Outcome.EXEMPT and _writes(compute) == [] and "securityPolicy" not in _live()
