@@ -44,12 +44,13 @@ MAX_NEGS = 10  # NEGs read per alert; a backend service fronts a few, one per re
 _NEG_PATH = re.compile(r"/compute/v1/(projects/[^/?#]+/(?:regions|zones)/[^/?#]+/networkEndpointGroups/[^/?#]+)$")
 # A security policy as an entry or a backend service names it: a Compute URL or path, project
 # id or number, global or a region, an RFC 1035 name. Nothing else is ever attached.
+_SCOPE = r"projects/([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})/(global|regions/[a-z][a-z0-9-]{0,62})"
+_NAME = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
 _POLICY_REF = re.compile(
-    r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?"
-    r"projects/([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})/(global|regions/[a-z][a-z0-9-]{0,62})"
-    r"/securityPolicies/([a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)$"
-)
-_BACKEND_REF = re.compile(r"^projects/([^/]+)/(global|regions/[^/]+)/backendServices/[^/]+$")
+    rf"(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?{_SCOPE}/securityPolicies/({_NAME})")
+# The backends a revert writes to (fullmatch): the same strict shape, so only such a path is
+# ever put in the Compute URL it reads and writes (a domain-scoped project id is alerted only).
+_BACKEND_REF = re.compile(rf"{_SCOPE}/backendServices/{_NAME}")
 SELF_LINK = "https://www.googleapis.com/compute/v1/"
 HISTORY_LIMIT = 50  # Admin Activity entries on the backend read to find the policy it had
 POLL_SECONDS = 1.0  # between reads of the backend while its setSecurityPolicy operation runs
@@ -221,15 +222,16 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     if finding.resource_type != "compute.backendService":
         return record(finding, ctx, Outcome.ALERTED, reason="rules changed inside a security policy: alert only, "
                       "a human decides which rule is right")
+    if not _BACKEND_REF.fullmatch(finding.resource):
+        return record(finding, ctx, Outcome.FAILED, reason="not reattached: the backend service's name is not one Rampart "
+                      "writes to (projects/P/{global|regions/R}/backendServices/NAME): a human decides")
     timeout = read_timeout(ctx.operation_timeout)
     api = compute_rest()
     path = f"compute/v1/{finding.resource}"
     live = rest_call(api, "GET", path, timeout)
-    have = pick_str(live, "securityPolicy")
-    before = {"security_policy": have or "(none)", "fingerprint": pick_str(live, "fingerprint")}
-    if have:
-        return record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before,
-                      reason="the backend service has a security policy again: left as it is")
+    before = _facts(live)
+    if pick_str(live, "securityPolicy"):
+        return record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, reason=_AGAIN)
     policy, evidence = confirmed_prior_policy(finding, params)
     if policy is None:
         return record(finding, ctx, Outcome.FAILED, before=before, reason=f"not reattached: {evidence}")
@@ -238,10 +240,9 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
         return record(finding, ctx, Outcome.DRY_RUN, changes=[change], before=before,
                       after={"security_policy": policy}, reason=f"would reattach the policy {evidence}")
     live = rest_call(api, "GET", path, timeout)  # again: confirming took a while, and no fingerprint guards the write
-    before = {"security_policy": pick_str(live, "securityPolicy") or "(none)", "fingerprint": pick_str(live, "fingerprint")}
+    before = _facts(live)
     if pick_str(live, "securityPolicy"):
-        return record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before,
-                      reason="the backend service has a security policy again: left as it is")
+        return record(finding, ctx, Outcome.ALREADY_COMPLIANT, before=before, after=before, reason=_AGAIN)
     op = rest_call(api, "POST", f"{path}/setSecurityPolicy", timeout, json={"securityPolicy": policy})
     error = pick(op, "error")
     if error:
@@ -252,7 +253,7 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
     where = "--global" if scope == "global" else f"--region={finding.location}"
     undo = (f"gcloud compute backend-services update {finding.resource.rsplit('/', 1)[-1]} {where} "
             f"--project={finding.project} --security-policy=''  # add an exemption first, or Rampart attaches it again")
-    facts = {"security_policy": now or "(none)", "fingerprint": pick_str(after, "fingerprint")}
+    facts = _facts(after)
     if _same_policy(now, policy):
         return record(finding, ctx, Outcome.REMEDIATED, changes=[change], before=before, after=facts, attempts=1,
                       undo=undo, reason=f"reattached the policy {evidence}")
@@ -261,6 +262,14 @@ def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRec
                       reason="another security policy was attached meanwhile: left as it is")
     return record(finding, ctx, Outcome.FAILED, before=before, after=facts, attempts=1,
                   reason=f"setSecurityPolicy was sent but the backend shows no policy after {ctx.operation_timeout:g}s")
+
+
+_AGAIN = "the backend service has a security policy again: left as it is"
+
+
+def _facts(backend: Any) -> dict[str, str]:
+    """What a record says of a backend service: its policy and fingerprint."""
+    return {"security_policy": pick_str(backend, "securityPolicy") or "(none)", "fingerprint": pick_str(backend, "fingerprint")}
 
 
 def _await_policy(api: tuple[Any, str], path: str, ctx: ActionContext, timeout: float) -> tuple[Any, str]:

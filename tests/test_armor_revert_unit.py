@@ -153,3 +153,17 @@ def test_a_resource_name_with_a_trailing_newline_locates_nothing() -> None:
     e = load_json(RULE_FIXTURES / "armor_policy_detached" / "positive_detached.json")
     e["protoPayload"]["resourceName"] += "\n"
     assert armor.RULE.evaluate(parse(e), default_policy().settings(armor.RULE.id).params) is None
+
+
+def test_a_backend_name_outside_the_strict_shape_is_never_put_in_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import ActionContext
+
+    fake = _Compute([{}], {})
+    monkeypatch.setattr(armor, "compute_rest", lambda: (fake, "http://compute.test"))
+    params = default_policy().settings(armor.RULE.id).params
+    e = load_json(RULE_FIXTURES / "armor_policy_detached" / "positive_detached.json")
+    e["protoPayload"]["resourceName"] = "projects/../global/backendServices/phi-api-backend"
+    f = armor.RULE.evaluate(parse(e), params)
+    assert f is not None
+    record = armor.remediate(f, params, ActionContext(mode=Mode.ENFORCE, action=Action.REVERT))
+    assert record.outcome is Outcome.FAILED and fake.calls == []
