@@ -16,7 +16,7 @@ services its serverless NEGs route to (`fronts_cloud_run`: true, false, or null 
 failed). The severity is not raised from that answer: the pipeline fixes a finding's severity
 before enrichment runs, and a policy can raise this rule's severity for every backend.
 
-Revert (action `revert`, in enforce mode; the shipped policy keeps the rule in alert mode): a
+Revert (`mode: enforce` with `action: revert`; the shipped policy keeps the rule alert only): a
 detach is undone by attaching again the policy the backend had before, see `remediate`. Rule
 changes inside a policy stay alert only: which rule is right is a human's call."""
 
@@ -294,8 +294,10 @@ RULE = Rule(
         *SET_POLICY, "securityPolicies.removeRule", "securityPolicies.patchRule",
         "securityPolicies.addRule", "securityPolicies.patch",
     )),
-    action=Action.REVERT,
-    actions=(Action.REVERT, Action.ALERT),
+    # Alert unless the policy chooses revert: a `--stage dry-run` deploy (every rule capped at
+    # dry-run) then grants no Cloud Armor write, and reattaching is a choice a team makes.
+    action=Action.ALERT,
+    actions=(Action.ALERT, Action.REVERT),
     permissions={
         # The enrichment's reads (whether the backend fronts Cloud Run).
         "alert": ("compute.backendServices.get", "compute.regionBackendServices.get",
@@ -310,8 +312,8 @@ RULE = Rule(
     remediate=remediate,
     enrich=enrich,
     why=(
-        "Every detach is alerted at this severity, and the alert says whether the backend fronts Cloud Run (in enforce mode, "
-        "the policy Cloud Logging shows it had is attached again): Cloud Armor filters traffic at the load balancer in front "
+        "Every detach is alerted at this severity, and the alert says whether the backend fronts Cloud Run (with action "
+        "revert, the policy Cloud Logging shows it had is attached again): Cloud Armor filters traffic at the load balancer in front "
         "of any backend, serverless NEGs included, and a backend service without a policy is not protected "
         "(https://cloud.google.com/armor/docs/security-policy-overview)."
     ),

@@ -190,7 +190,7 @@ def test_rampart_never_acts_on_its_own_changes(compute: Standin, monkeypatch: py
         for e in (attach, detach):
             e["protoPayload"]["authenticationInfo"]["principalEmail"] = own
         compute.admin.log_entries([attach, detach])
-        pipeline = _pipeline("    mode: enforce\n")
+        pipeline = _pipeline("    mode: enforce\n    action: revert\n")
         assert pipeline.handle(parse(attach), only=RULE.id).findings == []
         (record,) = pipeline.handle(parse(detach), only=RULE.id).records
         assert record.outcome is Outcome.ALERTED and principals.IGNORED_VIOLATION in record.reason
@@ -215,14 +215,21 @@ def _pipeline(rule_yaml: str) -> Any:
 def test_the_pipeline_in_enforce_mode_reverts_a_delivered_detach(compute: Standin) -> None:
     _seed(compute)
     compute.admin.log_entries([_attach(), _detach()])
-    (record,) = _pipeline("    mode: enforce\n").handle(parse(_detach())).records
+    (record,) = _pipeline("    mode: enforce\n    action: revert\n").handle(parse(_detach())).records
     assert record.outcome is Outcome.REMEDIATED and _live()["securityPolicy"] == EDGE and len(_writes(compute)) == 1
+
+
+def test_enforce_without_action_revert_only_alerts(compute: Standin) -> None:
+    _seed(compute)
+    compute.admin.log_entries([_attach(), _detach()])
+    (record,) = _pipeline("    mode: enforce\n").handle(parse(_detach())).records
+    assert record.outcome is Outcome.ALERTED and _writes(compute) == []
 
 
 def test_an_exempt_backend_is_left_detached(compute: Standin) -> None:
     _seed(compute)
     compute.admin.log_entries([_attach(), _detach()])
-    pipeline = _pipeline("    mode: enforce\n    exemptions:\n      - resources: ['*/backendServices/phi-api-*']\n"
+    pipeline = _pipeline("    mode: enforce\n    action: revert\n    exemptions:\n      - resources: ['*/backendServices/phi-api-*']\n"
                          "        owner: netops@example.com\n        reason: load test\n        expires: 2099-01-01\n")
     (record,) = pipeline.handle(parse(_detach())).records
     assert record.outcome is Outcome.EXEMPT and _writes(compute) == [] and "securityPolicy" not in _live()

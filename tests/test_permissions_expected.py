@@ -131,9 +131,7 @@ SHIPPED: dict[str, list[str]] = {
     "run_workload_noncompliant": [],
     "kms_key_weakened": [],
     "org_policy_relaxed": ORG_POLICY_RESTORE,
-    # alert (the shipped mode): the enrichment's reads, plus the reads of its revert (the role
-    # grants an action's reads in every mode): logging.logEntries.list is the only new one.
-    "armor_policy_detached": [*ARMOR_READS, *CONFIRM],
+    "armor_policy_detached": ARMOR_READS,  # alert; revert is opt-in (action: revert)
     "rampart_tamper": SINK_RESTORE,
     "run_traffic_revision": ["run.revisions.get"],  # the alert reads each serving revision
 }
@@ -175,8 +173,12 @@ def test_quarantine_needs_the_update_and_the_iam_calls(tmp_path: Path, rule: str
 
 
 def test_armor_revert_needs_set_security_policy_use_and_the_log_read(tmp_path: Path) -> None:
-    policy = _policy(tmp_path, "  armor_policy_detached: {mode: enforce}\n")
+    policy = _policy(tmp_path, "  armor_policy_detached: {mode: enforce, action: revert}\n")
     assert iam_role("armor_policy_detached", "--policy", policy) == sorted({*ARMOR_REVERT, *ARMOR_READS})
+    # Its default action is alert: enforce alone, or a dry-run stage, grants no Cloud Armor write.
+    for mode in ("enforce", "dry-run"):
+        policy = _policy(tmp_path, f"  armor_policy_detached: {{mode: {mode}}}\n")
+        assert iam_role("armor_policy_detached", "--policy", policy) == sorted(ARMOR_READS)
 
 
 def test_alert_mode_grants_no_write(tmp_path: Path) -> None:
