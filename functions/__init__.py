@@ -121,6 +121,7 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (_CRM, "SetOrgPolicy"): ("org_policy_relaxed",),
     (_CRM, "ClearOrgPolicy"): ("org_policy_relaxed",),
     (_COMPUTE, "v1.compute.backendServices.setSecurityPolicy"): ("armor_policy_detached",),
+    (_COMPUTE, "v1.compute.regionBackendServices.setSecurityPolicy"): ("armor_policy_detached",),
     (_COMPUTE, "v1.compute.securityPolicies.removeRule"): ("armor_policy_detached",),
     (_COMPUTE, "v1.compute.securityPolicies.patchRule"): ("armor_policy_detached",),
     (_COMPUTE, "v1.compute.securityPolicies.addRule"): ("armor_policy_detached",),

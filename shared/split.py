@@ -53,7 +53,10 @@ def identity() -> str:
 
 
 def product(rule_id: str) -> str:
-    return rule_id.split("_", 1)[0]
+    """The writer a rule's requests go to: act-kms for the KMS rules, act-run for every other one
+    (it holds every write that is not Cloud KMS: shared.permissions.identity_permissions). Each
+    writer's subscription takes only its product, so any other value would reach no one."""
+    return "kms" if rule_id.startswith("kms_") else "run"
 
 
 # -- the detector --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ CRM_V3 = "https://cloud.google.com/resource-manager/reference/rest/v3/projects"
 ORGPOLICY_V2 = "https://cloud.google.com/resource-manager/docs/organization-policy/reference/rest/v2/projects.policies"
 COMPUTE_V1 = "https://cloud.google.com/compute/docs/reference/rest/v1"
 LOGGING_V2 = "https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.sinks"
+ARMOR_IAM = "https://cloud.google.com/armor/docs/configure-security-policies"  # "Set up IAM permissions for custom roles"
 DOCS: dict[str, str] = {
     "run.services.get": f"{RUN_V2}.services/get",
     "run.services.update": f"{RUN_V2}.services/patch",
@@ -60,6 +61,12 @@ DOCS: dict[str, str] = {
     "compute.regionBackendServices.get": f"{COMPUTE_V1}/regionBackendServices/get",
     "compute.networkEndpointGroups.get": f"{COMPUTE_V1}/networkEndpointGroups/get",
     "compute.regionNetworkEndpointGroups.get": f"{COMPUTE_V1}/regionNetworkEndpointGroups/get",
+    # Cloud Armor's table of IAM permissions and the API methods they allow lists both for
+    # BackendServices setSecurityPolicy; the regional ones are its regional counterparts.
+    "compute.backendServices.setSecurityPolicy": ARMOR_IAM,
+    "compute.securityPolicies.use": ARMOR_IAM,
+    "compute.regionBackendServices.setSecurityPolicy": f"{COMPUTE_V1}/regionBackendServices/setSecurityPolicy",
+    "compute.regionSecurityPolicies.use": f"{COMPUTE_V1}/regionBackendServices/setSecurityPolicy",
     "logging.sinks.get": f"{LOGGING_V2}/get",
     "logging.sinks.update": f"{LOGGING_V2}/update",
 }
@@ -88,6 +95,11 @@ ORG_POLICY_RESTORE = ["orgpolicy.policy.get", "orgpolicy.policies.create", "orgp
 # The Cloud Armor alert says whether the detached backend fronts Cloud Run (backend, then its NEGs).
 ARMOR_READS = ["compute.backendServices.get", "compute.regionBackendServices.get", "compute.networkEndpointGroups.get",
                "compute.regionNetworkEndpointGroups.get"]
+# Reattaching a detached policy (enforce): re-read the backend, set the policy (which needs `use`
+# on the policy), after confirming the detach and reading the backend's history in Cloud Logging.
+ARMOR_REVERT = ["compute.backendServices.get", "compute.backendServices.setSecurityPolicy", "compute.securityPolicies.use",
+                "compute.regionBackendServices.get", "compute.regionBackendServices.setSecurityPolicy",
+                "compute.regionSecurityPolicies.use", *CONFIRM]
 SINK_RESTORE = ["logging.sinks.get", "logging.sinks.update"]
 
 # Per rule, under config/policy.yaml (its mode and action there).
@@ -119,7 +131,7 @@ SHIPPED: dict[str, list[str]] = {
     "run_workload_noncompliant": [],
     "kms_key_weakened": [],
     "org_policy_relaxed": ORG_POLICY_RESTORE,
-    "armor_policy_detached": ARMOR_READS,
+    "armor_policy_detached": ARMOR_READS,  # alert; revert is opt-in (action: revert)
     "rampart_tamper": SINK_RESTORE,
     "run_traffic_revision": ["run.revisions.get"],  # the alert reads each serving revision
 }
@@ -138,7 +150,7 @@ def _policy(tmp_path: Path, rules_yaml: str) -> str:
 
 
 def test_every_expected_permission_names_its_page() -> None:
-    used = {p for perms in SHIPPED.values() for p in perms} | set(RUN_QUARANTINE) | set(KMS_RESTORE)
+    used = {p for perms in SHIPPED.values() for p in perms} | set(RUN_QUARANTINE) | set(KMS_RESTORE) | set(ARMOR_REVERT)
     assert used == set(DOCS), f"no documentation page for {sorted(used - set(DOCS))}; unused: {sorted(set(DOCS) - used)}"
 
 
@@ -160,6 +172,15 @@ def test_quarantine_needs_the_update_and_the_iam_calls(tmp_path: Path, rule: str
     assert iam_role(rule, "--policy", policy) == sorted(RUN_QUARANTINE)
 
 
+def test_armor_revert_needs_set_security_policy_use_and_the_log_read(tmp_path: Path) -> None:
+    policy = _policy(tmp_path, "  armor_policy_detached: {mode: enforce, action: revert}\n")
+    assert iam_role("armor_policy_detached", "--policy", policy) == sorted({*ARMOR_REVERT, *ARMOR_READS})
+    # Its default action is alert: enforce alone, or a dry-run stage, grants no Cloud Armor write.
+    for mode in ("enforce", "dry-run"):
+        policy = _policy(tmp_path, f"  armor_policy_detached: {{mode: {mode}}}\n")
+        assert iam_role("armor_policy_detached", "--policy", policy) == sorted(ARMOR_READS)
+
+
 def test_alert_mode_grants_no_write(tmp_path: Path) -> None:
     """Alert mode changes nothing, so its role holds no permission that writes. (It does hold some
     reads an alert never makes, e.g. run.operations.get: noted in issue 18's report, not fixed here.)"""
@@ -168,7 +189,8 @@ def test_alert_mode_grants_no_write(tmp_path: Path) -> None:
               "cloudkms.cryptoKeyVersions.restore", "cloudkms.cryptoKeys.setIamPolicy", "cloudkms.keyRings.setIamPolicy",
               "iam.serviceAccounts.actAs", "cloudfunctions.functions.update", "cloudfunctions.functions.setIamPolicy",
               "resourcemanager.projects.setIamPolicy", "orgpolicy.policies.create", "orgpolicy.policies.update",
-              "logging.sinks.update"}
+              "logging.sinks.update", "compute.backendServices.setSecurityPolicy", "compute.securityPolicies.use",
+              "compute.regionBackendServices.setSecurityPolicy", "compute.regionSecurityPolicies.use"}
     granted = iam_role("--policy", policy)
     assert not writes & set(granted), sorted(writes & set(granted))
     assert set(KMS_ALERT) <= set(iam_role("kms_version_destroy_scheduled", "--policy", policy))

@@ -286,6 +286,17 @@ def exercise_compute_v1(admin: StandinAdmin) -> None:
                  neg, zonal):
         _rest(api, "GET", path, prefix="compute/v1")
     _expect(gexc.NotFound, lambda: _rest(api, "GET", "projects/demo-project/global/backendServices/gone", prefix="compute/v1"))
+    # As the rule's revert attaches a policy again (and as a detach, an empty reference, looks).
+    waf = "https://www.googleapis.com/compute/v1/projects/demo-project/global/securityPolicies/waf"
+    op = _rest(api, "POST", "projects/demo-project/global/backendServices/api/setSecurityPolicy", prefix="compute/v1",
+               json={"securityPolicy": waf})
+    assert op["kind"] == "compute#operation" and op["targetLink"].endswith("/global/backendServices/api")
+    assert _rest(api, "GET", "projects/demo-project/global/backendServices/api", prefix="compute/v1")["securityPolicy"] == waf
+    _rest(api, "POST", "projects/demo-project/regions/us-central1/backendServices/vm/setSecurityPolicy", prefix="compute/v1",
+          json={"securityPolicy": ""})
+    _expect(gexc.BadRequest, lambda: _rest(
+        api, "POST", "projects/demo-project/global/backendServices/api/setSecurityPolicy", prefix="compute/v1",
+        json={"securityPolicy": "projects/demo-project/regions/us-central1/securityPolicies/waf"}))
 
 
 def exercise_logging_v2_entries(admin: StandinAdmin) -> None:

@@ -1,6 +1,7 @@
 """Cloud Armor in front of a backend: a backend service's attached security policy, or a
 security policy's rules, as a Compute Engine write sets them (`compute.v1.json`:
-backendServices.setSecurityPolicy takes a SecurityPolicyReference `{securityPolicy}`;
+backendServices.setSecurityPolicy and regionBackendServices.setSecurityPolicy take a
+SecurityPolicyReference `{securityPolicy}`;
 securityPolicies.removeRule takes `?priority=`, patchRule / addRule a SecurityPolicyRule,
 patch a SecurityPolicy).
 
@@ -18,9 +19,14 @@ from shared.event import AuditEvent, pick, pick_list, pick_str
 from shared.views import Kind
 
 COMPUTE = "compute.googleapis.com"
-_BACKEND = re.compile(r"^projects/([^/]+)/(?:global|regions/([^/]+))/backendServices/([^/]+)$")
-_POLICY = re.compile(r"^projects/([^/]+)/(?:global|regions/([^/]+))/securityPolicies/([^/]+)$")
+# Path segments without whitespace, `?` or `#`: a revert puts the name in a Compute URL.
+_SEG = r"[^/\s?#]+"
+_BACKEND = re.compile(rf"^projects/({_SEG})/(?:global|regions/({_SEG}))/backendServices/({_SEG})$")
+_POLICY = re.compile(rf"^projects/({_SEG})/(?:global|regions/({_SEG}))/securityPolicies/({_SEG})$")
 _ALLOWS = ("allow",)
+# The only writes that attach or detach a backend's policy: BackendService.securityPolicy is
+# "[Output Only]" in compute.v1.json, so a backend service patch or update cannot drop it.
+SET_POLICY = ("backendServices.setSecurityPolicy", "regionBackendServices.setSecurityPolicy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,7 @@ class ArmorView:
 
 def locate(event: AuditEvent) -> str | None:
     name = event.resource_name
-    return name if _BACKEND.match(name) or _POLICY.match(name) else None
+    return name if _BACKEND.fullmatch(name) or _POLICY.fullmatch(name) else None
 
 
 def from_entry(event: AuditEvent, name: str) -> ArmorView | None:
@@ -52,13 +58,13 @@ def from_entry(event: AuditEvent, name: str) -> ArmorView | None:
         return None  # the operation's end: no request body; its start was judged
     change = event.method.split("compute.", 1)[-1]
     req = event.request
-    m = _BACKEND.match(name)
+    m = _BACKEND.fullmatch(name)
     if m:
-        if change != "backendServices.setSecurityPolicy":
+        if change not in SET_POLICY:
             return None
         policy = pick_str(req, "securityPolicy")
         return ArmorView(name, m.group(1), m.group(2) or "global", "backendService", not policy, policy, (), change)
-    m = _POLICY.match(name)
+    m = _POLICY.fullmatch(name)
     if not m:
         return None
     priority = pick(req, "priority")
