@@ -335,9 +335,10 @@ def iam_permissions(rule_ids: Sequence[str], loaded: Any) -> list[str]:
         if s.mode is Mode.OFF:
             continue
         r = functions.rule(rid)
-        if s.mode in (Mode.ENFORCE, Mode.DRY_RUN):
+        if s.mode is Mode.ENFORCE:
             perms.update(permissions_for(r, s.action))
         else:
+            # Alert and dry-run write nothing: no write permission (a first rollout's role is read-only).
             perms.update(r.permissions.get("alert", ()))
         # Every action re-reads live state, which dry-run needs too.
         perms.update(p for p in r.permissions.get(s.action.value, ()) if p.endswith((".get", ".getIamPolicy", ".list")))

@@ -392,11 +392,17 @@ def test_sink_filter_is_the_cli_output(default_plan: Plan, full_plan: Plan) -> N
 
 def test_role_permissions_are_the_cli_output(default_plan: Plan, full_plan: Plan) -> None:
     (create,) = default_plan.find("iam", "roles", "create")
+    deployed = default_plan.src / ".local" / "deploy" / "policy.deployed.yaml"  # capped at dry-run by --stage
     expected = subprocess.run(
-        [sys.executable, "main.py", "iam-role", "--format", "list"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "main.py", "iam-role", "--format", "list", "--policy", str(deployed)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()
     role = yaml.safe_load((default_plan.src / (flag(create, "file") or "")).read_text())
     assert role["includedPermissions"] == expected
+    # A first rollout writes nothing, so its role can write nothing: reads only.
+    writes = {"run.services.update", "run.services.setIamPolicy", "cloudkms.cryptoKeyVersions.update",
+              "cloudkms.cryptoKeyVersions.restore", "cloudkms.cryptoKeys.setIamPolicy", "logging.sinks.update"}
+    assert not writes & set(expected), sorted(writes & set(expected))
     assert len(role["description"].encode()) <= 256 and len(role["title"].encode()) <= 100  # IAM limits
     assert flag(create, "project") == PROJECT
     (bind,) = [c for c in default_plan.find("projects", "add-iam-policy-binding") if "roles/rampart" in (flag(c, "role") or "")]
