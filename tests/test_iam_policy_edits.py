@@ -1,0 +1,205 @@
+"""IAM policy edits and undo commands (shared.actions.iam) on their own: a revert must remove
+exactly the grants it was asked to and keep everything else of the live policy (other members,
+conditions, auditConfigs, version, etag), a restore must add exactly what is missing, and the
+undo command an operator pastes must name the same resource, member, role and condition.
+Expected values are written out by hand from the google.iam.v1 Policy JSON shape
+(https://cloud.google.com/iam/docs/reference/rest/v1/Policy) and gcloud's flags
+(https://cloud.google.com/sdk/gcloud/reference/run/services/add-iam-policy-binding,
+https://cloud.google.com/sdk/gcloud/reference/kms/keys/add-iam-policy-binding)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from shared.actions.iam import (
+    EXEMPT_FIRST,
+    BadGrant,
+    Grant,
+    add_members,
+    binding_field,
+    gcloud_condition,
+    gcloud_target,
+    grants,
+    policy_facts,
+    public_facts,
+    public_grants,
+    remove_grants,
+    undo,
+    with_grants,
+    without_grants,
+)
+from shared.model import Change
+
+INVOKER = "roles/run.invoker"
+VIEWER = "roles/run.viewer"
+WORK_HOURS = {"title": "work hours", "expression": "request.time.getHours('UTC') < 18"}
+WH = '{"expression":"request.time.getHours(\'UTC\') < 18","title":"work hours"}'  # canonical JSON
+SVC = "projects/p1/locations/us-central1/services/api"
+KEY = "projects/p1/locations/us/keyRings/ring/cryptoKeys/k1"
+RING = "projects/p1/locations/us/keyRings/ring"
+FN = "projects/p1/locations/europe-west1/functions/fn"
+
+
+def _policy() -> dict[str, Any]:
+    return {
+        "version": 3,
+        "etag": "BwYx",
+        "auditConfigs": [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}],
+        "bindings": [
+            {"role": INVOKER, "members": ["user:bob@example.com", "allUsers"]},
+            {"role": INVOKER, "members": ["allUsers"], "condition": WORK_HOURS},
+            {"role": VIEWER, "members": ["allAuthenticatedUsers"]},
+        ],
+    }
+
+
+def test_grants_are_role_member_and_condition() -> None:
+    assert grants(_policy()) == [
+        Grant(INVOKER, "user:bob@example.com"), Grant(INVOKER, "allUsers"),
+        Grant(INVOKER, "allUsers", WH), Grant(VIEWER, "allAuthenticatedUsers"),
+    ]
+    assert grants({}) == []
+
+
+def test_public_grants_on_some_roles_or_any_role_conditional_ones_included() -> None:
+    assert public_grants(_policy(), [INVOKER]) == [Grant(INVOKER, "allUsers"), Grant(INVOKER, "allUsers", WH)]
+    assert public_grants(_policy()) == [Grant(INVOKER, "allUsers"), Grant(INVOKER, "allUsers", WH),
+                                        Grant(VIEWER, "allAuthenticatedUsers")]
+    assert public_grants(_policy(), ["roles/owner"]) == []
+    assert public_facts(_policy(), [VIEWER]) == {"public_members": [{"role": VIEWER, "member": "allAuthenticatedUsers"}]}
+
+
+def test_removing_grants_removes_exactly_those_and_keeps_the_rest_as_read() -> None:
+    live = _policy()
+    read = copy.deepcopy(live)
+    new, changes = without_grants(live, [Grant(INVOKER, "allUsers"), Grant(VIEWER, "allAuthenticatedUsers")])
+    assert live == read  # the read policy is not edited in place
+    assert new == {
+        "version": 3,
+        "etag": "BwYx",  # the write carries the etag it was read with
+        "auditConfigs": read["auditConfigs"],
+        "bindings": [
+            {"role": INVOKER, "members": ["user:bob@example.com"]},
+            {"role": INVOKER, "members": ["allUsers"], "condition": WORK_HOURS},  # conditional: another grant
+        ],  # the viewer binding left empty goes, as IAM drops it
+    }
+    assert changes == [
+        Change(f"bindings[{INVOKER}].members", ["allUsers", "user:bob@example.com"], ["user:bob@example.com"]),
+        Change(f"bindings[{VIEWER}].members", ["allAuthenticatedUsers"], []),
+    ]
+
+
+def test_removing_a_conditional_grant_leaves_the_unconditional_one() -> None:
+    new, changes = without_grants(_policy(), [Grant(INVOKER, "allUsers", WH)])
+    assert [b for b in new["bindings"] if b["role"] == INVOKER] == [{"role": INVOKER, "members": ["user:bob@example.com", "allUsers"]}]
+    assert changes == [Change(f"bindings[{INVOKER} if work hours].members", ["allUsers"], [])]
+
+
+def test_removing_from_a_policy_without_bindings_adds_none() -> None:
+    assert without_grants({"etag": "x"}, [Grant(INVOKER, "allUsers")]) == ({"etag": "x"}, [])
+
+
+def test_adding_grants_joins_the_binding_of_the_same_role_and_condition() -> None:
+    live = _policy()
+    read = copy.deepcopy(live)
+    new, changes = with_grants(live, [Grant(INVOKER, "user:carol@example.com"), Grant(INVOKER, "user:bob@example.com")])
+    assert live == read
+    assert new["bindings"][0] == {"role": INVOKER, "members": ["user:bob@example.com", "allUsers", "user:carol@example.com"]}
+    assert new["bindings"][1:] == read["bindings"][1:] and new["etag"] == "BwYx" and new["auditConfigs"] == read["auditConfigs"]
+    assert changes == [Change(f"bindings[{INVOKER}].members", ["allUsers", "user:bob@example.com"],
+                              ["allUsers", "user:bob@example.com", "user:carol@example.com"])]
+
+
+def test_a_member_with_a_conditional_grant_still_gets_the_unconditional_one() -> None:
+    live = {"version": 3, "bindings": [{"role": INVOKER, "members": ["user:eve@example.com"], "condition": WORK_HOURS}]}
+    new, changes = with_grants(live, [Grant(INVOKER, "user:eve@example.com")])
+    assert new["bindings"] == [live["bindings"][0], {"role": INVOKER, "members": ["user:eve@example.com"]}]
+    assert changes == [Change(f"bindings[{INVOKER}].members", [], ["user:eve@example.com"])]
+
+
+def test_adding_a_conditional_grant_creates_its_binding_at_policy_version_3() -> None:
+    new, changes = with_grants({"version": 1, "etag": "e"}, [Grant(INVOKER, "user:eve@example.com", WH)])
+    assert new == {"version": 3, "etag": "e",
+                   "bindings": [{"role": INVOKER, "members": ["user:eve@example.com"], "condition": WORK_HOURS}]}
+    assert changes == [Change(f"bindings[{INVOKER} if work hours].members", [], ["user:eve@example.com"])]
+
+
+def test_adding_what_is_there_changes_nothing() -> None:
+    live = _policy()
+    assert with_grants(live, [Grant(INVOKER, "allUsers")]) == (live, [])
+    assert with_grants({"etag": "e"}, []) == ({"etag": "e"}, [])  # no empty bindings list appears
+    new, _ = with_grants({"version": 1}, [Grant(INVOKER, "user:eve@example.com")])
+    assert new["version"] == 1  # an unconditional grant needs no version 3
+
+
+def test_add_members_and_remove_grants_report_exactly_the_grants_changed() -> None:
+    new, changes, added = add_members(INVOKER, ["user:bob@example.com", "user:zed@example.com", "user:zed@example.com"])(_policy())
+    assert added == [Grant(INVOKER, "user:zed@example.com")] and len(changes) == 1
+    new, changes, removed = remove_grants(lambda g: g.member == "allUsers")(_policy())
+    assert removed == [Grant(INVOKER, "allUsers"), Grant(INVOKER, "allUsers", WH)]
+    assert [b["role"] for b in new["bindings"]] == [INVOKER, VIEWER]
+
+
+def test_binding_field_names_the_condition_by_title_then_expression() -> None:
+    assert binding_field(INVOKER) == f"bindings[{INVOKER}].members"
+    assert binding_field(INVOKER, WH) == f"bindings[{INVOKER} if work hours].members"
+    assert binding_field(INVOKER, '{"expression":"a == b"}') == f"bindings[{INVOKER} if a == b].members"
+
+
+def test_policy_facts_are_version_and_bindings_never_the_etag() -> None:
+    assert policy_facts(_policy()) == {"version": 3, "bindings": [
+        {"role": INVOKER, "members": ["allUsers", "user:bob@example.com"]},
+        {"role": INVOKER, "members": ["allUsers"], "condition": WORK_HOURS},
+        {"role": VIEWER, "members": ["allAuthenticatedUsers"]},
+    ]}
+    assert policy_facts({"etag": "x"}) == {"version": 0, "bindings": []}
+
+
+def test_a_stored_grant_is_checked_before_it_is_trusted() -> None:
+    assert Grant.from_json({"role": INVOKER, "member": "allUsers", "condition": WORK_HOURS}) == Grant(INVOKER, "allUsers", WH)
+    assert Grant.from_json({"role": INVOKER, "member": "allUsers"}).to_json() == {"role": INVOKER, "member": "allUsers"}
+    assert Grant(INVOKER, "allUsers", WH).to_json() == {"role": INVOKER, "member": "allUsers", "condition": WORK_HOURS}
+    for bad in (["x"], {"role": INVOKER}, {"member": "allUsers"}, {"role": 1, "member": "allUsers"},
+                {"role": INVOKER, "member": "allUsers", "condition": "always"}):
+        with pytest.raises(BadGrant):
+            Grant.from_json(bad)
+
+
+def test_gcloud_condition_flag_values() -> None:
+    assert gcloud_condition(None) == "None"
+    assert gcloud_condition(WORK_HOURS) == "expression=request.time.getHours('UTC') < 18,title=work hours"
+    cond = {"expression": "a in ['x', 'y']", "title": "t", "description": "d"}
+    assert gcloud_condition(cond) == "^;^expression=a in ['x', 'y'];title=t;description=d"  # a comma: another delimiter
+
+
+@pytest.mark.parametrize(("resource", "command"), [
+    (SVC, "gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1"),
+    (KEY, "gcloud kms keys add-iam-policy-binding k1 --keyring=ring --location=us --project=p1"),
+    (RING, "gcloud kms keyrings add-iam-policy-binding ring --location=us --project=p1"),
+    (FN, "gcloud functions add-iam-policy-binding fn --region=europe-west1 --project=p1"),
+    ("projects/p1", "gcloud projects add-iam-policy-binding p1"),
+])
+def test_gcloud_target_names_the_resource_as_gcloud_does(resource: str, command: str) -> None:
+    assert gcloud_target("add-iam-policy-binding", resource) == command
+
+
+def test_undo_commands_name_member_role_and_condition_quoted() -> None:
+    assert undo(SVC, "add", [Grant(INVOKER, "allUsers")]) == (
+        f"gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1 --member=allUsers --role={INVOKER}"
+        f"  # {EXEMPT_FIRST}")
+    # KMS asks for a condition interactively whenever the policy has one: always say it.
+    assert undo(KEY, "remove", [Grant("roles/cloudkms.cryptoKeyEncrypterDecrypter", "user:a b@example.com")]) == (
+        "gcloud kms keys remove-iam-policy-binding k1 --keyring=ring --location=us --project=p1 "
+        "--member='user:a b@example.com' --role=roles/cloudkms.cryptoKeyEncrypterDecrypter --condition=None"
+        f"  # {EXEMPT_FIRST}")
+    two = undo(SVC, "add", [Grant(INVOKER, "allUsers", WH), Grant(INVOKER, "allAuthenticatedUsers")])
+    assert two.split(" && ") == [
+        f"gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1 --member=allAuthenticatedUsers --role={INVOKER}",
+        f"gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1 --member=allUsers --role={INVOKER} "
+        "--condition='expression=request.time.getHours('\"'\"'UTC'\"'\"') < 18,title=work hours'"
+        f"  # {EXEMPT_FIRST}",
+    ]
+    assert undo(SVC, "add", []) == ""
