@@ -1,0 +1,158 @@
+"""Cloud Run reverts (shared.actions.run) on their own, with the live service and policy held in
+this process (the reads and writes of shared.actions.run / shared.actions.iam replaced): the
+records an operator reads (reason, before/after facts, the exact undo command), the bounds on
+every read, and the live re-check a quarantine is gated on. tests/test_run_actions.py drives
+the same actions end to end against the stand-in."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from google.cloud import run_v2
+
+from shared.actions import ActionContext, iam, run
+from shared.actions.iam import EXEMPT_FIRST
+from shared.model import Action, Change, Finding, Mode, Outcome, Severity
+
+SVC = "projects/p1/locations/us-central1/services/api"
+INVOKER = "roles/run.invoker"
+VIEWER = "roles/run.viewer"
+
+
+def _finding(rule: str = "run_ingress_open") -> Finding[Any]:
+    return Finding(rule=rule, severity=Severity.HIGH, title="t", resource=SVC, resource_type="run.service", project="p1",
+                   location="us-central1", principal="dev@example.com", action=Action.REVERT, event_id="e1", method="m",
+                   timestamp="2026-01-01T00:00:00Z")
+
+
+class Live:
+    """One service and its IAM policy; every read's timeout is logged."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, ingress: str = "INGRESS_TRAFFIC_ALL", invoker_off: bool = False,
+                 policy: dict[str, Any] | None = None) -> None:
+        self.svc = run_v2.Service(name=SVC, ingress=ingress, invoker_iam_disabled=invoker_off, etag="s1")
+        self.policy = policy or {"etag": "p1", "bindings": []}
+        self.read_timeouts: list[float | None] = []
+        self.write_budgets: list[float] = []
+        self.policy_writes: list[dict[str, Any]] = []
+        monkeypatch.setattr(run, "get_service", self.get_service)
+        monkeypatch.setattr(run, "update_service", self.update_service)
+        monkeypatch.setattr(iam, "get_policy", self.get_policy)
+        monkeypatch.setattr(iam, "set_policy", self.set_policy)
+
+    def get_service(self, name: str, timeout: float) -> run_v2.Service:
+        assert name == SVC
+        self.read_timeouts.append(timeout)
+        return run_v2.Service(self.svc)
+
+    def update_service(self, svc: run_v2.Service, budget: float) -> run_v2.Service:
+        self.write_budgets.append(budget)
+        self.svc = run_v2.Service(svc)
+        self.svc.etag = "s2"
+        return run_v2.Service(self.svc)
+
+    def get_policy(self, resource: str, timeout: float) -> dict[str, Any]:
+        self.read_timeouts.append(timeout)
+        return copy.deepcopy(self.policy)
+
+    def set_policy(self, resource: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.policy_writes.append(policy)
+        self.policy = {**copy.deepcopy(policy), "etag": "p2"}
+        return copy.deepcopy(self.policy)
+
+
+def _ctx(**kw: Any) -> ActionContext:
+    return ActionContext(mode=Mode.ENFORCE, action=Action.REVERT, **kw)
+
+
+def test_ingress_revert_undo_names_gclouds_value_for_what_was_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    rec = run.revert_ingress(_finding(), _ctx(), allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert rec.outcome is Outcome.REMEDIATED and live.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
+    assert rec.changes == [Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY")]
+    assert rec.undo == f"gcloud run services update api --region=us-central1 --project=p1 --ingress=all  # {EXEMPT_FIRST}"
+    assert rec.before == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False}
+    assert rec.after == {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False}
+
+
+def test_ingress_revert_undo_of_a_value_gcloud_has_no_name_for_shows_it_as_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    Live(monkeypatch, ingress="INGRESS_TRAFFIC_UNSPECIFIED")
+    rec = run.revert_ingress(_finding(), _ctx(), allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert rec.undo.startswith("gcloud run services update api --region=us-central1 --project=p1 "
+                               "--ingress=INGRESS_TRAFFIC_UNSPECIFIED  # ")
+
+
+def test_every_read_is_bounded_and_the_write_gets_the_operation_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    run.revert_ingress(_finding(), _ctx(operation_timeout=120.0), allowed=[], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert live.read_timeouts == [30.0] and live.write_budgets == [120.0]
+    live = Live(monkeypatch)
+    run.revert_ingress(_finding(), _ctx(operation_timeout=5.0), allowed=[], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert live.read_timeouts == [5.0] and live.write_budgets == [5.0]
+
+
+def test_an_already_compliant_service_is_reported_with_its_live_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch, ingress="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    rec = run.revert_ingress(_finding(), _ctx(), allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.reason == "live service already compliant"
+    assert rec.before == rec.after == {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False}
+    assert live.write_budgets == [] and rec.undo == ""
+
+
+def test_invoker_check_revert_turns_it_on_with_an_exact_undo(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch, invoker_off=True)
+    rec = run.revert_invoker_check(_finding("run_invoker_iam_disabled"), _ctx())
+    assert rec.outcome is Outcome.REMEDIATED and live.svc.invoker_iam_disabled is False
+    assert rec.changes == [Change("invoker_iam_disabled", True, False)]
+    assert rec.undo == f"gcloud run services update api --region=us-central1 --project=p1 --no-invoker-iam-check  # {EXEMPT_FIRST}"
+
+
+def _public_policy() -> dict[str, Any]:
+    return {"etag": "p1", "bindings": [
+        {"role": INVOKER, "members": ["allUsers", "user:bob@example.com"]},
+        {"role": VIEWER, "members": ["allAuthenticatedUsers"]},
+    ]}
+
+
+def test_public_invoker_revert_reports_only_the_public_grants_on_the_rules_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch, policy=_public_policy())
+    rec = run.revert_public_invoker(_finding("run_public_invoker"), _ctx(), roles=[INVOKER])
+    assert rec.outcome is Outcome.REMEDIATED
+    assert rec.before == {"public_members": [{"role": INVOKER, "member": "allUsers"}]}  # the viewer grant is not this rule's
+    assert rec.after == {"public_members": []}
+    assert live.policy["bindings"] == [{"role": INVOKER, "members": ["user:bob@example.com"]},
+                                       {"role": VIEWER, "members": ["allAuthenticatedUsers"]}]
+    assert rec.undo == (f"gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1 --member=allUsers "
+                        f"--role={INVOKER}  # {EXEMPT_FIRST}")
+
+
+def test_public_invoker_revert_on_a_policy_with_none_left_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch, policy={"etag": "p1", "bindings": [{"role": INVOKER, "members": ["user:bob@example.com"]}]})
+    rec = run.revert_public_invoker(_finding("run_public_invoker"), _ctx(), roles=["*"])
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.reason == "live policy grants no public member"
+    assert live.policy_writes == []
+
+
+def test_a_quarantine_is_gated_on_the_live_policy_for_a_policy_rule_and_the_service_for_a_service_rule() -> None:
+    import functions
+
+    public = run.still_violates(functions.rule("run_public_invoker"), functions.rule("run_public_invoker").params())
+    svc = run_v2.Service(name=SVC, ingress="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert public(svc, _public_policy()) is True
+    assert public(svc, {"bindings": [{"role": INVOKER, "members": ["user:bob@example.com"]}]}) is False
+    ingress = run.still_violates(functions.rule("run_ingress_open"), functions.rule("run_ingress_open").params())
+    assert ingress(svc, _public_policy()) is False
+    assert ingress(run_v2.Service(name=SVC, ingress="INGRESS_TRAFFIC_ALL"), {"bindings": []}) is True
+
+
+def test_an_action_the_rule_does_not_offer_is_a_failed_record() -> None:
+    import functions
+
+    rule = functions.rule("run_ingress_open")
+    rec = run.dispatch(_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.RESTORE), rule=rule, params=rule.params(),
+                       revert=lambda: pytest.fail("not this one"))
+    assert rec.outcome is Outcome.FAILED and rec.reason == "run_ingress_open: expected action revert or quarantine, found restore"
+    rec = run.dispatch(_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.REVERT), rule=rule, params=rule.params())
+    assert rec.reason == "run_ingress_open: expected action quarantine, found revert"
