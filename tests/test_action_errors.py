@@ -67,6 +67,7 @@ def test_a_transient_error_raised_by_the_action_passes_unchanged() -> None:
 def test_a_resource_gone_is_a_not_found_record_not_a_failure() -> None:
     rec = run_remediation(_raising(gexc.NotFound("Service s not found")), _finding(), None, CTX)
     assert rec.outcome is Outcome.NOT_FOUND and rec.reason == "Service s not found" and rec.mode is Mode.ENFORCE
+    assert rec.finding == _finding()
 
 
 @pytest.mark.parametrize("exc", [gexc.PermissionDenied("caller lacks run.services.update"), gexc.BadRequest("bad field")],
@@ -74,6 +75,7 @@ def test_a_resource_gone_is_a_not_found_record_not_a_failure() -> None:
 def test_a_permanent_api_error_is_a_failed_record_naming_the_error(exc: gexc.GoogleAPICallError) -> None:
     rec = run_remediation(_raising(exc), _finding(), None, CTX)
     assert rec.outcome is Outcome.FAILED and rec.reason == f"{type(exc).__name__}: {exc.message}"
+    assert rec.finding == _finding() and rec.mode is Mode.ENFORCE  # the alert says which violation failed
 
 
 def test_anything_else_propagates_as_the_bug_it_is() -> None:
