@@ -37,6 +37,7 @@ class Live:
         self.read_timeouts: list[float | None] = []
         self.write_budgets: list[float] = []
         self.policy_writes: list[dict[str, Any]] = []
+        self.service_answers: list[str] = []  # the next updates' answers: "race", "refuse" or "timeout"
         monkeypatch.setattr(run, "get_service", self.get_service)
         monkeypatch.setattr(run, "update_service", self.update_service)
         monkeypatch.setattr(iam, "get_policy", self.get_policy)
@@ -48,7 +49,18 @@ class Live:
         return run_v2.Service(self.svc)
 
     def update_service(self, svc: run_v2.Service, budget: float) -> run_v2.Service:
+        from google.api_core import exceptions as gexc
+
         self.write_budgets.append(budget)
+        answer = self.service_answers.pop(0) if self.service_answers else ""
+        if answer == "race":  # someone else's write got there first: the etag moves
+            self.svc.labels["by"] = "terraform"
+            self.svc.etag += "*"
+            raise gexc.Conflict("etag mismatch")
+        if answer == "refuse":  # refused as a conflict, etag unmoved (e.g. a revision name clash)
+            raise gexc.Conflict("Revision named 'api-00001' with different configuration already exists.")
+        if answer == "timeout":
+            raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
         self.svc = run_v2.Service(svc)
         self.svc.etag = "s2"
         return run_v2.Service(self.svc)
@@ -156,3 +168,70 @@ def test_an_action_the_rule_does_not_offer_is_a_failed_record() -> None:
     assert rec.outcome is Outcome.FAILED and rec.reason == "run_ingress_open: expected action revert or quarantine, found restore"
     rec = run.dispatch(_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.REVERT), rule=rule, params=rule.params())
     assert rec.reason == "run_ingress_open: expected action quarantine, found revert"
+
+
+FACTS_OPEN = {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False}
+FACTS_CLOSED = {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False}
+
+
+def _revert(live: Live, **kw: Any) -> Any:
+    return run.revert_ingress(_finding(), _ctx(**kw), allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"],
+                              target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+
+
+def test_a_remediation_record_says_what_was_there_what_is_there_now_and_how_many_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    rec = _revert(live)
+    assert (rec.finding, rec.before, rec.after, rec.attempts, rec.reason) == (_finding(), FACTS_OPEN, FACTS_CLOSED, 1, "")
+
+
+def test_a_remediation_after_a_race_says_it_was_replanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    live.service_answers = ["race"]
+    rec = _revert(live)
+    assert rec.outcome is Outcome.REMEDIATED and rec.attempts == 2
+    assert rec.reason == "re-planned after 1 conflicting write(s)"
+    assert live.svc.labels["by"] == "terraform"  # the other writer's change is kept
+
+
+def test_a_dry_run_record_has_the_exact_changes_and_both_facts_and_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    rec = run.revert_ingress(_finding(), ActionContext(mode=Mode.DRY_RUN, action=Action.REVERT),
+                             allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert rec.outcome is Outcome.DRY_RUN and live.write_budgets == []
+    assert rec.changes == [Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY")]
+    assert (rec.finding, rec.before, rec.after) == (_finding(), FACTS_OPEN, FACTS_CLOSED)
+
+
+def test_a_write_refused_without_a_race_is_a_failed_record_with_the_facts_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    live.service_answers = ["refuse"] * 3
+    rec = _revert(live)
+    assert rec.outcome is Outcome.FAILED and (rec.finding, rec.before, rec.attempts) == (_finding(), FACTS_OPEN, 1)
+    assert rec.reason.startswith("update_service was refused as a conflict although the service has not changed")
+    assert len(live.write_budgets) == 1
+
+
+def test_a_write_that_did_not_finish_in_time_says_it_may_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    live.service_answers = ["timeout"]
+    rec = _revert(live, operation_timeout=7.0)
+    assert rec.outcome is Outcome.FAILED and (rec.finding, rec.before, rec.attempts) == (_finding(), FACTS_OPEN, 1)
+    assert rec.reason == f"operation did not finish within 7s; the change may still apply: check {SVC}"
+
+
+def test_compliant_after_a_race_counts_the_attempt_and_the_conflict(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch)
+    real = live.update_service
+
+    def fixed_by_someone_else(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        live.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
+        live.service_answers = ["race"]
+        monkeypatch.setattr(run, "update_service", real)
+        return real(svc, budget)
+
+    monkeypatch.setattr(run, "update_service", fixed_by_someone_else)
+    rec = _revert(live)
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.attempts == 1
+    assert rec.reason == "live service already compliant after 1 conflicting write(s)"
+    assert rec.before == rec.after == FACTS_CLOSED and rec.finding == _finding()
