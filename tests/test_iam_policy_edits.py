@@ -203,3 +203,122 @@ def test_undo_commands_name_member_role_and_condition_quoted() -> None:
         f"  # {EXEMPT_FIRST}",
     ]
     assert undo(SVC, "add", []) == ""
+
+
+# ---------------------------------------------------------------------------
+# The IAM action (edit_policy) with the live policy held here: its records.
+
+
+class LivePolicy:
+    """One resource's IAM policy; writes check the etag as IAM does (a stale one: 409 ABORTED)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, policy: dict[str, Any]) -> None:
+        from shared.actions import iam
+
+        self.policy = {**policy, "etag": "e1"}
+        self.writes: list[dict[str, Any]] = []
+        self.timeouts: list[float] = []
+        self.answers: list[str] = []  # the next writes' answers: "race" or "refuse"
+        monkeypatch.setattr(iam, "get_policy", self.get)
+        monkeypatch.setattr(iam, "set_policy", self.set)
+
+    def get(self, resource: str, timeout: float) -> dict[str, Any]:
+        assert resource == SVC
+        self.timeouts.append(timeout)
+        return copy.deepcopy(self.policy)
+
+    def set(self, resource: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from google.api_core import exceptions as gexc
+
+        self.writes.append(copy.deepcopy(policy))
+        self.timeouts.append(timeout)
+        answer = self.answers.pop(0) if self.answers else ""
+        if answer == "race":
+            self.policy["bindings"] = [*self.policy.get("bindings", []), {"role": "roles/run.developer", "members": ["user:x@example.com"]}]
+            self.policy["etag"] += "*"
+        if answer == "refuse" or policy.get("etag") != self.policy["etag"]:
+            raise gexc.Aborted("There were concurrent policy changes.")
+        self.policy = {**copy.deepcopy(policy), "etag": self.policy["etag"] + "+"}
+        return copy.deepcopy(self.policy)
+
+
+def _finding() -> Any:
+    from shared.model import Action, Finding, Severity
+
+    return Finding(rule="run_public_invoker", severity=Severity.HIGH, title="t", resource=SVC, resource_type="run.service",
+                   project="p1", location="us-central1", principal="dev@example.com", action=Action.REVERT, event_id="e1",
+                   method="m", timestamp="2026-01-01T00:00:00Z")
+
+
+def _edit(mode: str = "enforce", **kw: Any) -> Any:
+    from shared.actions import ActionContext
+    from shared.actions.iam import edit_policy
+    from shared.model import Action, Mode
+
+    ctx = ActionContext(mode=Mode(mode), action=Action.REVERT, **kw)
+    return edit_policy(_finding(), ctx, remove_grants(lambda g: g.member == "allUsers"), undo_verb="add")
+
+
+ONE_PUBLIC = {"version": 3, "bindings": [{"role": INVOKER, "members": ["allUsers", "user:bob@example.com"]}]}
+FACTS_BEFORE = {"version": 3, "bindings": [{"role": INVOKER, "members": ["allUsers", "user:bob@example.com"]}]}
+FACTS_AFTER = {"version": 3, "bindings": [{"role": INVOKER, "members": ["user:bob@example.com"]}]}
+
+
+def test_an_iam_revert_writes_with_the_read_etag_and_records_facts_undo_and_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    rec = _edit(operation_timeout=90.0)
+    assert rec.outcome is Outcome.REMEDIATED and rec.finding == _finding()
+    assert [w["etag"] for w in live.writes] == ["e1"] and live.timeouts == [30.0, 30.0]
+    assert (rec.before, rec.after, rec.attempts, rec.reason) == (FACTS_BEFORE, FACTS_AFTER, 1, "")
+    assert rec.changes == [Change(f"bindings[{INVOKER}].members", ["allUsers", "user:bob@example.com"], ["user:bob@example.com"])]
+    assert rec.undo == (f"gcloud run services add-iam-policy-binding api --region=us-central1 --project=p1 --member=allUsers "
+                        f"--role={INVOKER}  # {EXEMPT_FIRST}")
+
+
+def test_an_iam_revert_after_a_race_replans_and_keeps_the_other_writers_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    live.answers = ["race"]
+    rec = _edit()
+    assert rec.outcome is Outcome.REMEDIATED and rec.attempts == 2 and rec.reason == "re-planned after 1 conflicting write(s)"
+    assert {"role": "roles/run.developer", "members": ["user:x@example.com"]} in live.policy["bindings"]
+    assert all("allUsers" not in b["members"] for b in live.policy["bindings"])
+
+
+def test_an_iam_revert_refused_without_a_race_is_failed_with_the_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    live.answers = ["refuse"] * 3
+    rec = _edit()
+    assert rec.outcome is Outcome.FAILED and (rec.finding, rec.before, rec.attempts) == (_finding(), FACTS_BEFORE, 1)
+    assert rec.reason.startswith("set_iam_policy was refused as a conflict although the policy has not changed since it was read")
+    assert len(live.writes) == 1
+
+
+def test_an_iam_revert_that_keeps_losing_races_is_redelivered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import TransientError
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    live.answers = ["race"] * 2
+    with pytest.raises(TransientError) as err:
+        _edit(max_attempts=2)
+    assert str(err.value) == (f"run_public_invoker on {SVC}: its IAM policy changed under us 2 time(s) in 2 attempt(s); "
+                              "a redelivery will read it again")
+
+
+def test_an_iam_dry_run_and_a_compliant_policy_write_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    rec = _edit("dry-run")
+    assert rec.outcome is Outcome.DRY_RUN and live.writes == []
+    assert (rec.finding, rec.before, rec.after, len(rec.changes)) == (_finding(), FACTS_BEFORE, FACTS_AFTER, 1)
+    live = LivePolicy(monkeypatch, FACTS_AFTER)
+    rec = _edit()
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and live.writes == []
+    assert (rec.finding, rec.before, rec.after, rec.attempts) == (_finding(), FACTS_AFTER, FACTS_AFTER, 0)
+    assert rec.reason == "live policy already compliant"
