@@ -235,3 +235,72 @@ def test_compliant_after_a_race_counts_the_attempt_and_the_conflict(monkeypatch:
     assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.attempts == 1
     assert rec.reason == "live service already compliant after 1 conflicting write(s)"
     assert rec.before == rec.after == FACTS_CLOSED and rec.finding == _finding()
+
+
+# ---------------------------------------------------------------------------
+# update_service: one write and its long-running operation, within one budget.
+
+
+class _Operation:
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self.waits: list[tuple[float, Any]] = []
+
+    def result(self, timeout: float, polling: Any) -> Any:
+        self.waits.append((timeout, polling))
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+class _Client:
+    def __init__(self, op: _Operation | BaseException) -> None:
+        self.op = op
+        self.calls: list[dict[str, Any]] = []
+
+    def update_service(self, **kw: Any) -> _Operation:
+        self.calls.append(kw)
+        if isinstance(self.op, BaseException):
+            raise self.op
+        return self.op
+
+
+def test_the_operation_is_awaited_for_what_is_left_of_the_budget_never_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = run_v2.Service(name=SVC)
+    op = _Operation(svc)
+    client = _Client(op)
+    monkeypatch.setattr(run, "_client", lambda: client)
+    assert run.update_service(svc, 20.0) is svc
+    assert client.calls[0]["timeout"] == 20.0 and client.calls[0]["retry"] is None  # the redelivery is the retry
+    ((left, poll),) = op.waits
+    assert 19.0 < left <= 20.0
+    # The first poll soon after the write, at most every 5 s after (a finished operation is seen within 5 s).
+    assert (poll._initial, poll._maximum, poll._multiplier) == (0.25, 5.0, 1.5)
+    op.waits.clear()
+    run.update_service(svc, 0.001)  # the write itself took the budget: one short last look
+    assert op.waits[0][0] == 0.05
+
+
+def test_an_operation_outliving_its_budget_is_unfinished_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+
+    svc = run_v2.Service(name=SVC)
+    monkeypatch.setattr(run, "_client", lambda: _Client(_Operation(concurrent.futures.TimeoutError())))
+    with pytest.raises(run.OperationTimeout, match=r"^operation did not finish within 7\.5s$"):
+        run.update_service(svc, 7.5)
+
+
+def test_a_write_with_no_answer_is_redelivered_naming_the_service_and_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from shared.actions import TransientError
+
+    svc = run_v2.Service(name=SVC)
+    monkeypatch.setattr(run, "_client", lambda: _Client(requests.exceptions.ConnectionError("connection reset by peer")))
+    with pytest.raises(TransientError) as err:
+        run.update_service(svc, 5.0)
+    assert str(err.value) == f"update_service {SVC}: ConnectionError: connection reset by peer"
+    monkeypatch.setattr(run, "_client", lambda: _Client(_Operation(requests.exceptions.ConnectionError("dropped"))))
+    with pytest.raises(TransientError) as err:
+        run.update_service(svc, 5.0)
+    assert str(err.value) == f"update_service {SVC}: ConnectionError: dropped"
