@@ -322,3 +322,100 @@ def test_an_iam_dry_run_and_a_compliant_policy_write_nothing(monkeypatch: pytest
     assert rec.outcome is Outcome.ALREADY_COMPLIANT and live.writes == []
     assert (rec.finding, rec.before, rec.after, rec.attempts) == (_finding(), FACTS_AFTER, FACTS_AFTER, 0)
     assert rec.reason == "live policy already compliant"
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing a live policy: which API, at which version, and what a dropped call becomes.
+
+
+class _IamClient:
+    def __init__(self, name: str, fail: BaseException | None = None) -> None:
+        self.name, self.fail = name, fail
+        self.requests: list[tuple[str, dict[str, Any], Any, float]] = []
+
+    def get_iam_policy(self, request: dict[str, Any], retry: Any, timeout: float) -> Any:
+        from google.iam.v1 import policy_pb2
+
+        self.requests.append(("get", request, retry, timeout))
+        if self.fail:
+            raise self.fail
+        return policy_pb2.Policy(version=3, etag=b"\x07\x06", bindings=[policy_pb2.Binding(role=INVOKER, members=["allUsers"])])
+
+    def set_iam_policy(self, request: dict[str, Any], retry: Any, timeout: float) -> Any:
+        self.requests.append(("set", request, retry, timeout))
+        return request["policy"]
+
+
+@pytest.fixture
+def iam_clients(monkeypatch: pytest.MonkeyPatch) -> dict[str, _IamClient]:
+    from shared import clients
+
+    made = {"run": _IamClient("run"), "kms": _IamClient("kms"), "projects": _IamClient("projects")}
+    monkeypatch.setattr(clients, "run_services", lambda: made["run"])
+    monkeypatch.setattr(clients, "kms", lambda: made["kms"])
+    monkeypatch.setattr(clients, "projects", lambda: made["projects"])
+    return made
+
+
+@pytest.mark.parametrize(("resource", "api"), [(SVC, "run"), (KEY, "kms"), (RING, "kms"), ("projects/p1", "projects")])
+def test_a_policy_is_read_from_its_own_api_at_version_3_with_no_client_retry(
+    iam_clients: dict[str, _IamClient], resource: str, api: str,
+) -> None:
+    from shared.actions.iam import get_policy, set_policy
+
+    policy = get_policy(resource, 12.0)
+    assert policy == {"version": 3, "etag": "BwY=", "bindings": [{"role": INVOKER, "members": ["allUsers"]}]}
+    ((verb, request, retry, timeout),) = iam_clients[api].requests
+    assert (verb, retry, timeout) == ("get", None, 12.0)
+    assert request == {"resource": resource, "options": {"requested_policy_version": 3}}  # conditions kept
+    written = set_policy(resource, policy, 9.0)
+    assert written == policy  # the etag goes out with the write
+    verb, request, retry, timeout = iam_clients[api].requests[1]
+    assert (verb, request["resource"], retry, timeout) == ("set", resource, None, 9.0)
+    assert request["policy"].etag == b"\x07\x06"
+
+
+def test_a_dropped_connection_on_a_policy_read_is_redelivered_naming_call_and_resource(iam_clients: dict[str, _IamClient]) -> None:
+    import requests
+
+    from shared.actions import TransientError
+    from shared.actions.iam import get_policy
+
+    iam_clients["run"].fail = requests.exceptions.ReadTimeout("read timed out")
+    with pytest.raises(TransientError) as err:
+        get_policy(SVC, 1.0)
+    assert str(err.value) == f"get_iam_policy {SVC}: ReadTimeout: read timed out"
+
+
+def test_a_resource_rampart_has_no_iam_api_for_is_refused() -> None:
+    from shared.actions.iam import get_policy
+
+    with pytest.raises(ValueError, match="expected a Cloud Run service or function, a KMS key or key ring, or a project"):
+        get_policy("projects/p1/buckets/b", 1.0)
+
+
+def test_a_functions_policy_goes_over_rest_at_version_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from shared import clients
+    from shared.actions.iam import get_policy, set_policy
+
+    calls: list[tuple[str, str, float, dict[str, Any]]] = []
+
+    class Session:
+        def request(self, method: str, url: str, timeout: float, **kw: Any) -> requests.Response:
+            calls.append((method, url, timeout, kw))
+            resp = requests.Response()
+            resp.status_code = 200
+            resp._content = b'{"version": 3, "etag": "BwY=", "bindings": [{"role": "roles/cloudfunctions.invoker", "members": ["allUsers"]}]}'
+            return resp
+
+    monkeypatch.setattr(clients, "functions_rest", lambda: (Session(), "https://cloudfunctions.googleapis.com"))
+    policy = get_policy(FN, 4.0)
+    assert policy["bindings"] == [{"role": "roles/cloudfunctions.invoker", "members": ["allUsers"]}] and policy["etag"] == "BwY="
+    assert calls[0] == ("GET", f"https://cloudfunctions.googleapis.com/v2/{FN}:getIamPolicy", 4.0,
+                        {"params": {"options.requestedPolicyVersion": 3}})
+    set_policy(FN, policy, 6.0)
+    method, url, timeout, kw = calls[1]
+    assert (method, url, timeout) == ("POST", f"https://cloudfunctions.googleapis.com/v2/{FN}:setIamPolicy", 6.0)
+    assert kw["json"]["policy"]["etag"] == "BwY=" and kw["json"]["policy"]["bindings"] == policy["bindings"]
