@@ -320,3 +320,32 @@ def test_service_facts_name_the_quarantine_by_id_and_never_echo_a_foreign_annota
     facts = run.service_facts(svc)
     assert facts["quarantine"] == "(an annotation Rampart did not write)"
     assert "allUsers" not in str(facts)
+
+
+def test_an_ingress_value_newer_than_the_client_library_is_reported_as_its_number() -> None:
+    svc = run_v2.Service(name=SVC)
+    svc._pb.ingress = 99  # what the API may send after a new IngressTraffic value is added
+    with pytest.warns(UserWarning, match="Unrecognized IngressTraffic"):
+        assert run.ingress_of(svc) == "99"
+
+
+def test_a_service_read_is_bounded_and_a_dropped_one_redelivered(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from shared.actions import TransientError
+
+    seen: list[dict[str, Any]] = []
+
+    class Client:
+        def get_service(self, **kw: Any) -> run_v2.Service:
+            seen.append(kw)
+            if len(seen) > 1:
+                raise requests.exceptions.ReadTimeout("read timed out")
+            return run_v2.Service(name=SVC)
+
+    monkeypatch.setattr(run, "_client", Client)
+    assert run.get_service(SVC, 8.0).name == SVC
+    assert seen == [{"name": SVC, "retry": None, "timeout": 8.0}]
+    with pytest.raises(TransientError) as err:
+        run.get_service(SVC, 8.0)
+    assert str(err.value) == f"get_service {SVC}: ReadTimeout: read timed out"
