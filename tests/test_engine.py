@@ -64,6 +64,8 @@ def test_a_compliant_resource_is_read_once_and_never_written() -> None:
     live = Live("closed")
     run = _converge(live)
     assert run.status is Status.COMPLIANT and run.reason == "already closed"
+    assert run.plan is not None and run.plan.before == {"value": "closed"}  # the facts of the last read
+    assert run.state == {"value": "closed", "etag": "e1"}
     assert live.writes == [] and live.reads == 1
     assert (run.attempts, run.conflicts, run.done) == (0, 0, [])
 
@@ -74,6 +76,7 @@ def test_a_dry_run_plans_and_writes_nothing() -> None:
     assert run.status is Status.DRY_RUN and live.writes == [] and live.value == "open"
     assert run.plan is not None and run.plan.changes == [Change("value", "open", "closed")]
     assert run.plan.after == {"value": "closed"} and run.attempts == 0
+    assert run.conflicts == 0 and run.done == []  # a caller may add up or list them whatever the status
 
 
 def test_a_write_goes_out_with_the_etag_it_was_planned_against() -> None:
@@ -127,7 +130,7 @@ def test_a_conflict_on_an_unmoved_etag_stops_and_names_the_refused_call(what: st
     live = Live()
     live.answers = [gexc.Conflict("Revision named 'x-00001' already exists")] * 5
     run = _converge(live, what=what)
-    assert run.status is Status.UNMOVED and run.plan is None
+    assert run.status is Status.UNMOVED and run.plan is None and run.done == []
     assert len(live.writes) == 1 and live.value == "open"
     call = "update_service" if what == "service" else "set_iam_policy"
     assert run.reason == (f"{call} was refused as a conflict although the {what} has not changed since it was read "
@@ -170,6 +173,7 @@ def test_an_unfinished_write_stops_the_loop_with_what_was_done_before_it() -> No
     run = _converge(live, two_writes)
     assert run.status is Status.UNFINISHED and run.reason == "operation did not finish within 60s"
     assert run.done == [first] and run.attempts == 1 and live.reads == 1
+    assert run.conflicts == 0 and run.state == {"value": "open", "etag": "e1"}
 
 
 def test_a_refused_plan_writes_nothing_and_says_why() -> None:
@@ -181,6 +185,7 @@ def test_a_refused_plan_writes_nothing_and_says_why() -> None:
     run = _converge(live, refuse)
     assert run.status is Status.REFUSED and run.reason == "a record Rampart did not write"
     assert run.plan is None and live.writes == [] and run.attempts == 0
+    assert (run.conflicts, run.done, run.state) == (0, [], {"value": "open", "etag": "e1"})
 
 
 def test_the_second_write_of_a_plan_waits_for_the_first() -> None:
@@ -206,3 +211,56 @@ def test_the_second_write_of_a_plan_waits_for_the_first() -> None:
     assert run.status is Status.WRITTEN
     assert order == ["first", "first", "second"]
     assert run.done == [Change("p", 0, 1), Change("s", 0, 1)] and run.conflicts == 1
+
+
+def test_an_unmoved_refusal_after_a_first_write_keeps_that_write_on_the_record() -> None:
+    # A plan of two writes: the policy write goes through, the service write is refused with its
+    # etag unmoved. The caller's record must still show the policy change (it happened).
+    live = Live()
+    first = Change("bindings[roles/run.invoker].members", ["allUsers"], [])
+
+    def refuse() -> None:
+        raise gexc.Conflict("Revision named 'x-00001' already exists")
+
+    def plan(state: dict[str, str]) -> Plan:
+        return Plan([Write("policy", "p1", [first], lambda: None), Write("service", state["etag"], [Change("ingress", 1, 2)], refuse)])
+
+    run = _converge(live, plan)
+    assert run.status is Status.UNMOVED and run.done == [first]  # the next read saw the etag unmoved: no second plan
+    assert run.attempts == 1 and run.conflicts == 1
+
+
+def test_conflicts_are_counted_on_every_way_out() -> None:
+    live = Live()
+    plan = _close(live)
+    calls = {"n": 0}
+
+    def raced_then_refused(state: dict[str, str]) -> Plan:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            p = plan(state)
+            live.someone_else_changes("open")
+            return p
+        raise Refused("no longer ours")
+
+    run = _converge(live, raced_then_refused)
+    assert run.status is Status.REFUSED and run.conflicts == 1 and run.attempts == 1
+
+    live = Live()
+    calls["n"] = 0
+
+    def raced_then_unfinished(state: dict[str, str]) -> Plan:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            p = plan(state)
+            live.someone_else_changes("open")
+            return p
+
+        def unfinished() -> None:
+            raise Unfinished("still running")
+
+        return Plan([Write("service", state["etag"], [Change("value", "open", "closed")], unfinished)])
+
+    run = _converge(live, raced_then_unfinished)
+    assert run.status is Status.UNFINISHED and run.conflicts == 1 and run.attempts == 2
+    assert run.state == {"value": "open", "etag": "e1*"}
