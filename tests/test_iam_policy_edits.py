@@ -156,16 +156,20 @@ def test_policy_facts_are_version_and_bindings_never_the_etag() -> None:
         {"role": VIEWER, "members": ["allAuthenticatedUsers"]},
     ]}
     assert policy_facts({"etag": "x"}) == {"version": 0, "bindings": []}
+    # A binding with no members or role (MessageToDict leaves out empty fields) is summarised, not a crash.
+    assert policy_facts({"bindings": [{"role": INVOKER}, {"members": ["b", "a"]}]})["bindings"] == [
+        {"role": INVOKER, "members": []}, {"role": "", "members": ["a", "b"]}]
 
 
 def test_a_stored_grant_is_checked_before_it_is_trusted() -> None:
     assert Grant.from_json({"role": INVOKER, "member": "allUsers", "condition": WORK_HOURS}) == Grant(INVOKER, "allUsers", WH)
     assert Grant.from_json({"role": INVOKER, "member": "allUsers"}).to_json() == {"role": INVOKER, "member": "allUsers"}
     assert Grant(INVOKER, "allUsers", WH).to_json() == {"role": INVOKER, "member": "allUsers", "condition": WORK_HOURS}
-    for bad in (["x"], {"role": INVOKER}, {"member": "allUsers"}, {"role": 1, "member": "allUsers"},
-                {"role": INVOKER, "member": "allUsers", "condition": "always"}):
-        with pytest.raises(BadGrant):
+    for bad in (["x"], {"role": INVOKER}, {"member": "allUsers"}, {"role": 1, "member": "allUsers"}):
+        with pytest.raises(BadGrant, match=r"^expected a grant {role, member\[, condition\]}, found "):
             Grant.from_json(bad)
+    with pytest.raises(BadGrant, match=r"^expected a grant's condition to be an object, found 'always'$"):
+        Grant.from_json({"role": INVOKER, "member": "allUsers", "condition": "always"})
 
 
 def test_gcloud_condition_flag_values() -> None:
