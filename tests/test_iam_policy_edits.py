@@ -433,3 +433,38 @@ def test_what_grants_lists_remove_grants_removes_even_from_a_binding_missing_its
     new, changes, removed = remove_grants(lambda g: True)(odd)
     assert removed == [Grant("", "allUsers")] and new == {"etag": "e", "bindings": []}
     assert changes == [Change("bindings[].members", ["allUsers"], [])]
+
+
+def test_a_resource_name_of_no_known_form_is_quoted_in_the_undo() -> None:
+    assert gcloud_target("update", "services/a b;rm -rf") == "gcloud run services update 'services/a b;rm -rf'"
+
+
+def test_a_dropped_connection_on_a_policy_write_is_redelivered_naming_call_and_resource(iam_clients: dict[str, _IamClient]) -> None:
+    import requests
+
+    from shared.actions import TransientError
+    from shared.actions.iam import set_policy
+
+    def drop(request: dict[str, Any], retry: Any, timeout: float) -> Any:
+        raise requests.exceptions.ConnectionError("connection reset")
+
+    iam_clients["kms"].set_iam_policy = drop  # type: ignore[method-assign]
+    with pytest.raises(TransientError) as err:
+        set_policy(KEY, {"etag": "BwY="}, 1.0)
+    assert str(err.value) == f"set_iam_policy {KEY}: ConnectionError: connection reset"
+
+
+def test_a_policy_someone_else_fixed_during_our_write_is_compliant_after_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    live = LivePolicy(monkeypatch, ONE_PUBLIC)
+    real = live.set
+
+    def fixed_meanwhile(resource: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        live.policy = {**FACTS_AFTER, "etag": "e9"}
+        return real(resource, policy, timeout)
+
+    monkeypatch.setattr("shared.actions.iam.set_policy", fixed_meanwhile)
+    rec = _edit()
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.attempts == 1
+    assert rec.reason == "live policy already compliant after 1 conflicting write(s)"
