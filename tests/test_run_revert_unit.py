@@ -166,6 +166,7 @@ def test_an_action_the_rule_does_not_offer_is_a_failed_record() -> None:
     rec = run.dispatch(_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.RESTORE), rule=rule, params=rule.params(),
                        revert=lambda: pytest.fail("not this one"))
     assert rec.outcome is Outcome.FAILED and rec.reason == "run_ingress_open: expected action revert or quarantine, found restore"
+    assert rec.finding == _finding()  # the alert names the violation left unremediated
     rec = run.dispatch(_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.REVERT), rule=rule, params=rule.params())
     assert rec.reason == "run_ingress_open: expected action quarantine, found revert"
 
