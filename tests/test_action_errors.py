@@ -94,6 +94,21 @@ def test_a_record_carries_the_time_the_action_took() -> None:
     assert 15 <= rec.duration_ms < 5000
 
 
+def test_the_time_recorded_is_in_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.actions
+
+    ticks = iter([100.0, 100.25])
+    monkeypatch.setattr(shared.actions.time, "perf_counter", lambda: next(ticks, 100.25))
+    rec = run_remediation(lambda f, p, c: ActionRecord(finding=f, mode=c.mode, outcome=Outcome.REMEDIATED), _finding(), None, CTX)
+    assert rec.duration_ms == 250.0
+
+
+def test_a_redelivered_failure_says_what_the_api_answered() -> None:
+    with pytest.raises(TransientError) as info:
+        run_remediation(_raising(gexc.ServiceUnavailable("The service is currently unavailable.")), _finding(), None, CTX)
+    assert str(info.value) == f"run_ingress_open on {SVC}: ServiceUnavailable: The service is currently unavailable."
+
+
 def test_an_error_message_is_one_line_of_at_most_300_characters() -> None:
     assert error_message(gexc.Forbidden("no\n  access\tfor  you")) == "no access for you"
     assert error_message(ValueError("plain " * 100)) == ("plain " * 100)[:300]
