@@ -160,3 +160,176 @@ def test_release_is_refused_while_the_quarantining_rule_would_still_flag_the_ser
     open_ = run_v2.Service(name=SVC, ingress="INGRESS_TRAFFIC_ALL")
     hint = still_violates(_record(rule="run_ingress_open"), open_)
     assert hint is not None and hint.endswith(": fix that first")
+
+
+def test_a_re_granted_conditional_grant_is_drift_under_its_condition() -> None:
+    rec = _record(removed=(Grant(INVOKER, "allUsers", WH),))
+    policy = {"bindings": [{"role": INVOKER, "members": ["allUsers"], "condition": json.loads(WH)}]}
+    assert drift_of(_svc(), policy, rec) == [
+        Drift(f"bindings[{INVOKER} if work hours].members", "without allUsers", "allUsers granted again")]
+
+
+def test_release_checks_the_rule_with_the_params_of_the_policy_in_force(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = run_v2.Service(name=SVC, ingress="INGRESS_TRAFFIC_INTERNAL_ONLY")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('default_mode: "off"\napproved_regions: [us-central1]\n')
+    monkeypatch.setenv("RAMPART_POLICY", str(policy))
+    assert still_violates(_record(rule="run_unapproved_region"), svc) is None  # us-central1 is approved here
+    monkeypatch.setenv("RAMPART_POLICY", str(tmp_path / "missing.yaml"))  # no readable policy: the rule's defaults
+    wrong = still_violates(_record(rule="run_unapproved_region"), svc)
+    assert wrong is not None and wrong.endswith("redeploy it in an approved region first")
+
+
+# ---------------------------------------------------------------------------
+# quarantine and release with the service and its policy held here (no stand-in).
+
+
+class Held:
+    """One service and its IAM policy as quarantine reads and writes them; writes check etags.
+    `refuse` makes the next writes of "service" or "policy" answer a conflict with the etag unmoved."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, svc: run_v2.Service, policy: dict[str, Any]) -> None:
+        from shared.actions import quarantine as q
+
+        self.svc, self.policy = svc, {**policy, "etag": "p1"}
+        self.svc.etag = "s1"
+        self.refuse = ""
+        self.timeouts: list[tuple[str, Any]] = []
+        monkeypatch.setattr(q, "get_service", self.get_service)
+        monkeypatch.setattr(q, "update_service", self.update_service)
+        monkeypatch.setattr(q, "get_policy", self.get_policy)
+        monkeypatch.setattr(q, "set_policy", self.set_policy)
+
+    def get_service(self, name: str, timeout: float) -> run_v2.Service:
+        self.timeouts.append(("get_service", timeout))
+        return run_v2.Service(self.svc)
+
+    def update_service(self, svc: run_v2.Service, budget: float) -> run_v2.Service:
+        from google.api_core import exceptions as gexc
+
+        self.timeouts.append(("update_service", budget))
+        if self.refuse == "service" or svc.etag != self.svc.etag:
+            raise gexc.Conflict("refused")
+        self.svc = run_v2.Service(svc)
+        self.svc.etag += "+"
+        return run_v2.Service(self.svc)
+
+    def get_policy(self, name: str, timeout: float) -> dict[str, Any]:
+        self.timeouts.append(("get_policy", timeout))
+        return json.loads(json.dumps(self.policy))
+
+    def set_policy(self, name: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from google.api_core import exceptions as gexc
+
+        self.timeouts.append(("set_policy", timeout))
+        if self.refuse == "policy" or policy.get("etag") != self.policy["etag"]:
+            raise gexc.Aborted("refused")
+        self.policy = {**policy, "etag": self.policy["etag"] + "+"}
+        return self.policy
+
+
+def _open_service() -> run_v2.Service:
+    svc = run_v2.Service(name=SVC, ingress="INGRESS_TRAFFIC_ALL", labels={"team": "a"})
+    svc.template.service_account = "api@p1.iam.gserviceaccount.com"  # what the owner fixed before a release
+    return svc
+
+
+PUBLIC = {"bindings": [{"role": INVOKER, "members": ["allUsers", "user:bob@example.com"]}]}
+
+
+def _quarantine(**kw: Any) -> Any:
+    from shared.actions import ActionContext
+    from shared.actions.quarantine import quarantine
+    from shared.model import Action, Finding, Mode, Severity
+    from shared.quarantine_store import MemoryRecords
+
+    f = Finding(rule="run_default_service_account", severity=Severity.HIGH, title="t", resource=SVC, resource_type="run.service",
+                project="p1", location="us-central1", principal="dev@example.com", action=Action.QUARANTINE, event_id="e1",
+                method="m", timestamp="2026-01-01T00:00:00Z")
+    records = kw.pop("records", None) or MemoryRecords()
+    ctx = ActionContext(mode=Mode.ENFORCE, action=Action.QUARANTINE, clock=lambda: 1_800_000_000.0, records=records, **kw)
+    return quarantine(f, ctx, violates=lambda svc, policy: True), records
+
+
+@pytest.mark.parametrize(("refused", "call"), [("service", "update_service"), ("policy", "set_iam_policy")])
+def test_a_quarantine_write_refused_with_its_etag_unmoved_fails_once_naming_the_call(
+    monkeypatch: pytest.MonkeyPatch, refused: str, call: str,
+) -> None:
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    held.refuse = refused
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.FAILED and rec.attempts == 1
+    assert rec.reason.startswith(f"{call} was refused as a conflict although the {refused} has not changed since it was read")
+    assert [c for c, _ in held.timeouts].count("get_service") == 2  # read, wrote, read again: unmoved, stop
+
+
+def _released(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[Held, Any, Any]:
+    from shared.actions.quarantine import release
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    rec, records = _quarantine()
+    assert rec.outcome.value == "quarantined", rec.reason
+    held.timeouts.clear()
+    return held, records, lambda **more: release(SVC, records=records, **(kw | more))
+
+
+def test_release_puts_back_what_quarantine_took_with_bounded_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    result = release()
+    assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL and "rampart.dev/quarantine" not in held.svc.annotations
+    assert "allUsers" in held.policy["bindings"][0]["members"]
+    assert result.to_dict()["drift_overridden"] == [] and result.drift == [] and result.forced is False
+    assert sorted(set(held.timeouts)) == [("get_policy", 30.0), ("get_service", 30.0), ("set_policy", 30.0),
+                                          ("update_service", 60.0)]
+
+
+def test_release_with_its_own_record_store_reads_the_record_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import quarantine_store
+    from shared.quarantine_store import MemoryRecords
+
+    quarantine_store.set_default(MemoryRecords())  # an empty default: the record is only in the store passed in
+    try:
+        held, _, release = _released(monkeypatch)
+        release()
+        assert "rampart.dev/quarantine" not in held.svc.annotations
+    finally:
+        quarantine_store.set_default(None)
+
+
+def test_release_over_drift_is_refused_naming_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+    with pytest.raises(ReleaseRefused) as err:
+        release()
+    assert str(err.value).startswith(f"refusing to release {SVC}: it changed since run_default_service_account quarantined it at ")
+    assert err.value.name == SVC
+
+
+def test_release_of_an_annotation_rampart_did_not_write_says_to_check_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions.quarantine import ReleaseError
+
+    held, _, release = _released(monkeypatch)
+    held.svc.annotations["rampart.dev/quarantine"] = "q0000000000000000:" + "0" * 64
+    with pytest.raises(ReleaseError) as err:
+        release()
+    assert str(err.value).startswith(f"refusing to release {SVC}: ")
+    assert str(err.value).endswith("Rampart restores only a prior state it recorded itself; "
+                                   "check the service by hand (its annotation may have been edited)")
+
+
+def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions.quarantine import ReleaseError
+
+    held, _, release = _released(monkeypatch)
+    real = held.update_service
+
+    def raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        held.svc.labels["by"] = "someone"
+        held.svc.etag += "*"
+        return real(svc, budget)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
+    with pytest.raises(ReleaseError, match=f"^{SVC}: changed under us on each of 3 attempts; run release again$"):
+        release()
