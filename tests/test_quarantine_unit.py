@@ -333,3 +333,116 @@ def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypat
     monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
     with pytest.raises(ReleaseError, match=f"^{SVC}: changed under us on each of 3 attempts; run release again$"):
         release()
+
+
+def _prior_invoker_off_with_label() -> run_v2.Service:
+    svc = _open_service()
+    svc.invoker_iam_disabled = True
+    svc.labels["rampart-quarantine"] = "keep-me"
+    return svc
+
+
+def test_release_reports_each_field_it_put_back_from_what_to_what(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions.quarantine import release
+
+    held = Held(monkeypatch, _prior_invoker_off_with_label(), PUBLIC)
+    _, records = _quarantine()
+    marker = held.svc.annotations["rampart.dev/quarantine"]
+    result = release(SVC, records=records)
+    assert result.restored == [
+        Change(f"bindings[{INVOKER}].members", ["user:bob@example.com"], ["allUsers", "user:bob@example.com"]),
+        Change("ingress", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_ALL"),
+        Change("invoker_iam_disabled", False, True),
+        Change("labels.rampart-quarantine", "run_default_service_account", "keep-me"),
+        Change("annotations.rampart.dev/quarantine", marker, None),
+    ]
+    assert held.svc.invoker_iam_disabled is True and held.svc.labels["rampart-quarantine"] == "keep-me"
+    assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL and result.attempts == 1
+
+
+def test_release_removes_the_label_quarantine_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    result = release()
+    assert "rampart-quarantine" not in held.svc.labels and held.svc.labels["team"] == "a"
+    assert Change("labels.rampart-quarantine", "run_default_service_account", None) in result.restored
+
+
+@pytest.mark.parametrize(("refused", "call"), [("service", "update_service"), ("policy", "set_iam_policy")])
+def test_a_release_write_refused_with_its_etag_unmoved_stops_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, refused: str, call: str,
+) -> None:
+    from shared.actions.quarantine import ReleaseError
+
+    held, _, release = _released(monkeypatch)
+    held.refuse = refused
+    with pytest.raises(ReleaseError) as err:
+        release()
+    assert str(err.value).startswith(f"{SVC}: {call} was refused as a conflict although the {refused} has not changed")
+
+
+def test_a_release_interrupted_after_the_policy_write_says_what_was_already_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.api_core import exceptions as gexc
+
+    from shared.actions.quarantine import ReleaseError
+
+    held, _, release = _released(monkeypatch)
+
+    def denied(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        raise gexc.PermissionDenied("Permission 'run.services.update' denied")
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", denied)
+    with pytest.raises(ReleaseError) as err:
+        release()
+    assert str(err.value) == (f"{SVC}: PermissionDenied: Permission 'run.services.update' denied; "
+                              f"already restored: bindings[{INVOKER}].members")
+    assert "allUsers" in held.policy["bindings"][0]["members"]
+
+
+def test_a_release_failing_before_any_write_says_nothing_was_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.api_core import exceptions as gexc
+
+    from shared.actions.quarantine import ReleaseError
+
+    _held, _, release = _released(monkeypatch)
+
+    def unavailable(name: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        raise gexc.ServiceUnavailable("try again")
+
+    monkeypatch.setattr("shared.actions.quarantine.set_policy", unavailable)
+    with pytest.raises(ReleaseError) as err:
+        release()
+    assert str(err.value) == f"{SVC}: ServiceUnavailable: try again; nothing was changed"
+
+
+def test_a_release_of_a_service_gone_or_slow_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.api_core import exceptions as gexc
+
+    from shared.actions import run
+    from shared.actions.quarantine import ReleaseError
+
+    _held, _, release = _released(monkeypatch)
+
+    def slow(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", slow)
+    with pytest.raises(ReleaseError) as err:
+        release(operation_timeout=12.0)
+    assert str(err.value) == f"{SVC}: operation did not finish within 12s; check the service, then run release again"
+
+    def gone(name: str, timeout: float) -> run_v2.Service:
+        raise gexc.NotFound("Service api not found")
+
+    monkeypatch.setattr("shared.actions.quarantine.get_service", gone)
+    with pytest.raises(ReleaseError, match=f"^{SVC}: not found \\(Service api not found\\)$"):
+        release()
+
+
+def test_a_release_the_rule_would_still_flag_is_refused_naming_service_rule_and_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    held.svc.template.service_account = "123-compute@developer.gserviceaccount.com"
+    with pytest.raises(ReleaseRefused) as err:
+        release()
+    assert str(err.value).startswith(f"refusing to release {SVC}: run_default_service_account would still flag it (")
+    assert str(err.value).endswith("deploy it with a dedicated one first; or re-run with --force to release it anyway.")
+    assert err.value.drift == [] and err.value.record.rule == "run_default_service_account" and err.value.name == SVC
