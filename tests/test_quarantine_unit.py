@@ -121,20 +121,32 @@ GOOD: dict[str, Any] = {"v": 1, "rule": "r", "event": "e", "at": "t", "label": "
 
 
 @pytest.mark.parametrize(("doc", "why"), [
-    ([1], '"v": 1'),
+    ([1], 'expected an object with "v": 1, found \'[1]\''),
     ({**GOOD, "prior": "X"}, 'expected "prior" and "set" objects'),
     ({**GOOD, "set": None}, 'expected "prior" and "set" objects'),
     ({**GOOD, "rule": 7}, "expected strings for rule"),
     ({**GOOD, "at": None, "label": 1}, "expected strings for at, label"),
-    ({**GOOD, "prior": {"ingress": "X", "invoker_iam_disabled": False, "label": 3}}, "prior.label a string or null"),
-    ({**GOOD, "prior": {"ingress": "X", "invoker_iam_disabled": False, "annotation": {}}}, "prior.annotation a string"),
+    ({**GOOD, "prior": {"ingress": "X", "invoker_iam_disabled": False, "label": 3}},
+     "expected prior.invoker_iam_disabled a boolean and prior.label a string or null"),
+    ({**GOOD, "prior": {"ingress": "X", "invoker_iam_disabled": False, "annotation": {}}},
+     "expected prior.annotation a string or absent"),
     ({**GOOD, "removed": {"role": "r"}}, 'expected "removed" to be a list, found dict'),
     ({**GOOD, "set": {}}, "missing key 'ingress'"),
 ])
 def test_a_record_rampart_did_not_write_is_refused_with_the_reason(doc: Any, why: str) -> None:
     with pytest.raises(BadRecord) as err:
         QuarantineRecord.parse(json.dumps(doc))
-    assert why in str(err.value)
+    assert str(err.value) == why
+
+
+def test_a_refused_record_quotes_at_most_80_characters_of_it() -> None:
+    junk = "x" * 200
+    with pytest.raises(BadRecord) as err:
+        QuarantineRecord.parse(junk)
+    assert str(err.value) == f"expected JSON, found {'x' * 80!r}"
+    with pytest.raises(BadRecord) as err:
+        QuarantineRecord.parse(json.dumps({"v": 2, "pad": junk}))
+    assert str(err.value) == f"expected an object with \"v\": 1, found {json.dumps({'v': 2, 'pad': junk})[:80]!r}"
 
 
 def test_a_record_with_a_null_label_and_no_removed_list_reads() -> None:
@@ -446,3 +458,75 @@ def test_a_release_the_rule_would_still_flag_is_refused_naming_service_rule_and_
     assert str(err.value).startswith(f"refusing to release {SVC}: run_default_service_account would still flag it (")
     assert str(err.value).endswith("deploy it with a dedicated one first; or re-run with --force to release it anyway.")
     assert err.value.drift == [] and err.value.record.rule == "run_default_service_account" and err.value.name == SVC
+
+
+def test_a_dry_run_quarantine_reports_the_plan_and_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import ActionContext
+    from shared.actions.quarantine import quarantine
+    from shared.model import Action, Mode, Outcome
+    from shared.quarantine_store import MemoryRecords
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    f = _quarantine_finding()
+    ctx = ActionContext(mode=Mode.DRY_RUN, action=Action.QUARANTINE, records=MemoryRecords())
+    rec = quarantine(f, ctx, violates=lambda svc, policy: True)
+    assert rec.outcome is Outcome.DRY_RUN and rec.finding == f
+    assert rec.before == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False,
+                          "public_members": [{"role": INVOKER, "member": "allUsers"}]}
+    assert rec.after["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and rec.after["public_members"] == []
+    assert [c.field for c in rec.changes] == ["ingress", "labels.rampart-quarantine", "annotations.rampart.dev/quarantine",
+                                              f"bindings[{INVOKER}].members"]
+    assert [c for c, _ in held.timeouts if c in ("update_service", "set_policy")] == []
+
+
+def _quarantine_finding() -> Any:
+    from shared.model import Action, Finding, Severity
+
+    return Finding(rule="run_default_service_account", severity=Severity.HIGH, title="t", resource=SVC,
+                   resource_type="run.service", project="p1", location="us-central1", principal="dev@example.com",
+                   action=Action.QUARANTINE, event_id="e1", method="m", timestamp="2026-01-01T00:00:00Z")
+
+
+def test_a_service_that_no_longer_violates_is_not_quarantined(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import ActionContext
+    from shared.actions.quarantine import quarantine
+    from shared.model import Action, Mode, Outcome
+    from shared.quarantine_store import MemoryRecords
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    f = _quarantine_finding()
+    rec = quarantine(f, ActionContext(mode=Mode.ENFORCE, action=Action.QUARANTINE, records=MemoryRecords()),
+                     violates=lambda svc, policy: False)
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.finding == f and rec.attempts == 0
+    assert rec.reason == "live service no longer violates run_default_service_account"
+    assert rec.before == rec.after == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False,
+                                       "public_members": [{"role": INVOKER, "member": "allUsers"}]}
+    assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+
+
+def test_a_second_quarantine_finds_it_done_and_says_by_whom(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    Held(monkeypatch, _open_service(), PUBLIC)
+    first, records = _quarantine()
+    again, _ = _quarantine(records=records)
+    assert again.outcome is Outcome.ALREADY_COMPLIANT and again.finding == first.finding
+    assert again.reason == "already quarantined by run_default_service_account at 2027-01-15T08:00:00Z (event e1)"
+    assert again.before == again.after and again.before["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+
+
+def test_a_quarantine_whose_service_write_did_not_finish_says_it_may_be_half_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import run
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+
+    def slow(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", slow)
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.FAILED and rec.changes == [] and rec.attempts == 1 and rec.finding.resource == SVC
+    assert rec.reason == (f"operation did not finish within 60s; the quarantine may be half done: check {SVC} "
+                          "(quarantining it again completes it)")
+    assert rec.before["ingress"] == "INGRESS_TRAFFIC_ALL" and held.policy["bindings"][0]["members"][0] == "allUsers"
