@@ -530,3 +530,34 @@ def test_a_quarantine_whose_service_write_did_not_finish_says_it_may_be_half_don
     assert rec.reason == (f"operation did not finish within 60s; the quarantine may be half done: check {SVC} "
                           "(quarantining it again completes it)")
     assert rec.before["ingress"] == "INGRESS_TRAFFIC_ALL" and held.policy["bindings"][0]["members"][0] == "allUsers"
+
+
+def test_a_quarantine_label_key_gcp_would_refuse_fails_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Mode, Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    rec, _ = _quarantine(quarantine_label="Rampart Quarantine")
+    assert rec.outcome is Outcome.FAILED and rec.finding == _quarantine_finding() and rec.mode is Mode.ENFORCE
+    assert rec.reason == "quarantine_label: expected a label key [a-z][a-z0-9_-]{0,62}, found 'Rampart Quarantine'"
+    assert held.timeouts == []
+
+
+def test_a_quarantine_reads_within_bounds_and_keeps_its_record_in_the_store_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import quarantine_store
+    from shared.model import Outcome
+    from shared.quarantine_store import MemoryRecords
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    default = MemoryRecords()
+    quarantine_store.set_default(default)
+    try:
+        rec, records = _quarantine(operation_timeout=45.0)
+    finally:
+        quarantine_store.set_default(None)
+    assert rec.outcome is Outcome.QUARANTINED
+    assert sorted(set(held.timeouts)) == [("get_policy", 30.0), ("get_service", 30.0), ("set_policy", 30.0),
+                                          ("update_service", 45.0)]
+    marker = held.svc.annotations["rampart.dev/quarantine"]
+    assert records.load(SVC, marker).record["rule"] == "run_default_service_account"
+    with pytest.raises(quarantine_store.RecordError):
+        default.load(SVC, marker)
