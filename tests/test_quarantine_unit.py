@@ -561,3 +561,105 @@ def test_a_quarantine_reads_within_bounds_and_keeps_its_record_in_the_store_it_w
     assert records.load(SVC, marker).record["rule"] == "run_default_service_account"
     with pytest.raises(quarantine_store.RecordError):
         default.load(SVC, marker)
+
+
+def test_a_quarantine_records_every_change_and_keeps_what_was_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    svc = _prior_invoker_off_with_label()
+    svc.annotations["rampart.dev/quarantine"] = "a note someone left"
+    held = Held(monkeypatch, svc, PUBLIC)
+    rec, records = _quarantine()
+    assert rec.outcome is Outcome.QUARANTINED and rec.attempts == 1
+    marker = held.svc.annotations["rampart.dev/quarantine"]
+    assert rec.changes == [
+        Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"),
+        Change("invoker_iam_disabled", True, False),
+        Change("labels.rampart-quarantine", "keep-me", "run_default_service_account"),
+        Change("annotations.rampart.dev/quarantine", "a note someone left", marker),
+        Change(f"bindings[{INVOKER}].members", ["allUsers", "user:bob@example.com"], ["user:bob@example.com"]),
+    ]
+    assert rec.before == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": True,
+                          "label": {"rampart-quarantine": "keep-me"}, "quarantine": "(an annotation Rampart did not write)",
+                          "public_members": [{"role": INVOKER, "member": "allUsers"}]}
+    assert rec.after["label"] == {"rampart-quarantine": "run_default_service_account"} and rec.after["public_members"] == []
+    assert rec.after["quarantine"]["id"] == marker.split(":")[0] and held.svc.invoker_iam_disabled is False
+    stored = QuarantineRecord.parse(json.dumps(records.load(SVC, marker).record))
+    assert (stored.prior_ingress, stored.prior_invoker_iam_disabled, stored.prior_label, stored.prior_annotation,
+            stored.set_ingress) == ("INGRESS_TRAFFIC_ALL", True, "keep-me", "a note someone left", "INGRESS_TRAFFIC_INTERNAL_ONLY")
+    assert stored.removed == (Grant(INVOKER, "allUsers"),)
+
+
+def test_a_service_closed_to_all_traffic_stays_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = _open_service()
+    svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE
+    held = Held(monkeypatch, svc, PUBLIC)
+    rec, records = _quarantine()
+    assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE and "ingress" not in [c.field for c in rec.changes]
+    stored = records.load(SVC, held.svc.annotations["rampart.dev/quarantine"]).record
+    assert stored["set"]["ingress"] == "INGRESS_TRAFFIC_NONE"
+
+
+def test_a_quarantined_service_opened_again_is_closed_again_under_the_same_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    _, records = _quarantine()
+    marker = held.svc.annotations["rampart.dev/quarantine"]
+    held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+    held.svc.etag = "s9"
+    again, _ = _quarantine(records=records)
+    assert again.outcome is Outcome.QUARANTINED
+    assert again.changes == [Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY")]
+    assert held.svc.annotations["rampart.dev/quarantine"] == marker  # the record that holds the prior state stays
+
+
+def test_the_quarantine_gate_sees_the_live_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import ActionContext
+    from shared.actions.quarantine import quarantine
+    from shared.model import Action, Mode, Outcome
+    from shared.quarantine_store import MemoryRecords
+
+    Held(monkeypatch, _open_service(), PUBLIC)
+    seen: list[Any] = []
+
+    def violates(svc: run_v2.Service, policy: dict[str, Any]) -> bool:
+        seen.append(policy)
+        return True
+
+    rec = quarantine(_quarantine_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.QUARANTINE, records=MemoryRecords()),
+                     violates=violates)
+    assert rec.outcome is Outcome.QUARANTINED and seen[0]["bindings"] == PUBLIC["bindings"] and seen[0]["etag"] == "p1"
+
+
+def test_a_service_write_race_with_no_public_grant_is_replanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), {"bindings": [{"role": INVOKER, "members": ["user:bob@example.com"]}]})
+    real = held.update_service
+    raced = {"n": 0}
+
+    def once_raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        if not raced["n"]:
+            raced["n"] += 1
+            held.svc.labels["by"] = "terraform"
+            held.svc.etag += "*"
+        return real(svc, budget)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", once_raced)
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.QUARANTINED and rec.attempts == 2 and held.svc.labels["by"] == "terraform"
+    assert rec.reason.endswith(" after 1 conflicting write(s)")
+
+
+def test_a_record_over_16_kib_is_refused_and_nothing_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    bindings = [{"role": f"roles/custom.r{i}", "members": ["allUsers"], "condition": {"title": "t" * 2000, "expression": "true"}}
+                for i in range(10)]
+    held = Held(monkeypatch, _open_service(), {"bindings": bindings})
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.FAILED and rec.changes == []
+    assert rec.reason.startswith("quarantine record of ") and rec.reason.endswith(" bytes is over the 16384-byte limit")
+    assert int(rec.reason.split()[3]) > 16384
+    assert [c for c, _ in held.timeouts if c in ("update_service", "set_policy")] == []
