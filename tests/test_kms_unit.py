@@ -103,7 +103,7 @@ def test_a_disabled_version_is_enabled_with_one_bounded_state_write_and_an_exact
 def test_an_enabled_version_is_left_alone(version: Any) -> None:
     live = version("ENABLED")
     rec = kms.reenable_version(_finding(), _ctx())
-    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.reason == "version is ENABLED"
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.reason == "version is ENABLED" and rec.finding == _finding()
     assert rec.before == rec.after == {"name": V1, "state": "ENABLED"} and [c for c, _ in live.calls] == ["get"]
 
 
@@ -116,13 +116,14 @@ def test_a_version_in_another_state_is_not_enabled_from_here(version: Any, state
     live = version(state)
     rec = kms.reenable_version(_finding(), _ctx())
     assert rec.outcome is Outcome.FAILED and rec.reason == f"expected version {V1} DISABLED or ENABLED, found {state}{why}"
+    assert rec.finding == _finding()
     assert [c for c, _ in live.calls] == ["get"] and rec.before["state"] == state
 
 
 def test_a_dry_run_re_enable_writes_nothing(version: Any) -> None:
     live = version("DISABLED")
     rec = kms.reenable_version(_finding(), _ctx(Mode.DRY_RUN))
-    assert rec.outcome is Outcome.DRY_RUN and rec.changes == [Change("state", "DISABLED", "ENABLED")]
+    assert rec.outcome is Outcome.DRY_RUN and rec.changes == [Change("state", "DISABLED", "ENABLED")] and rec.finding == _finding()
     assert rec.before == {"name": V1, "state": "DISABLED"} and [c for c, _ in live.calls] == ["get"]
 
 
@@ -130,7 +131,7 @@ def test_a_re_enable_refused_because_the_state_moved_says_what_it_is_now(version
     live = version("DISABLED")
     live.refuse, live.then = "update", "DESTROY_SCHEDULED"
     rec = kms.reenable_version(_finding(), _ctx())
-    assert rec.outcome is Outcome.FAILED and rec.attempts == 1
+    assert rec.outcome is Outcome.FAILED and rec.attempts == 1 and rec.finding == _finding()
     assert rec.reason == (f"enabling version {V1} was refused (The request was refused: FAILED_PRECONDITION); "
                           "it is now DESTROY_SCHEDULED")
     assert rec.after == {"name": V1, "state": "DESTROY_SCHEDULED"} and rec.before["state"] == "DISABLED"
@@ -234,3 +235,75 @@ def test_times_read_plainly() -> None:
     assert kms._parse_time("soon") is None
     assert kms._iso(dt.datetime(2027, 1, 15, 8, 0)) == "2027-01-15T08:00:00Z"
     assert kms._iso(dt.datetime(2027, 1, 15, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == "2027-01-15T08:00:00Z"
+
+
+def test_a_time_without_a_zone_is_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert kms._parse_time("2027-01-15 08:00:00") == NOW
+        assert kms._parse_time("2027-01-15T03:00:00-05:00") == NOW
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+# -- facts for alerts ----------------------------------------------------------------------------
+
+def test_rotation_facts_are_read_live_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Client:
+        def __init__(self, key: Any) -> None:
+            self.key = key
+
+        def get_crypto_key(self, **kw: Any) -> Any:
+            calls.append(kw)
+            if isinstance(self.key, Exception):
+                raise self.key
+            return self.key
+
+    key = kms_v1.CryptoKey(name=KEY, rotation_period=dt.timedelta(days=90), next_rotation_time=_at(NOW + 86400))
+    monkeypatch.setattr(kms, "_kms", lambda: Client(key))
+    assert kms.key_rotation_facts(KEY, _ctx()) == {"rotation_period_days_now": 90.0,
+                                                    "next_rotation_time": "2027-01-16T08:00:00Z"}
+    assert calls == [{"name": KEY, "retry": None, "timeout": 30.0}]
+    monkeypatch.setattr(kms, "_kms", lambda: Client(kms_v1.CryptoKey(name=KEY)))  # no rotation at all
+    assert kms.key_rotation_facts(KEY, _ctx()) == {"rotation_period_days_now": None, "next_rotation_time": None}
+    monkeypatch.setattr(kms, "_kms", lambda: Client(gexc.PermissionDenied("cloudkms.cryptoKeys.get denied")))
+    assert kms.key_rotation_facts(KEY, _ctx()) == {"key_error": "PermissionDenied: cloudkms.cryptoKeys.get denied"}
+
+
+def test_dependents_are_the_services_using_the_key_scanned_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.cloud import run_v2
+
+    from shared import clients
+
+    def svc(name: str, key: str, action: str = "") -> Any:
+        s = run_v2.Service(name=f"projects/p1/locations/us/services/{name}")
+        s.template.encryption_key = key
+        if action:
+            s.template.encryption_key_revocation_action = action
+        return s
+
+    services = [svc("a", KEY, "SHUTDOWN"), svc("b", KEY + "2"), svc("c", V1), svc("d", "")]
+    requests: list[dict[str, Any]] = []
+
+    class Run:
+        def list_services(self, request: dict[str, Any], retry: Any, timeout: float) -> Any:
+            requests.append({"request": request, "retry": retry, "timeout": timeout})
+            return iter(services)
+
+    monkeypatch.setattr(clients, "run_services", Run)
+    facts = kms.dependents(KEY, "p1", "us", _ctx(), max_services=500)
+    assert facts == {"dependents_searched": "projects/p1/locations/us",
+                     "dependents": [{"service": "projects/p1/locations/us/services/a", "revocation_action": "SHUTDOWN"},
+                                    {"service": "projects/p1/locations/us/services/c"}],
+                     "services_scanned": 4}
+    assert requests == [{"request": {"parent": "projects/p1/locations/us", "page_size": 100}, "retry": None, "timeout": 30.0}]
+    capped = kms.dependents(KEY, "p1", "us", _ctx(), max_services=2)
+    assert capped["services_scanned"] == 2 and capped["dependents_truncated"] == "stopped after 2 services"
+    assert requests[-1]["request"]["page_size"] == 2
+    assert "dependents_truncated" not in kms.dependents(KEY, "p1", "us", _ctx(), max_services=4)
