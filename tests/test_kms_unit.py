@@ -307,3 +307,62 @@ def test_dependents_are_the_services_using_the_key_scanned_within_a_bound(monkey
     assert capped["services_scanned"] == 2 and capped["dependents_truncated"] == "stopped after 2 services"
     assert requests[-1]["request"]["page_size"] == 2
     assert "dependents_truncated" not in kms.dependents(KEY, "p1", "us", _ctx(), max_services=4)
+
+
+def test_one_second_left_is_still_open() -> None:
+    assert kms._time_left(NOW + 1, NOW) == {"seconds_left": 1, "time_left": "0h 0m"}
+
+
+def test_a_version_whose_destroy_time_is_now_is_destroyed(version: Any) -> None:
+    version("DESTROY_SCHEDULED", destroy_time=NOW)
+    rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
+    assert rec.outcome is Outcome.FAILED and rec.reason.endswith("nothing can be restored")
+    assert rec.finding == _finding("kms_version_destroy_scheduled") and rec.before["state"] == "DESTROY_SCHEDULED"
+
+
+def test_restore_records_name_their_finding(version: Any) -> None:
+    f = _finding("kms_version_destroy_scheduled")
+    version("ENABLED")
+    assert kms.restore_version(f, _ctx(), reenable=True).finding == f
+    version("PENDING_IMPORT")
+    rec = kms.restore_version(f, _ctx(), reenable=True)
+    assert rec.finding == f and rec.before == {"name": V1, "state": "PENDING_IMPORT"}
+
+
+def _facts(**kw: Any) -> dict[str, Any]:
+    return kms.version_facts(_finding("kms_version_destroy_scheduled"), _ctx(), find_dependents=False, max_services=10, **kw)
+
+
+def test_version_facts_of_a_scheduled_version_say_how_long_is_left(version: Any) -> None:
+    version("DESTROY_SCHEDULED", destroy_time=NOW + 7200 + 60)
+    assert _facts(destroy_time="2027-01-01T00:00:00Z") == {
+        "key": KEY, "version": "1", "state_now": "DESTROY_SCHEDULED", "destroy_time": "2027-01-15T10:01:00Z",
+        "seconds_left": 7260, "time_left": "2h 1m"}  # the live destroy time wins over the event's
+
+
+def test_version_facts_of_a_destroyed_version_say_when(version: Any) -> None:
+    version("DESTROYED", destroy_time=NOW - 100, destroyed_at=NOW - 50)
+    assert _facts()["destroyed_at"] == "2027-01-15T07:59:10Z"
+    version("DESTROYED", destroy_time=NOW - 100)
+    assert _facts()["destroyed_at"] == "2027-01-15T07:58:20Z"
+    version("DESTROYED")
+    assert _facts() == {"key": KEY, "version": "1", "state_now": "DESTROYED", "destroyed_at": "unknown"}
+
+
+def test_version_facts_of_a_version_restored_since_keep_the_events_time_but_no_window(version: Any) -> None:
+    version("ENABLED")
+    assert _facts(destroy_time="2027-01-20T00:00:00Z") == {
+        "key": KEY, "version": "1", "state_now": "ENABLED", "destroy_time_in_event": "2027-01-20T00:00:00Z"}
+    assert _facts() == {"key": KEY, "version": "1", "state_now": "ENABLED"}
+
+
+def test_version_facts_when_the_version_cannot_be_read_keep_the_events_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Denied:
+        def get_crypto_key_version(self, **kw: Any) -> Any:
+            raise gexc.PermissionDenied("cloudkms.cryptoKeyVersions.get denied")
+
+    monkeypatch.setattr(kms, "_kms", Denied)
+    assert _facts(destroy_time="2027-01-15T09:00:00Z") == {
+        "key": KEY, "version": "1", "state_error": "PermissionDenied: cloudkms.cryptoKeyVersions.get denied",
+        "destroy_time": "2027-01-15T09:00:00Z", "seconds_left": 3600, "time_left": "1h 0m"}
+    assert "seconds_left" not in _facts(destroy_time="not a time")
