@@ -275,6 +275,10 @@ def test_a_quarantine_write_refused_with_its_etag_unmoved_fails_once_naming_the_
     assert rec.outcome is Outcome.FAILED and rec.attempts == 1
     assert rec.reason.startswith(f"{call} was refused as a conflict although the {refused} has not changed since it was read")
     assert [c for c, _ in held.timeouts].count("get_service") == 2  # read, wrote, read again: unmoved, stop
+    assert rec.finding == _quarantine_finding() and rec.before["public_members"] == [{"role": INVOKER, "member": "allUsers"}]
+    # the service write goes first: when the policy write is refused, the service changes happened and are recorded
+    assert [c.field for c in rec.changes] == ([] if refused == "service" else
+                                              ["ingress", "labels.rampart-quarantine", "annotations.rampart.dev/quarantine"])
 
 
 def _released(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[Held, Any, Any]:
@@ -526,7 +530,7 @@ def test_a_quarantine_whose_service_write_did_not_finish_says_it_may_be_half_don
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", slow)
     rec, _ = _quarantine()
-    assert rec.outcome is Outcome.FAILED and rec.changes == [] and rec.attempts == 1 and rec.finding.resource == SVC
+    assert rec.outcome is Outcome.FAILED and rec.changes == [] and rec.attempts == 1 and rec.finding == _quarantine_finding()
     assert rec.reason == (f"operation did not finish within 60s; the quarantine may be half done: check {SVC} "
                           "(quarantining it again completes it)")
     assert rec.before["ingress"] == "INGRESS_TRAFFIC_ALL" and held.policy["bindings"][0]["members"][0] == "allUsers"
@@ -571,6 +575,9 @@ def test_a_quarantine_records_every_change_and_keeps_what_was_there(monkeypatch:
     held = Held(monkeypatch, svc, PUBLIC)
     rec, records = _quarantine()
     assert rec.outcome is Outcome.QUARANTINED and rec.attempts == 1
+    assert rec.reason == ("isolated by run_default_service_account; prior state kept in Rampart's quarantine records "
+                          "(id on annotation rampart.dev/quarantine)")
+    assert rec.undo == f"python main.py release {SVC}"
     marker = held.svc.annotations["rampart.dev/quarantine"]
     assert rec.changes == [
         Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"),
