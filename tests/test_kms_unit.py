@@ -40,10 +40,16 @@ class Kms:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.refuse: str = ""
         self.then: str = ""
+        self.then_destroyed_at: float | None = None
+        self.then_forget_times = False
 
     def _refused(self, call: str) -> None:
         if self.refuse == call:
             self.version.state = getattr(State, self.then)
+            if self.then_destroyed_at is not None:
+                self.version.destroy_event_time = _at(self.then_destroyed_at)
+            if self.then_forget_times:
+                self.version.destroy_time = None
             raise gexc.BadRequest("The request was refused: FAILED_PRECONDITION")
 
     def get_crypto_key_version(self, **kw: Any) -> Any:
@@ -144,7 +150,7 @@ def test_a_scheduled_destruction_is_cancelled_then_the_version_enabled(version: 
     rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
     assert rec.outcome is Outcome.REMEDIATED and live.version.state == State.ENABLED and rec.attempts == 2
     assert rec.changes == [Change("state", "DESTROY_SCHEDULED", "DISABLED"), Change("state", "DISABLED", "ENABLED")]
-    assert rec.reason == "re-enabled after restore"
+    assert rec.reason == "re-enabled after restore" and rec.finding == _finding("kms_version_destroy_scheduled")
     assert rec.undo == (f"gcloud kms keys versions disable 1 {FLAGS} && gcloud kms keys versions destroy 1 {FLAGS}"
                         f"  # {EXEMPT_FIRST}")
     assert rec.before == {"name": V1, "state": "DESTROY_SCHEDULED", "destroy_time": "2027-01-16T09:02:00Z",
@@ -166,7 +172,9 @@ def test_a_restore_without_re_enable_leaves_it_disabled_and_says_why(version: An
 def test_a_dry_run_restore_lists_both_moves_and_writes_nothing(version: Any) -> None:
     live = version("DESTROY_SCHEDULED", destroy_time=NOW + 600)
     rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(Mode.DRY_RUN), reenable=True, why="because")
-    assert rec.outcome is Outcome.DRY_RUN and rec.reason == "because"
+    assert rec.outcome is Outcome.DRY_RUN and rec.reason == "because" and rec.finding == _finding("kms_version_destroy_scheduled")
+    assert rec.before == {"name": V1, "state": "DESTROY_SCHEDULED", "destroy_time": "2027-01-15T08:10:00Z",
+                          "seconds_left": 600, "time_left": "0h 10m"}
     assert rec.changes == [Change("state", "DESTROY_SCHEDULED", "DISABLED"), Change("state", "DISABLED", "ENABLED")]
     assert [c for c, _ in live.calls] == ["get"]
 
@@ -222,6 +230,18 @@ def test_a_restore_refused_because_the_version_was_destroyed_meanwhile(version: 
     rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
     assert rec.outcome is Outcome.FAILED and rec.attempts == 1 and rec.changes == [] and rec.undo == ""
     assert rec.reason == f"version {V1} was destroyed at 2027-01-15T08:10:00Z; nothing can be restored"
+    assert rec.before["state"] == "DESTROY_SCHEDULED" and rec.after["state"] == "DESTROYED"
+
+
+def test_a_restore_refused_over_a_destruction_names_when_it_happened(version: Any) -> None:
+    live = version("DESTROY_SCHEDULED", destroy_time=NOW + 600)
+    live.refuse, live.then, live.then_destroyed_at = "restore", "DESTROYED", NOW + 5
+    rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
+    assert rec.reason == f"version {V1} was destroyed at 2027-01-15T08:00:05Z; nothing can be restored"
+    live = version("DESTROY_SCHEDULED", destroy_time=NOW + 600)
+    live.refuse, live.then, live.then_forget_times = "restore", "DESTROYED", True  # the read says no time: ours
+    rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
+    assert rec.reason == f"version {V1} was destroyed at 2027-01-15T08:10:00Z; nothing can be restored"
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -245,6 +265,8 @@ def test_a_time_without_a_zone_is_utc_whatever_the_machines_zone(monkeypatch: py
     try:
         assert kms._parse_time("2027-01-15 08:00:00") == NOW
         assert kms._parse_time("2027-01-15T03:00:00-05:00") == NOW
+        assert kms._iso(dt.datetime(2027, 1, 15, 8, 0)) == "2027-01-15T08:00:00Z"  # a naive time is UTC
+        assert kms._iso(_at(NOW)) == "2027-01-15T08:00:00Z"
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
@@ -270,6 +292,9 @@ def test_rotation_facts_are_read_live_and_bounded(monkeypatch: pytest.MonkeyPatc
     assert kms.key_rotation_facts(KEY, _ctx()) == {"rotation_period_days_now": 90.0,
                                                     "next_rotation_time": "2027-01-16T08:00:00Z"}
     assert calls == [{"name": KEY, "retry": None, "timeout": 30.0}]
+    for days, shown in ((45.5, 45.5), (5000, 5000.0), (0.04, 0.0)):
+        key.rotation_period = dt.timedelta(days=days)
+        assert repr(kms.key_rotation_facts(KEY, _ctx())["rotation_period_days_now"]) == repr(shown)
     monkeypatch.setattr(kms, "_kms", lambda: Client(kms_v1.CryptoKey(name=KEY)))  # no rotation at all
     assert kms.key_rotation_facts(KEY, _ctx()) == {"rotation_period_days_now": None, "next_rotation_time": None}
     monkeypatch.setattr(kms, "_kms", lambda: Client(gexc.PermissionDenied("cloudkms.cryptoKeys.get denied")))
