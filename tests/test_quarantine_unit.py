@@ -81,6 +81,9 @@ def test_a_refused_release_lists_the_drift_and_the_way_forward() -> None:
         "  - ingress: quarantine left 'INGRESS_TRAFFIC_INTERNAL_ONLY', found 'INGRESS_TRAFFIC_ALL'\n"
         "Restoring the recorded state would overwrite those changes; re-run with --force to restore it anyway.")
     assert (err.name, err.record, err.drift) == (SVC, _record(), drift)
+    two = ReleaseRefused(SVC, _record(), [*drift, Drift("invoker_iam_disabled", False, True)])
+    assert str(two).splitlines()[1:3] == ["  - ingress: quarantine left 'INGRESS_TRAFFIC_INTERNAL_ONLY', found 'INGRESS_TRAFFIC_ALL'",
+                                          "  - invoker_iam_disabled: quarantine left False, found True"]
     still = ReleaseRefused(SVC, _record(), [], still="it would still be open")
     assert str(still) == f"refusing to release {SVC}: it would still be open; or re-run with --force to release it anyway."
 
@@ -478,6 +481,7 @@ def test_a_dry_run_quarantine_reports_the_plan_and_writes_nothing(monkeypatch: p
     assert rec.before == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False,
                           "public_members": [{"role": INVOKER, "member": "allUsers"}]}
     assert rec.after["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY" and rec.after["public_members"] == []
+    assert rec.after["label"] == {"rampart-quarantine": "run_default_service_account"}
     assert [c.field for c in rec.changes] == ["ingress", "labels.rampart-quarantine", "annotations.rampart.dev/quarantine",
                                               f"bindings[{INVOKER}].members"]
     assert [c for c, _ in held.timeouts if c in ("update_service", "set_policy")] == []
@@ -670,3 +674,98 @@ def test_a_record_over_16_kib_is_refused_and_nothing_written(monkeypatch: pytest
     assert rec.reason.startswith("quarantine record of ") and rec.reason.endswith(" bytes is over the 16384-byte limit")
     assert int(rec.reason.split()[3]) > 16384
     assert [c for c, _ in held.timeouts if c in ("update_service", "set_policy")] == []
+
+
+def test_a_quarantine_raced_by_someone_who_fixed_it_ends_compliant_with_what_they_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), {"bindings": []})
+    real = held.update_service
+
+    def fixed_meanwhile(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER
+        held.svc.etag += "*"
+        return real(svc, budget)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", fixed_meanwhile)
+    from shared.actions import ActionContext
+    from shared.actions.quarantine import quarantine
+    from shared.model import Action, Mode
+    from shared.quarantine_store import MemoryRecords
+
+    rec = quarantine(_quarantine_finding(), ActionContext(mode=Mode.ENFORCE, action=Action.QUARANTINE, records=MemoryRecords()),
+                     violates=lambda svc, policy: svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL)
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT and rec.attempts == 1
+    assert rec.reason == "live service no longer violates run_default_service_account after 1 conflicting write(s)"
+    assert rec.before["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"  # the last read, not the first
+
+
+def test_a_quarantine_losing_every_race_is_redelivered_naming_rule_and_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import TransientError
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    real = held.update_service
+
+    def raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        held.svc.labels["by"] = "someone"
+        held.svc.etag += "*"
+        return real(svc, budget)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
+    with pytest.raises(TransientError) as err:
+        _quarantine()
+    assert str(err.value) == (f"run_default_service_account on {SVC}: the service or its IAM policy changed under us "
+                              "3 time(s) in 3 attempt(s); a redelivery will read it again")
+
+
+def test_a_service_quarantined_while_closed_to_all_is_closed_to_all_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = _open_service()
+    svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE
+    held = Held(monkeypatch, svc, PUBLIC)
+    _, records = _quarantine()
+    held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+    held.svc.etag = "s9"
+    _quarantine(records=records)
+    assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE  # what it was, not merely internal-only
+
+
+def test_a_release_whose_policy_write_raced_still_gives_every_grant_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    real = held.set_policy
+    raced = {"n": 0}
+
+    def once_raced(name: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if not raced["n"]:
+            raced["n"] += 1
+            held.policy["etag"] += "*"  # a concurrent write of something else
+        return real(name, policy, timeout)
+
+    monkeypatch.setattr("shared.actions.quarantine.set_policy", once_raced)
+    result = release()
+    assert "allUsers" in held.policy["bindings"][0]["members"] and result.attempts == 2
+
+
+def test_a_forced_release_over_a_disabled_invoker_check_puts_back_what_was_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    held, _, release = _released(monkeypatch)
+    held.svc.invoker_iam_disabled = True  # drift since the quarantine (prior: enabled)
+    result = release(force=True)
+    assert held.svc.invoker_iam_disabled is False
+    assert Change("invoker_iam_disabled", True, False) in result.restored and result.forced
+
+
+def test_an_interrupted_release_lists_every_field_already_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.api_core import exceptions as gexc
+
+    from shared.actions.quarantine import ReleaseError, release
+
+    two_public = {"bindings": [{"role": INVOKER, "members": ["allUsers"]}, {"role": "roles/run.viewer", "members": ["allUsers"]}]}
+    Held(monkeypatch, _open_service(), two_public)
+    _, records = _quarantine()
+
+    def denied(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        raise gexc.PermissionDenied("denied")
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", denied)
+    with pytest.raises(ReleaseError) as err:
+        release(SVC, records=records)
+    assert str(err.value).endswith(f"already restored: bindings[{INVOKER}].members, bindings[roles/run.viewer].members")
