@@ -769,3 +769,27 @@ def test_an_interrupted_release_lists_every_field_already_restored(monkeypatch: 
     with pytest.raises(ReleaseError) as err:
         release(SVC, records=records)
     assert str(err.value).endswith(f"already restored: bindings[{INVOKER}].members, bindings[roles/run.viewer].members")
+
+
+def test_a_record_of_exactly_16_kib_is_kept_one_byte_more_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.model import Outcome
+
+    def bindings(pad: int) -> list[dict[str, Any]]:
+        return [{"role": f"roles/custom.r{i}", "members": ["allUsers"],
+                 "condition": {"title": "t" * (1500 + (pad if i == 0 else 0)), "expression": "true"}} for i in range(10)]
+
+    def size(pad: int) -> int:  # the record quarantine will write for this policy (fixed clock, event e1)
+        removed = tuple(Grant.of(b["role"], "allUsers", b["condition"]) for b in bindings(pad))
+        rec = QuarantineRecord(rule="run_default_service_account", event="e1", at="2027-01-15T08:00:00Z",
+                               label="rampart-quarantine", prior_ingress="INGRESS_TRAFFIC_ALL",
+                               prior_invoker_iam_disabled=False, prior_label=None,
+                               set_ingress="INGRESS_TRAFFIC_INTERNAL_ONLY", removed=removed)
+        return len(rec.to_json().encode())
+
+    pad = 16384 - size(0)
+    assert size(pad) == 16384
+    Held(monkeypatch, _open_service(), {"bindings": bindings(pad)})
+    assert _quarantine()[0].outcome is Outcome.QUARANTINED
+    Held(monkeypatch, _open_service(), {"bindings": bindings(pad + 1)})
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.FAILED and rec.reason == "quarantine record of 16385 bytes is over the 16384-byte limit"
