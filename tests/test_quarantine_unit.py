@@ -793,3 +793,31 @@ def test_a_record_of_exactly_16_kib_is_kept_one_byte_more_is_refused(monkeypatch
     Held(monkeypatch, _open_service(), {"bindings": bindings(pad + 1)})
     rec, _ = _quarantine()
     assert rec.outcome is Outcome.FAILED and rec.reason == "quarantine record of 16385 bytes is over the 16384-byte limit"
+
+
+def test_an_unfinished_quarantine_keeps_the_writes_an_earlier_attempt_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import run
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    real_update, real_set = held.update_service, held.set_policy
+    updates = {"n": 0}
+
+    def update(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        updates["n"] += 1
+        if updates["n"] > 1:
+            raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
+        return real_update(svc, budget)
+
+    def reopened_meanwhile(name: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
+        held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+        held.svc.etag += "*"
+        held.policy["etag"] += "*"
+        return real_set(name, policy, timeout)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", update)
+    monkeypatch.setattr("shared.actions.quarantine.set_policy", reopened_meanwhile)
+    rec, _ = _quarantine()
+    assert rec.outcome is Outcome.FAILED and rec.attempts == 2
+    assert [c.field for c in rec.changes] == ["ingress", "labels.rampart-quarantine", "annotations.rampart.dev/quarantine"]
+    assert "the quarantine may be half done" in rec.reason
