@@ -42,6 +42,7 @@ class Kms:
         self.then: str = ""
         self.then_destroyed_at: float | None = None
         self.then_forget_times = False
+        self.then_destroy_time: float | None = None
 
     def _refused(self, call: str) -> None:
         if self.refuse == call:
@@ -50,6 +51,8 @@ class Kms:
                 self.version.destroy_event_time = _at(self.then_destroyed_at)
             if self.then_forget_times:
                 self.version.destroy_time = None
+            if self.then_destroy_time is not None:
+                self.version.destroy_time = _at(self.then_destroy_time)
             raise gexc.BadRequest("The request was refused: FAILED_PRECONDITION")
 
     def get_crypto_key_version(self, **kw: Any) -> Any:
@@ -238,6 +241,10 @@ def test_a_restore_refused_over_a_destruction_names_when_it_happened(version: An
     live.refuse, live.then, live.then_destroyed_at = "restore", "DESTROYED", NOW + 5
     rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
     assert rec.reason == f"version {V1} was destroyed at 2027-01-15T08:00:05Z; nothing can be restored"
+    live = version("DESTROY_SCHEDULED", destroy_time=NOW + 600)
+    live.refuse, live.then, live.then_destroy_time = "restore", "DESTROYED", NOW + 30  # destroyed early
+    rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
+    assert rec.reason == f"version {V1} was destroyed at 2027-01-15T08:00:30Z; nothing can be restored"
     live = version("DESTROY_SCHEDULED", destroy_time=NOW + 600)
     live.refuse, live.then, live.then_forget_times = "restore", "DESTROYED", True  # the read says no time: ours
     rec = kms.restore_version(_finding("kms_version_destroy_scheduled"), _ctx(), reenable=True)
