@@ -264,7 +264,7 @@ def test_times_read_plainly() -> None:
     assert kms._iso(dt.datetime(2027, 1, 15, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == "2027-01-15T08:00:00Z"
 
 
-def test_a_time_without_a_zone_is_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_times_without_a_zone_are_utc_on_any_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     monkeypatch.setenv("TZ", "America/New_York")
