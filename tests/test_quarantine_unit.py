@@ -821,3 +821,25 @@ def test_an_unfinished_quarantine_keeps_the_writes_an_earlier_attempt_made(monke
     assert rec.outcome is Outcome.FAILED and rec.attempts == 2
     assert [c.field for c in rec.changes] == ["ingress", "labels.rampart-quarantine", "annotations.rampart.dev/quarantine"]
     assert "the quarantine may be half done" in rec.reason
+
+
+def test_a_re_quarantine_raced_by_someone_closing_it_says_already_quarantined_and_nothing_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.model import Outcome
+
+    held = Held(monkeypatch, _open_service(), PUBLIC)
+    _, records = _quarantine()
+    held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
+    held.svc.etag = "s9"
+    real = held.update_service
+
+    def closed_meanwhile(svc: run_v2.Service, budget: float) -> run_v2.Service:
+        held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
+        held.svc.etag += "*"
+        return real(svc, budget)
+
+    monkeypatch.setattr("shared.actions.quarantine.update_service", closed_meanwhile)
+    rec, _ = _quarantine(records=records)
+    assert rec.outcome is Outcome.ALREADY_COMPLIANT
+    assert rec.reason == "already quarantined by run_default_service_account at 2027-01-15T08:00:00Z (event e1)"
