@@ -98,6 +98,44 @@ EQUIVALENT: dict[str, str] = {
     "shared.actions.run.x_service_facts__mutmut_1":
         "label_key default 'XXXX' instead of '': label keys are lower case (resource-manager/docs/labels-overview), so no"
         " service carries one named XXXX and no label is reported either way",
+    **{f"shared.actions.kms.x__parse_time__mutmut_{n}":
+       "replacing ' ' by 'T' (or 't') before fromisoformat: Python 3.11's fromisoformat accepts a space, T or t alike"
+       for n in (7, 9)},
+    **{f"shared.actions.kms.x_version_facts__mutmut_{n}":
+       "a maxsplit or index variant on a version name: it holds '/cryptoKeyVersions/' once, and split in two its last"
+       " part is the same either way"
+       for n in (7, 8, 12, 22, 25, 26)},
+    "shared.actions.kms.x_dependents__mutmut_5": "truncated = None instead of False: only tested for truth",
+    "shared.actions.kms.x_restore_version__mutmut_114":
+        "current = None before the calls: a restore always runs (the state is DESTROY_SCHEDULED) and sets it",
+    "shared.actions.kms.x_restore_version__mutmut_116": "attempts = 1 instead of += 1 for the first call: attempts is 0 then",
+    "shared.actions.kms.x_version_facts__mutmut_65":
+        "scheduled = '' instead of None once restored: both are falsy, and the window is skipped either way",
+    **{name: _NO_ETAG for name in ("shared.actions.quarantine.x__etags__mutmut_6", "shared.actions.quarantine.x__etags__mutmut_8",
+                                   "shared.actions.quarantine.x__etags__mutmut_11",
+                                   "shared.actions.quarantine.x_quarantine__mutmut_223")},
+    "shared.actions.quarantine.x__records__mutmut_3": "_records(None) asks getattr(None, 'records', None): None either way",
+    "shared.actions.quarantine.x__records__mutmut_8": "getattr(ctx, 'records') without a default: an ActionContext always has it",
+    "shared.actions.quarantine.x_quarantine__mutmut_44":
+        "the compliant plan's writes None instead of []: converge only tests `not p.writes`, and nothing else reads them",
+    "shared.actions.quarantine.x_quarantine__mutmut_113":
+        "invoker_iam_disabled = None instead of False: proto-plus clears a bool field to False, the same value and request",
+    **{f"shared.actions.quarantine.x_quarantine__mutmut_{n}": _NO_ETAG for n in (225, 228)},
+    **{f"shared.actions.quarantine.x_release__mutmut_{n}": _NO_ETAG for n in (151, 153, 156)},
+    "shared.actions.quarantine.x_quarantine__mutmut_101":
+        "a held record's set_ingress is always a closed value (quarantine writes only those; records are digest-checked)",
+    "shared.actions.quarantine.x_quarantine__mutmut_186":
+        "the written service's facts without the label key: the planned facts (with it) were merged into the same dict first",
+    **{f"shared.rules.xǁRuleǁevaluate__mutmut_{n}":
+       "the per-entry cache of what a kind locates: without it each rule locates and builds the view again, with the same"
+       " result (a cost, not a behaviour)" for n in (1, 2, 4, 18)},
+    "shared.actions.quarantine.x_quarantine__mutmut_184":
+        "the written service's facts without the label key: the planned facts (with it) were merged into the same dict first",
+    "shared.actions.quarantine.x_release__mutmut_12":
+        "drift = None instead of []: the first plan sets `drift = drift or now_drift`, a list either way",
+    "shared.actions.quarantine.x_release__mutmut_174": "dry_run=None instead of False: only tested for truth",
+    "shared.actions.quarantine.x__quarantine_record__mutmut_77":
+        "a compliant re-read after earlier writes plans no change, so its planned facts (after) equal its read facts (before)",
     "shared.actions.x_failed__mutmut_9":
         "failed() drops **extra: no caller passes extra fields",
 }
