@@ -158,3 +158,57 @@ def test_an_irrelevant_event_is_skipped_as_irrelevant_even_from_an_ignored_princ
     entry["protoPayload"]["methodName"] = "google.cloud.run.v1.Services.GetService"
     entry["protoPayload"]["authenticationInfo"]["principalEmail"] = "rampart-remediator@demo-project.iam.gserviceaccount.com"
     assert _pipeline().handle(parse(entry)).skipped == "no_rule_for_method"
+
+
+# ---------------------------------------------------------------------------
+# warm_up: which libraries are loaded ahead of the first relevant event.
+
+
+class _Pinned:
+    def __init__(self, loaded: Any) -> None:
+        self.loaded = loaded
+
+    def current(self) -> Any:
+        return self.loaded
+
+
+WARM_POLICY = """
+default_mode: "off"
+rules:
+  run_ingress_open: {mode: enforce}
+  kms_version_disabled: {mode: alert}
+  kms_rotation: {mode: "off"}
+"""
+
+
+@pytest.fixture
+def preloaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    from shared import clients
+    from shared.alerts import delivery
+
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(clients, "preload", lambda *products: calls.append(("clients", products)))
+    monkeypatch.setattr(delivery, "preload", lambda cfg: calls.append(("alerts", cfg)))
+    return calls
+
+
+def test_warm_up_loads_the_libraries_of_the_enabled_rules_products(preloaded: list[tuple[str, Any]]) -> None:
+    P.Pipeline(_Pinned(parse_policy(WARM_POLICY)), alert=False).warm_up()
+    assert preloaded == [("clients", ("kms", "run"))]
+
+
+def test_warm_up_of_a_per_rule_function_loads_only_its_products(preloaded: list[tuple[str, Any]]) -> None:
+    pipeline = P.Pipeline(_Pinned(parse_policy(WARM_POLICY)), alert=False)
+    pipeline.warm_up(only="run_ingress_open")
+    pipeline.warm_up(only="kms_version_disabled")  # a KMS alert lists the Cloud Run services using the key
+    pipeline.warm_up(only="kms_rotation")  # off: nothing to load
+    assert preloaded == [("clients", ("run",)), ("clients", ("kms", "run")), ("clients", ())]
+
+
+def test_warm_up_loads_the_alert_channels_only_when_it_alerts(preloaded: list[tuple[str, Any]]) -> None:
+    loaded = parse_policy(WARM_POLICY + "alerts:\n  slack: {webhook_url_file: /secrets/slack-webhook}\n")
+    P.Pipeline(_Pinned(loaded), alert=True).warm_up()
+    assert preloaded == [("clients", ("kms", "run")), ("alerts", loaded.alerts)]
+    preloaded.clear()
+    P.Pipeline(_Pinned(loaded), alert=False).warm_up()
+    assert preloaded == [("clients", ("kms", "run"))]
