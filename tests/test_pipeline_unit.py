@@ -212,3 +212,57 @@ def test_warm_up_loads_the_alert_channels_only_when_it_alerts(preloaded: list[tu
     preloaded.clear()
     P.Pipeline(_Pinned(loaded), alert=False).warm_up()
     assert preloaded == [("clients", ("kms", "run"))]
+
+
+# ---------------------------------------------------------------------------
+# Ignored principals: never acted on; a violating change of theirs is alerted, not remediated.
+
+SLACKBOT_ENTRY = "tests/data/run/slackbot-replaceservice-success.json"  # ingress all, by masatonaka1989@gmail.com
+
+
+def _ignoring(extra: str = "") -> Any:
+    return parse_policy('default_mode: "off"\nignore_principals: ["masatonaka1989@gmail.com"]\n'
+                        "rules:\n  run_ingress_open: {mode: enforce}\n" + extra)
+
+
+def test_an_ignored_principals_violating_change_is_alerted_and_not_acted_on() -> None:
+    from tests.helpers import ROOT
+
+    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    with log.captured() as out:
+        result = pipeline.handle(parse(load_json(ROOT / SLACKBOT_ENTRY)))
+    assert result.skipped == "ignored_principal" and pipeline.stats["skipped:ignored_principal"] == 1
+    (finding,) = result.findings
+    (record,) = result.records
+    assert record.outcome is Outcome.ALERTED and pipeline.stats["outcome:alerted"] == 1
+    assert record.finding.title == f"An ignored principal made a violating change: {finding.title}"
+    assert record.reason == ("an ignored principal made a violating change (masatonaka1989@gmail.com): not acted on; "
+                             "check who holds that identity")
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    (ignored,) = [x for x in lines if x["message"] == "rampart.ignored"]
+    assert ignored["reason"] == f"ignored principal; {P.IGNORED_VIOLATION_NOTE}"
+    assert ignored["principal"] == "masatonaka1989@gmail.com" and ignored["method"] == finding.method
+    assert any(x["message"] == "rampart.remediation" for x in lines)  # on the record
+
+
+def test_an_ignored_principals_change_is_only_noted_when_not_acting() -> None:
+    from tests.helpers import ROOT
+
+    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    with log.captured():
+        result = pipeline.handle(parse(load_json(ROOT / SLACKBOT_ENTRY)), act_on=False)
+    assert result.skipped == "ignored_principal" and len(result.findings) == 1 and result.records == []
+
+
+def test_an_ignored_principals_compliant_change_is_noted_without_a_finding() -> None:
+    from tests.helpers import ROOT
+
+    entry = load_json(ROOT / SLACKBOT_ENTRY)
+    entry["protoPayload"]["response"]["metadata"]["annotations"]["run.googleapis.com/ingress"] = "internal"
+    entry["protoPayload"]["request"]["service"]["metadata"]["annotations"]["run.googleapis.com/ingress"] = "internal"
+    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    with log.captured() as out:
+        result = pipeline.handle(parse(entry))
+    assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
+    (ignored,) = [json.loads(x) for x in out.getvalue().splitlines() if '"rampart.ignored"' in x]
+    assert ignored["reason"] == "ignored principal"
