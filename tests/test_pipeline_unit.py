@@ -266,3 +266,37 @@ def test_an_ignored_principals_compliant_change_is_noted_without_a_finding() -> 
     assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
     (ignored,) = [json.loads(x) for x in out.getvalue().splitlines() if '"rampart.ignored"' in x]
     assert ignored["reason"] == "ignored principal"
+
+
+CRM_ENTRY = "tests/data/run/powerchoosers-replaceservice-invoker-iam-disabled-success.json"  # default SA, by that SA
+
+
+def _own_quarantine(label: str) -> Any:
+    from tests.helpers import ROOT
+
+    entry = load_json(ROOT / CRM_ENTRY)
+    entry["protoPayload"]["request"]["service"]["metadata"]["labels"]["rampart-quarantine"] = label
+    return parse(entry)
+
+
+QUARANTINING = ('default_mode: "off"\nignore_principals: ["792458658491-compute@developer.gserviceaccount.com"]\n'
+                "rules:\n  run_default_service_account: {mode: enforce, action: quarantine}\n")
+
+
+def test_rampart_s_own_quarantine_coming_back_is_not_a_violation() -> None:
+    # The quarantine labels the service and leaves the default service account for its owner to fix.
+    pipeline = P.Pipeline(_Pinned(parse_policy(QUARANTINING)), alert=False)
+    with log.captured():
+        result = pipeline.handle(_own_quarantine("run_default_service_account"))
+    assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
+
+
+def test_a_quarantine_label_of_another_rule_or_action_does_not_hide_the_violation() -> None:
+    pipeline = P.Pipeline(_Pinned(parse_policy(QUARANTINING)), alert=False)
+    with log.captured():
+        other = pipeline.handle(_own_quarantine("run_ingress_open"))
+    assert [r.outcome for r in other.records] == [Outcome.ALERTED]
+    reverting = parse_policy(QUARANTINING.replace("action: quarantine", "action: alert"))
+    with log.captured():
+        alerted = P.Pipeline(_Pinned(reverting), alert=False).handle(_own_quarantine("run_default_service_account"))
+    assert [r.outcome for r in alerted.records] == [Outcome.ALERTED]
