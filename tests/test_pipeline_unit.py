@@ -300,3 +300,59 @@ def test_a_quarantine_label_of_another_rule_or_action_does_not_hide_the_violatio
     with log.captured():
         alerted = P.Pipeline(_Pinned(reverting), alert=False).handle(_own_quarantine("run_default_service_account"))
     assert [r.outcome for r in alerted.records] == [Outcome.ALERTED]
+
+
+def test_severity_at_least_compares_the_effective_severity() -> None:
+    from shared.model import Action, Mode, Severity
+
+    f = Finding(rule="r", severity=Severity.MEDIUM, title="t", resource="x", resource_type="run.service", project="p",
+                location="l", principal="", action=Action.REVERT, event_id="e", method="m", timestamp="")
+    assert P.severity_at_least(f, Severity.MEDIUM) and not P.severity_at_least(f, Severity.HIGH)
+    escalated = ActionRecord(finding=f, mode=Mode.ALERT, outcome=Outcome.ALERTED, severity=Severity.CRITICAL)
+    assert P.severity_at_least(escalated, Severity.HIGH)  # the record's severity, not the finding's
+
+
+def test_a_failing_enrichment_still_alerts_and_says_which_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions import ActionContext
+    from shared.model import Action, Mode, Severity
+
+    f = Finding(rule="kms_version_disabled", severity=Severity.HIGH, title="t", resource="k", resource_type="kms",
+                project="p", location="l", principal="", action=Action.RESTORE, event_id="e", method="m", timestamp="")
+    settings = parse_policy('default_mode: "off"\nrules:\n  kms_version_disabled: {mode: alert}\n').settings("kms_version_disabled")
+
+    def broken(finding: Any, params: Any, ctx: Any) -> dict[str, Any]:
+        raise PermissionError("secret-token-123")
+
+    ctx = ActionContext(mode=Mode.ALERT, action=Action.ALERT)
+    with log.captured() as out:
+        assert P._enrich(broken, f, settings, ctx) == {"enrich_error": "PermissionError"}
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert line["message"] == "rampart.enrich_failed" and line["severity"] == "WARNING"
+    assert (line["rule"], line["resource"], line["error"]) == ("kms_version_disabled", "k", "PermissionError")
+    assert "secret-token-123" not in out.getvalue()  # the error's text is never echoed
+    assert P._enrich(lambda *a: None, f, settings, ctx) == {}
+
+
+def test_the_policys_remediation_settings_reach_the_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions
+
+    seen: list[Any] = []
+    rule = functions.rule("run_ingress_open")
+    loaded = parse_policy('default_mode: "off"\nrules:\n  run_ingress_open: {mode: dry-run}\n'
+                          "remediation: {max_attempts: 5, operation_timeout_seconds: 20, quarantine_label: q-label}\n")
+
+    def remediate(finding: Any, params: Any, ctx: Any) -> ActionRecord:
+        seen.append(ctx)
+        return ActionRecord(finding=finding, mode=ctx.mode, outcome=Outcome.DRY_RUN, reason="would")
+
+    import dataclasses
+
+    monkeypatch.setattr(functions, "rule", lambda rule_id: dataclasses.replace(rule, remediate=remediate, enrich=None))
+    from tests.helpers import ROOT
+
+    f = rule.evaluate(parse(load_json(ROOT / SLACKBOT_ENTRY)), rule.params())
+    assert f is not None
+    record = P.act(f, loaded.settings("run_ingress_open"), loaded)
+    (ctx,) = seen
+    assert (ctx.mode.value, ctx.max_attempts, ctx.operation_timeout, ctx.quarantine_label) == ("dry-run", 5, 20.0, "q-label")
+    assert record.reason == "would" and record.severity is rule.severity  # the policy's severity, on the record
