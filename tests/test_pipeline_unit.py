@@ -356,3 +356,52 @@ def test_the_policys_remediation_settings_reach_the_action(monkeypatch: pytest.M
     (ctx,) = seen
     assert (ctx.mode.value, ctx.max_attempts, ctx.operation_timeout, ctx.quarantine_label) == ("dry-run", 5, 20.0, "q-label")
     assert record.reason == "would" and record.severity is rule.severity  # the policy's severity, on the record
+
+
+def _finding_in(project: str, resource: str = "projects/p1/locations/l/services/s") -> Finding:
+    from shared.model import Action, Severity
+
+    return Finding(rule="run_ingress_open", severity=Severity.HIGH, title="t", resource=resource, resource_type="run.service",
+                   project=project, location="l", principal="", action=Action.REVERT, event_id="e", method="m", timestamp="")
+
+
+EXEMPTIONS = """
+default_mode: "off"
+folders: {{folders/42: [p-folder]}}
+rules:
+  run_ingress_open:
+    mode: {mode}
+    action: {action}
+    severity: critical
+    exemptions:
+      - {{projects: [p-old], owner: alice, reason: migration, expires: 2026-01-01}}
+      - {{projects: [p-old], owner: bob, reason: again, expires: 2026-02-01}}
+      - {{folders: [folders/42], owner: carol, reason: lab, expires: 2030-01-01}}
+"""
+
+
+def _decision(project: str, mode: str = "alert", action: str = "revert") -> ActionRecord | None:
+    import datetime as dt
+
+    loaded = parse_policy(EXEMPTIONS.format(mode=mode, action=action))
+    return P.decide(_finding_in(project), loaded.settings("run_ingress_open"), loaded, today=dt.date(2026, 6, 1))
+
+
+def test_a_decision_to_alert_says_why_and_which_exemptions_lapsed() -> None:
+    from shared.model import Severity
+
+    rec = _decision("p-old")
+    assert rec is not None and rec.outcome is Outcome.ALERTED and rec.severity is Severity.CRITICAL
+    assert rec.reason == ("mode alert; exemption (owner alice) expired on 2026-01-01: not applied; "
+                          "exemption (owner bob) expired on 2026-02-01: not applied")
+    rec = _decision("p-new", mode="enforce", action="alert")
+    assert rec is not None and rec.reason == "no automatic fix for this rule: a human decides"
+
+
+def test_an_exemption_through_a_folder_is_honoured_with_the_policys_severity() -> None:
+    from shared.model import Severity
+
+    rec = _decision("p-folder", mode="enforce")
+    assert rec is not None and rec.outcome is Outcome.EXEMPT and rec.severity is Severity.CRITICAL
+    assert rec.reason == "exempt until 2030-01-01 (owner carol): lab"
+    assert _decision("p-new", mode="enforce") is None  # no exemption, an automatic fix: act
