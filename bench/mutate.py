@@ -126,6 +126,9 @@ EQUIVALENT: dict[str, str] = {
         "a held record's set_ingress is always a closed value (quarantine writes only those; records are digest-checked)",
     "shared.actions.quarantine.x_quarantine__mutmut_186":
         "the written service's facts without the label key: the planned facts (with it) were merged into the same dict first",
+    **{f"shared.pipeline.x_evaluate__mutmut_{n}":
+       "the per-entry cache of what a kind locates not passed: each rule locates and builds the view again, with the same"
+       " result (a cost, not a behaviour)" for n in (2, 10, 13)},
     **{f"shared.rules.xǁRuleǁevaluate__mutmut_{n}":
        "the per-entry cache of what a kind locates: without it each rule locates and builds the view again, with the same"
        " result (a cost, not a behaviour)" for n in (1, 2, 4, 18)},
