@@ -210,6 +210,7 @@ class Held:
         self.svc.etag = "s1"
         self.refuse = ""
         self.timeouts: list[tuple[str, Any]] = []
+        self.masks: list[list[str]] = []
         monkeypatch.setattr(q, "get_service", self.get_service)
         monkeypatch.setattr(q, "update_service", self.update_service)
         monkeypatch.setattr(q, "get_policy", self.get_policy)
@@ -219,10 +220,11 @@ class Held:
         self.timeouts.append(("get_service", timeout))
         return run_v2.Service(self.svc)
 
-    def update_service(self, svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def update_service(self, svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         from google.api_core import exceptions as gexc
 
         self.timeouts.append(("update_service", budget))
+        self.masks.append(list(fields))
         if self.refuse == "service" or svc.etag != self.svc.etag:
             raise gexc.Conflict("refused")
         self.svc = run_v2.Service(svc)
@@ -344,10 +346,10 @@ def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypat
     held, _, release = _released(monkeypatch)
     real = held.update_service
 
-    def raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         held.svc.labels["by"] = "someone"
         held.svc.etag += "*"
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
     with pytest.raises(ReleaseError, match=f"^{SVC}: changed under us on each of 3 attempts; run release again$"):
@@ -406,7 +408,7 @@ def test_a_release_interrupted_after_the_policy_write_says_what_was_already_rest
 
     held, _, release = _released(monkeypatch)
 
-    def denied(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def denied(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         raise gexc.PermissionDenied("Permission 'run.services.update' denied")
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", denied)
@@ -441,7 +443,7 @@ def test_a_release_of_a_service_gone_or_slow_says_so(monkeypatch: pytest.MonkeyP
 
     _held, _, release = _released(monkeypatch)
 
-    def slow(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def slow(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", slow)
@@ -529,7 +531,7 @@ def test_a_quarantine_whose_service_write_did_not_finish_says_it_may_be_half_don
 
     held = Held(monkeypatch, _open_service(), PUBLIC)
 
-    def slow(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def slow(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", slow)
@@ -579,6 +581,7 @@ def test_a_quarantine_records_every_change_and_keeps_what_was_there(monkeypatch:
     held = Held(monkeypatch, svc, PUBLIC)
     rec, records = _quarantine()
     assert rec.outcome is Outcome.QUARANTINED and rec.attempts == 1
+    assert held.masks == [["annotations", "ingress", "invoker_iam_disabled", "labels"]]
     assert rec.reason == ("isolated by run_default_service_account; prior state kept in Rampart's quarantine records "
                           "(id on annotation rampart.dev/quarantine)")
     assert rec.undo == f"python main.py release {SVC}"
@@ -650,12 +653,12 @@ def test_a_service_write_race_with_no_public_grant_is_replanned(monkeypatch: pyt
     real = held.update_service
     raced = {"n": 0}
 
-    def once_raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def once_raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         if not raced["n"]:
             raced["n"] += 1
             held.svc.labels["by"] = "terraform"
             held.svc.etag += "*"
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", once_raced)
     rec, _ = _quarantine()
@@ -682,10 +685,10 @@ def test_a_quarantine_raced_by_someone_who_fixed_it_ends_compliant_with_what_the
     held = Held(monkeypatch, _open_service(), {"bindings": []})
     real = held.update_service
 
-    def fixed_meanwhile(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def fixed_meanwhile(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER
         held.svc.etag += "*"
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", fixed_meanwhile)
     from shared.actions import ActionContext
@@ -706,10 +709,10 @@ def test_a_quarantine_losing_every_race_is_redelivered_naming_rule_and_service(m
     held = Held(monkeypatch, _open_service(), PUBLIC)
     real = held.update_service
 
-    def raced(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         held.svc.labels["by"] = "someone"
         held.svc.etag += "*"
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
     with pytest.raises(TransientError) as err:
@@ -762,7 +765,7 @@ def test_an_interrupted_release_lists_every_field_already_restored(monkeypatch: 
     Held(monkeypatch, _open_service(), two_public)
     _, records = _quarantine()
 
-    def denied(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def denied(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         raise gexc.PermissionDenied("denied")
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", denied)
@@ -803,11 +806,11 @@ def test_an_unfinished_quarantine_keeps_the_writes_an_earlier_attempt_made(monke
     real_update, real_set = held.update_service, held.set_policy
     updates = {"n": 0}
 
-    def update(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def update(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         updates["n"] += 1
         if updates["n"] > 1:
             raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
-        return real_update(svc, budget)
+        return real_update(svc, budget, fields)
 
     def reopened_meanwhile(name: str, policy: dict[str, Any], timeout: float) -> dict[str, Any]:
         held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
@@ -834,10 +837,10 @@ def test_a_re_quarantine_raced_by_someone_closing_it_says_already_quarantined_an
     held.svc.etag = "s9"
     real = held.update_service
 
-    def closed_meanwhile(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def closed_meanwhile(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
         held.svc.etag += "*"
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", closed_meanwhile)
     rec, _ = _quarantine(records=records)

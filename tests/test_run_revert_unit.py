@@ -36,6 +36,7 @@ class Live:
         self.policy = policy or {"etag": "p1", "bindings": []}
         self.read_timeouts: list[float | None] = []
         self.write_budgets: list[float] = []
+        self.masks: list[list[str]] = []  # the update mask of each service write
         self.policy_writes: list[dict[str, Any]] = []
         self.service_answers: list[str] = []  # the next updates' answers: "race", "refuse" or "timeout"
         monkeypatch.setattr(run, "get_service", self.get_service)
@@ -48,10 +49,11 @@ class Live:
         self.read_timeouts.append(timeout)
         return run_v2.Service(self.svc)
 
-    def update_service(self, svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def update_service(self, svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         from google.api_core import exceptions as gexc
 
         self.write_budgets.append(budget)
+        self.masks.append(list(fields))
         answer = self.service_answers.pop(0) if self.service_answers else ""
         if answer == "race":  # someone else's write got there first: the etag moves
             self.svc.labels["by"] = "terraform"
@@ -84,6 +86,7 @@ def test_ingress_revert_undo_names_gclouds_value_for_what_was_there(monkeypatch:
     rec = run.revert_ingress(_finding(), _ctx(), allowed=["INGRESS_TRAFFIC_INTERNAL_ONLY"], target="INGRESS_TRAFFIC_INTERNAL_ONLY")
     assert rec.outcome is Outcome.REMEDIATED and live.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
     assert rec.changes == [Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY")]
+    assert live.masks == [["ingress"]]  # only the field reverted is written
     assert rec.undo == f"gcloud run services update api --region=us-central1 --project=p1 --ingress=all  # {EXEMPT_FIRST}"
     assert rec.before == {"ingress": "INGRESS_TRAFFIC_ALL", "invoker_iam_disabled": False}
     assert rec.after == {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY", "invoker_iam_disabled": False}
@@ -118,6 +121,7 @@ def test_invoker_check_revert_turns_it_on_with_an_exact_undo(monkeypatch: pytest
     rec = run.revert_invoker_check(_finding("run_invoker_iam_disabled"), _ctx())
     assert rec.outcome is Outcome.REMEDIATED and live.svc.invoker_iam_disabled is False
     assert rec.changes == [Change("invoker_iam_disabled", True, False)]
+    assert live.masks == [["invoker_iam_disabled"]]
     assert rec.undo == f"gcloud run services update api --region=us-central1 --project=p1 --no-invoker-iam-check  # {EXEMPT_FIRST}"
 
 
@@ -225,11 +229,11 @@ def test_compliant_after_a_race_counts_the_attempt_and_the_conflict(monkeypatch:
     live = Live(monkeypatch)
     real = live.update_service
 
-    def fixed_by_someone_else(svc: run_v2.Service, budget: float) -> run_v2.Service:
+    def fixed_by_someone_else(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
         live.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
         live.service_answers = ["race"]
         monkeypatch.setattr(run, "update_service", real)
-        return real(svc, budget)
+        return real(svc, budget, fields)
 
     monkeypatch.setattr(run, "update_service", fixed_by_someone_else)
     rec = _revert(live)
