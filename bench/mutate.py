@@ -89,8 +89,6 @@ EQUIVALENT: dict[str, str] = {
     "shared.actions.x__rpc_status__mutmut_23": _RPC_FALLBACK,
     "shared.actions.x__rpc_status__mutmut_24": _RPC_FALLBACK,
     "shared.actions.x__rpc_status__mutmut_25": _RPC_FALLBACK,
-    "shared.actions.run.x_update_service__mutmut_6":
-        "update_service without retry=None: run_v2's UpdateService has no default retry (transports/base.py), so none is added",
     "shared.actions.run.x_revert_invoker_check__mutmut_2":
         "invoker_iam_disabled = None instead of False: proto-plus clears a bool field to False, the same value and request",
     "shared.actions.run.x_revert_service__mutmut_11":
@@ -112,16 +110,17 @@ EQUIVALENT: dict[str, str] = {
     "shared.actions.kms.x_version_facts__mutmut_65":
         "scheduled = '' instead of None once restored: both are falsy, and the window is skipped either way",
     **{name: _NO_ETAG for name in ("shared.actions.quarantine.x__etags__mutmut_6", "shared.actions.quarantine.x__etags__mutmut_8",
-                                   "shared.actions.quarantine.x__etags__mutmut_11",
-                                   "shared.actions.quarantine.x_quarantine__mutmut_223")},
+                                   "shared.actions.quarantine.x__etags__mutmut_11")},
     "shared.actions.quarantine.x__records__mutmut_3": "_records(None) asks getattr(None, 'records', None): None either way",
     "shared.actions.quarantine.x__records__mutmut_8": "getattr(ctx, 'records') without a default: an ActionContext always has it",
     "shared.actions.quarantine.x_quarantine__mutmut_44":
         "the compliant plan's writes None instead of []: converge only tests `not p.writes`, and nothing else reads them",
     "shared.actions.quarantine.x_quarantine__mutmut_113":
         "invoker_iam_disabled = None instead of False: proto-plus clears a bool field to False, the same value and request",
-    **{f"shared.actions.quarantine.x_quarantine__mutmut_{n}": _NO_ETAG for n in (225, 228)},
-    **{f"shared.actions.quarantine.x_release__mutmut_{n}": _NO_ETAG for n in (151, 153, 156)},
+    **{f"shared.actions.quarantine.x_quarantine__mutmut_{n}": _NO_ETAG for n in (226, 228, 231)},
+    **{f"shared.actions.quarantine.x_release__mutmut_{n}": _NO_ETAG for n in (154, 156, 159)},
+    **{f"shared.actions.run.x_mask_of__mutmut_{n}": "the first part of a split is the same whatever its maxsplit"
+       for n in (5, 8)},
     "shared.actions.quarantine.x_quarantine__mutmut_101":
         "a held record's set_ingress is always a closed value (quarantine writes only those; records are digest-checked)",
     "shared.actions.quarantine.x_quarantine__mutmut_186":
@@ -136,7 +135,7 @@ EQUIVALENT: dict[str, str] = {
         "the written service's facts without the label key: the planned facts (with it) were merged into the same dict first",
     "shared.actions.quarantine.x_release__mutmut_12":
         "drift = None instead of []: the first plan sets `drift = drift or now_drift`, a list either way",
-    "shared.actions.quarantine.x_release__mutmut_174": "dry_run=None instead of False: only tested for truth",
+    "shared.actions.quarantine.x_release__mutmut_177": "dry_run=None instead of False: only tested for truth",
     "shared.actions.quarantine.x__quarantine_record__mutmut_77":
         "a compliant re-read after earlier writes plans no change, so its planned facts (after) equal its read facts (before)",
     "shared.actions.x_failed__mutmut_9":

@@ -302,6 +302,7 @@ def test_release_puts_back_what_quarantine_took_with_bounded_calls(monkeypatch: 
     assert held.svc.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL and "rampart.dev/quarantine" not in held.svc.annotations
     assert "allUsers" in held.policy["bindings"][0]["members"]
     assert result.to_dict()["drift_overridden"] == [] and result.drift == [] and result.forced is False
+    assert held.masks[-1] == ["annotations", "ingress", "labels"]  # release writes only what it puts back
     assert sorted(set(held.timeouts)) == [("get_policy", 30.0), ("get_service", 30.0), ("set_policy", 30.0),
                                           ("update_service", 60.0)]
 

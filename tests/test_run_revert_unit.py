@@ -61,6 +61,9 @@ class Live:
             raise gexc.Conflict("etag mismatch")
         if answer == "refuse":  # refused as a conflict, etag unmoved (e.g. a revision name clash)
             raise gexc.Conflict("Revision named 'api-00001' with different configuration already exists.")
+        if answer == "ignored":  # accepted, yet the service answered is unchanged
+            self.svc.etag += "+"
+            return run_v2.Service(self.svc)
         if answer == "timeout":
             raise run.OperationTimeout(f"operation did not finish within {budget:g}s")
         self.svc = run_v2.Service(svc)
@@ -354,3 +357,25 @@ def test_a_service_read_is_bounded_and_a_dropped_one_redelivered(monkeypatch: py
     with pytest.raises(TransientError) as err:
         run.get_service(SVC, 8.0)
     assert str(err.value) == f"get_service {SVC}: ReadTimeout: read timed out"
+
+
+def test_a_write_accepted_but_not_applied_is_failed_never_remediated_on_faith(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = Live(monkeypatch, ingress="INGRESS_TRAFFIC_ALL", invoker_off=True)
+    live.service_answers = ["ignored"]
+
+    def both(svc: run_v2.Service) -> list[Change]:
+        changes = []
+        if svc.ingress != run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY:
+            svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
+            changes.append(Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"))
+        if svc.invoker_iam_disabled:
+            svc.invoker_iam_disabled = False
+            changes.append(Change("invoker_iam_disabled", True, False))
+        return changes
+
+    rec = run.revert_service(_finding(), _ctx(), both, lambda changes: "undo")
+    assert rec.outcome is Outcome.FAILED and rec.finding == _finding() and rec.attempts == 1
+    assert rec.reason == ("Cloud Run accepted the write but the service still has ingress=INGRESS_TRAFFIC_ALL, "
+                          f"invoker_iam_disabled=True; check {SVC} and fix it by hand")
+    assert [c.field for c in rec.changes] == ["ingress", "invoker_iam_disabled"] and rec.before == FACTS_OPEN | {"invoker_iam_disabled": True}
+    assert live.masks == [["ingress", "invoker_iam_disabled"]]
