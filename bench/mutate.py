@@ -89,6 +89,8 @@ EQUIVALENT: dict[str, str] = {
     "shared.actions.x__rpc_status__mutmut_23": _RPC_FALLBACK,
     "shared.actions.x__rpc_status__mutmut_24": _RPC_FALLBACK,
     "shared.actions.x__rpc_status__mutmut_25": _RPC_FALLBACK,
+    "shared.actions.run.x_update_service__mutmut_9":
+        "the masked update_service without retry=None: run_v2's UpdateService has no default retry (transports/base.py)",
     "shared.actions.run.x_revert_invoker_check__mutmut_2":
         "invoker_iam_disabled = None instead of False: proto-plus clears a bool field to False, the same value and request",
     "shared.actions.run.x_revert_service__mutmut_11":

@@ -280,6 +280,7 @@ def test_the_operation_is_awaited_for_what_is_left_of_the_budget_never_more(monk
     monkeypatch.setattr(run, "_client", lambda: client)
     assert run.update_service(svc, 20.0) is svc
     assert client.calls[0]["timeout"] == 20.0 and client.calls[0]["retry"] is None  # the redelivery is the retry
+    assert client.calls[0]["service"] is svc  # no fields named: the service as edited, with its etag
     ((left, poll),) = op.waits
     assert 19.0 < left <= 20.0
     # The first poll soon after the write, at most every 5 s after (a finished operation is seen within 5 s).
