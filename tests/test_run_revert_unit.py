@@ -380,3 +380,9 @@ def test_a_write_accepted_but_not_applied_is_failed_never_remediated_on_faith(mo
                           f"invoker_iam_disabled=True; check {SVC} and fix it by hand")
     assert [c.field for c in rec.changes] == ["ingress", "invoker_iam_disabled"] and rec.before == FACTS_OPEN | {"invoker_iam_disabled": True}
     assert live.masks == [["ingress", "invoker_iam_disabled"]]
+
+
+def test_the_update_mask_names_each_changed_top_level_field_once() -> None:
+    changes = [Change("labels.rampart-quarantine", None, "r"), Change("annotations.rampart.dev/quarantine", None, "q:d"),
+               Change("ingress", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"), Change("labels.team", "a", "b")]
+    assert run.mask_of(changes) == ["annotations", "ingress", "labels"]
