@@ -9,7 +9,7 @@ import functions
 from shared.event import parse
 from shared.model import Finding
 from shared.pipeline import evaluate, triage
-from tests.helpers import default_policy, load_json, rule_fixtures
+from tests.helpers import ROOT, default_policy, load_json, rule_fixtures
 
 POLICY = default_policy()
 CASES = rule_fixtures()
@@ -66,3 +66,36 @@ def test_destroy_finding_carries_destroy_time() -> None:
     event = parse(load_json(RULE_FIXTURES / "kms_version_destroy_scheduled" / "positive_destroy.json"))
     (f,) = [f for f, _ in evaluate(event, triage(event), POLICY) if f.rule == "kms_version_destroy_scheduled"]
     assert f.observed["destroy_time"].startswith("2025-12-16T15:40:47")
+
+
+def test_a_finding_made_without_an_entry_has_the_rules_title_and_empty_attribution() -> None:
+    # A sweep judges live state: no entry says who or when, and the alert must not show "None".
+    from google.cloud import run_v2
+
+    from shared.rules import finding
+    from shared.views import run as run_views
+
+    rule = functions.rule("run_ingress_open")
+    view = run_views.from_live(run_v2.Service(name="projects/p1/locations/us-central1/services/api", ingress="INGRESS_TRAFFIC_ALL"))
+    assert view is not None
+    f = finding(rule, view, observed={"ingress": "INGRESS_TRAFFIC_ALL"})
+    assert (f.title, f.principal, f.event_id, f.method, f.timestamp) == (rule.title, "", "", "", "")
+    assert finding(rule, view, observed={}, title="Custom").title == "Custom"
+
+
+def test_an_entry_that_names_no_resource_is_no_finding_for_every_rule_it_triggers() -> None:
+    # resourceName, request, response and resource labels gone: the entry locates nothing.
+    import copy
+
+    entry = copy.deepcopy(load_json(ROOT / "tests" / "data" / "run" / "slackbot-replaceservice-success.json"))
+    for k in ("request", "response"):
+        entry["protoPayload"].pop(k)
+    entry["protoPayload"]["resourceName"] = ""
+    entry["resource"]["labels"] = {}
+    event = parse(entry)
+    seen: dict = {}
+    for rule_id in ("run_ingress_open", "run_default_service_account"):
+        rule = functions.rule(rule_id)
+        assert rule.locate(event) is None
+        assert rule.evaluate(event, rule.params(), seen) is None
+        assert rule.evaluate(event, rule.params()) is None
