@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def require_component(component_dir: str, what: str) -> str:
     return str(shutil.which("gcloud"))
 
 
-def _wait_group_gone(pgid: int, timeout: float = 5.0) -> None:
+def _wait_group_gone(pgid: int, timeout: float = 15.0) -> None:
     """Wait until no process is left in group `pgid`: SIGKILL is asynchronous and the Java child holds the port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,7 +109,10 @@ class _Emulator:
         try:
             self.proc.start(ready=lambda: http_ok(f"http://{self.host}/"), timeout=timeout)
         except BaseException:
-            self.stop()  # the wrapper may have died and left its Java child in the group
+            try:
+                self.stop()  # the wrapper may have died and left its Java child in the group
+            except Exception as exc:  # noqa: BLE001 — the first error (or the signal) is the one to report
+                sys.stderr.write(f"{self.name}: stopping after a failed start also failed: {exc}\n")
             raise
         return self
 

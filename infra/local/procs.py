@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -93,8 +94,12 @@ class Proc:
                 self.wait_ready(ready, timeout)
             except BaseException:
                 # Not ready, or interrupted (Ctrl-C, SIGTERM) while waiting: nobody else holds this
-                # process yet, so stop it here or it outlives us in its own session.
-                self.stop()
+                # process yet, so stop it here or it outlives us in its own session. A failure to
+                # stop must not replace the first error (or the signal the caller unwinds on).
+                try:
+                    self.stop()
+                except Exception as exc:  # noqa: BLE001
+                    sys.stderr.write(f"{self.name}: stopping after a failed start also failed: {exc}\n")
                 raise
         return self
 
