@@ -11,7 +11,8 @@ help:
 	@echo "make test   - set up and run lint and every test (what CI runs)"
 	@echo "make bench  - benchmarks: cold start, per-event cost, time to remediate, memory"
 	@echo "make soak   - the long versions of the load, fault and fuzz scenarios"
-	@echo "make mutate - mutation testing of the core (mutmut; a figure, not a gate; ~70 min)"
+	@echo "make mutate - mutation testing of the core (mutmut; a figure, not a gate; over an hour)"
+	@echo "             one module: make mutate MUTATE_ARGS='--only shared.actions.run.* --max-children 1'"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,7 +42,7 @@ soak: venv check-local-stack
 	RAMPART_SOAK=1 $(BIN)/python -m pytest tests/reliability -m soak -p no:cacheprovider
 
 mutate: venv check-local-stack
-	$(BIN)/python -m bench.mutate
+	$(BIN)/python -m bench.mutate $(MUTATE_ARGS)
 
 clean:
 	rm -rf mutants $(VENV) .pytest_cache .ruff_cache .hypothesis .local

@@ -3,28 +3,36 @@
 mutmut (settings in setup.cfg) copies the tree to mutants/, makes small changes to the core
 (event intake shared/event.py, rules functions/ and shared/rules.py, decision shared/pipeline.py,
 views and actions shared/views/ and shared/actions/, dedupe shared/alerts/dedupe.py, config
-shared/config.py) and runs, for each, the fast tests that cover the
-changed function. A mutant the tests pass on survived; one no test reaches has "no tests" (a
-survivor too: nothing would notice it). This writes bench/mutate_results.json: counts per module,
-the killed share, the commit, and every survivor's name (`mutmut show NAME` prints its diff).
+shared/config.py) and runs, for each, the fast tests that cover the changed function. A mutant
+the tests pass on survived; one no test reaches has "no tests" (a survivor too: nothing would
+notice it). A survivor that no test could kill, because it changes nothing observable, is listed
+in EQUIVALENT below with the reason, and counted as "equivalent" instead of "survived".
 
-    python -m bench.mutate               # run mutmut (about 70 minutes on a shared 2-core machine), then collect
-    python -m bench.mutate --collect     # only collect what the last run left in mutants/
-    python -m bench.mutate --readme      # the README's block, from bench/mutate_results.json
+A whole run takes over an hour on a shared 2-core machine, so modules are measured one run at a
+time and merged into bench/mutate_results.json: each module keeps its own counts, the commit it
+was measured at, and its survivors. A module measured at a commit whose code for that module has
+changed since (checked when results are merged) is marked stale; a core module with no
+measurement is listed as not measured. Neither counts in the figure, which is computed only over
+the modules measured and current, and says which those are.
+
+    python -m bench.mutate                              # every core module (over an hour), then merge
+    python -m bench.mutate --only "shared.actions.*"    # only the mutants matching (mutmut names), then merge
+    python -m bench.mutate --collect                    # merge what the last runs left in mutants/
+    python -m bench.mutate --readme                     # the README's block, from bench/mutate_results.json
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import datetime as dt
 import json
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from bench.provenance import ROOT, measured_at
+from bench.provenance import ROOT
 
 RESULTS = ROOT / "bench" / "mutate_results.json"
 MUTANTS = ROOT / "mutants"
@@ -33,64 +41,185 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no_tests", 33: "no_tests"
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
           37: "caught_by_type_check", -11: "segfault", -9: "segfault", None: "not_checked"}
 NOT_KILLED = ("survived", "no_tests")
+KILLED = ("killed", "timeout")
+
+# Survivors that change nothing a caller, a user or Google could observe: mutmut name -> why.
+# `mutmut show NAME` prints the mutation. Only survivors are looked up here; a listed mutant
+# that a test kills counts as killed.
+_RPC_FALLBACK = ("_rpc_status's gRPC fallback: is_conflict asks it only about a BadRequest that is not a FailedPrecondition,"
+                 " whose gRPC code is never FAILED_PRECONDITION, so no answer changes")
+_FN_VERSION = "the Functions IAM read's default policy version: get_policy always asks for version 3 in its options"
+_FN_TIMEOUT = "the Functions IAM calls' default timeout: get_policy and set_policy always pass one"
+_PLAN_BEFORE = "edit_policy reports facts of the last read (run.state), never the plan's `before`; the engine does not read it"
+_NO_ETAG = ("a policy read without an etag: getIamPolicy always answers one (google.iam.v1.Policy.etag; the stand-in too),"
+            " so the default is never used")
+EQUIVALENT: dict[str, str] = {
+    "shared.actions.iam.x_edit_policy__mutmut_12":
+        "the compliant plan's writes None instead of []: converge only tests `not p.writes`, and nothing else reads them",
+    "shared.actions.iam.x_edit_policy__mutmut_13": _PLAN_BEFORE,
+    "shared.actions.iam.x_edit_policy__mutmut_16": _PLAN_BEFORE,
+    "shared.actions.iam.x_edit_policy__mutmut_46": _PLAN_BEFORE,
+    "shared.actions.iam.x_edit_policy__mutmut_49": _PLAN_BEFORE,
+    "shared.actions.iam.x_edit_policy__mutmut_31": _NO_ETAG,
+    "shared.actions.iam.x_edit_policy__mutmut_33": _NO_ETAG,
+    "shared.actions.iam.x_edit_policy__mutmut_36": _NO_ETAG,
+    "shared.actions.iam.x_edit_policy__mutmut_75": _NO_ETAG,
+    "shared.actions.iam.x_edit_policy__mutmut_77": _NO_ETAG,
+    "shared.actions.iam.x_edit_policy__mutmut_80": _NO_ETAG,
+    **{f"shared.actions.iam.x_with_grants__mutmut_{n}":
+       "with_grants' role default for a binding without one: only changed bindings are keyed, and every grant Rampart"
+       " adds names a role, so a roleless binding never matches" for n in (56, 58, 61)},
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_4": _FN_VERSION,
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_6": _FN_VERSION,
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_8": _FN_VERSION,
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_10": _FN_VERSION,
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_15": _FN_VERSION,
+    "shared.actions.iam.xǁ_FunctionsIamǁget_iam_policy__mutmut_1": _FN_TIMEOUT,
+    "shared.actions.iam.xǁ_FunctionsIamǁset_iam_policy__mutmut_1": _FN_TIMEOUT,
+    "shared.actions.x__rpc_status__mutmut_6": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_7": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_8": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_12": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_13": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_14": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_15": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_16": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_18": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_22": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_23": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_24": _RPC_FALLBACK,
+    "shared.actions.x__rpc_status__mutmut_25": _RPC_FALLBACK,
+    "shared.actions.run.x_update_service__mutmut_6":
+        "update_service without retry=None: run_v2's UpdateService has no default retry (transports/base.py), so none is added",
+    "shared.actions.run.x_revert_invoker_check__mutmut_2":
+        "invoker_iam_disabled = None instead of False: proto-plus clears a bool field to False, the same value and request",
+    "shared.actions.run.x_revert_service__mutmut_11":
+        "the compliant plan's writes None instead of []: converge only tests `not p.writes`, and nothing else reads them",
+    "shared.actions.run.x_service_facts__mutmut_1":
+        "label_key default 'XXXX' instead of '': label keys are lower case (resource-manager/docs/labels-overview), so no"
+        " service carries one named XXXX and no label is reported either way",
+    "shared.actions.x_failed__mutmut_9":
+        "failed() drops **extra: no caller passes extra fields",
+}
+
+DEFINITIONS = {
+    "killed": "a test failed with the mutant in place",
+    "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
+    "survived": "every test covering the mutated function passed with the mutant in place",
+    "no_tests": "no test of the selection calls the mutated function: a survivor nothing would notice",
+    "equivalent": "a survivor that changes nothing observable; its reason is under `equivalent`",
+    "killed_percent": "(killed + timeout) / mutants, over the measured modules only",
+    "explained_percent": "(killed + timeout + equivalent) / mutants, over the measured modules only",
+    "stale": "measured at a commit where the module's code differs from the commit the results were merged at: not in the figure",
+    "not_measured": "a core module (setup.cfg only_mutate) with no complete measurement: not in the figure",
+    "nothing_to_mutate": "a core module mutmut makes no mutant of (imports only): not counted as a core module",
+}
 
 
-def run_mutmut(children: int) -> int:
-    return subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=ROOT).returncode
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
 
 
-def collect(fill_from: Path | None = None, *, partial: bool = False) -> dict[str, Any]:
-    """Counts and survivors from the .meta files mutmut left in mutants/. With `fill_from` (a copy
-    of an earlier full run's mutants/), a mutant this run did not check takes that run's verdict:
-    for a run restricted to named mutants (the earlier survivors, against tests added since)."""
+def core_modules() -> list[str]:
+    """The core's source files: setup.cfg's [mutmut] only_mutate patterns, expanded."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    patterns = cfg["mutmut"]["only_mutate"].split()
+    return sorted({p.relative_to(ROOT).as_posix() for pat in patterns for p in ROOT.glob(pat) if p.suffix == ".py"})
+
+
+def changed_since(commit: str, path: str) -> bool:
+    """Whether `path` differs between `commit` and the working tree (a file gone counts as changed)."""
+    if not (ROOT / path).exists():
+        return True
+    return _git("diff", "--quiet", commit, "--", path).returncode != 0
+
+
+def run_mutmut(children: int, only: list[str]) -> int:
+    return subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *only], cwd=ROOT).returncode
+
+
+def measured(commit: str, tests_dirty: bool) -> dict[str, dict[str, Any]]:
+    """Every module mutants/ holds a verdict for each of whose mutants, as a results entry.
+    A module with some mutants never run (a run stopped, or restricted to other functions) is
+    left out: half a module is no measure of it."""
     metas = sorted(MUTANTS.rglob("*.py.meta"))
     if not metas:
         raise FileNotFoundError(f"no mutmut results under {MUTANTS}: run `make mutate` first")
-    modules: dict[str, dict[str, Any]] = {}
-    survivors: dict[str, list[str]] = {}
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries: dict[str, dict[str, Any]] = {}
     for meta in metas:
         module = meta.relative_to(MUTANTS).as_posix().removesuffix(".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-        if fill_from is not None:
-            earlier = json.loads((fill_from / meta.relative_to(MUTANTS)).read_text())["exit_code_by_key"]
-            codes = {k: earlier.get(k) if code is None else code for k, code in codes.items()}
-        if not codes:
-            continue
-        counts = Counter(STATUS.get(code, "suspicious") for code in codes.values())
-        modules[module] = dict(sorted(counts.items()))
-        survivors[module] = sorted(k for k, code in codes.items() if STATUS.get(code, "suspicious") in NOT_KILLED)
+        verdicts = {k: STATUS.get(code, "suspicious") for k, code in codes.items()}
+        if "not_checked" in verdicts.values():
+            continue  # a module with no mutants at all (nothing to mutate) is measured, trivially
+        equivalent = {k: EQUIVALENT[k] for k, v in sorted(verdicts.items()) if v in NOT_KILLED and k in EQUIVALENT}
+        counts = Counter("equivalent" if k in equivalent else v for k, v in verdicts.items())
+        entries[module] = {
+            "commit": commit,
+            "date": now,
+            "module_uncommitted_changes": bool(_git("status", "--porcelain", "--", module).stdout.strip()),
+            "tests_uncommitted_changes": tests_dirty,
+            "mutants": len(verdicts),
+            "counts": dict(sorted(counts.items())),
+            "survivors": sorted(k for k, v in verdicts.items() if v in NOT_KILLED and k not in equivalent),
+            "equivalent": equivalent,
+        }
+    return entries
+
+
+def merge(earlier: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The results file after this run: fresh modules replace their earlier entries; an earlier
+    entry whose module changed since its commit, or that was measured with uncommitted changes,
+    is marked stale; core modules with no entry are listed as not measured."""
+    commit = _git("rev-parse", "--short", "HEAD").stdout.strip()
+    core = core_modules()
+    modules: dict[str, dict[str, Any]] = {}
+    for module, entry in earlier.get("modules", {}).items():
+        if module not in core or "commit" not in entry:
+            continue  # gone from the core, or from the format before per-module commits
+        entry = dict(entry)
+        entry["stale"] = entry["module_uncommitted_changes"] or changed_since(entry["commit"], module)
+        modules[module] = entry
+    for module, entry in fresh.items():
+        if module in core:
+            modules[module] = entry | {"stale": entry["module_uncommitted_changes"]}
+    current = {m: e for m, e in sorted(modules.items()) if not e["stale"] and e["mutants"]}
+    empty = sorted(m for m, e in modules.items() if not e["mutants"])  # e.g. an __init__.py of imports only
     totals: Counter[str] = Counter()
-    for counts in modules.values():
-        totals.update(counts)
-    if totals["not_checked"] and not partial:
-        raise RuntimeError(f"{totals['not_checked']} mutants were never run: the mutmut run did not finish (--partial counts the rest)")
-    not_checked = totals.pop("not_checked", 0)
-    for counts in modules.values():
-        counts.pop("not_checked", None)
-    unreached = sorted(m for m, counts in modules.items() if not counts)
-    modules = {m: counts for m, counts in modules.items() if counts}
+    for e in current.values():
+        totals.update(e["counts"])
     total = sum(totals.values())
+    killed = sum(totals[k] for k in KILLED)
     return {
-        "command": "make mutate (mutmut run over the core; settings in setup.cfg)",
+        "command": "make mutate (mutmut over the core, module by module; settings in setup.cfg; merged by bench/mutate.py)",
         "tool": f"mutmut {_version()}",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "provenance": measured_at(),
+        "merged_at": {"commit": commit, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        # For bench.provenance: the oldest commit any counted module was measured at (the
+        # figure describes that code or newer), and whether any counted module was dirty.
+        "provenance": {"commit": _oldest([e["commit"] for e in current.values()]) or commit,
+                       "core_uncommitted_changes": any(e["module_uncommitted_changes"] for e in current.values())},
+        "scope": {"core_modules": len(core) - len(empty), "measured": sorted(current),
+                  "stale": sorted(m for m, e in modules.items() if e["stale"] and e["mutants"]),
+                  "not_measured": sorted(m for m in core if m not in modules),
+                  "nothing_to_mutate": empty},
         "totals": dict(sorted(totals.items())),
         "mutants": total,
-        "not_checked": not_checked,  # a run stopped before the end (--partial): not in any figure
-        "modules_not_checked": unreached,
-        "killed_percent": round(100 * (totals["killed"] + totals["timeout"]) / total, 1),
-        "modules": modules,
-        "definitions": {
-            "killed": "a test failed with the mutant in place",
-            "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
-            "survived": "every test covering the mutated function passed with the mutant in place",
-            "no_tests": "no test of the selection calls the mutated function: a survivor nothing would notice",
-            "killed_percent": "(killed + timeout) / all mutants checked",
-            "not_checked": "mutants generated but not run before the run was stopped (--partial); counted nowhere else",
-        },
-        "survivors": survivors,
+        "killed_percent": round(100 * killed / total, 1) if total else None,
+        "explained_percent": round(100 * (killed + totals["equivalent"]) / total, 1) if total else None,
+        "definitions": DEFINITIONS,
+        "modules": dict(sorted(modules.items())),
     }
+
+
+def _oldest(commits: list[str]) -> str:
+    """The commit, among `commits`, that is an ancestor of the others ('' for none)."""
+    oldest = ""
+    for c in commits:
+        if not oldest or (c != oldest and _git("merge-base", "--is-ancestor", c, oldest).returncode == 0):
+            oldest = c
+    return oldest
 
 
 def _version() -> str:
@@ -100,49 +229,56 @@ def _version() -> str:
 
 
 def summary(data: dict[str, Any]) -> str:
-    t = data["totals"]
-    text = (f"{data['killed_percent']}% of {data['mutants']:,} mutants killed ({t.get('killed', 0):,} killed, "
-            f"{t.get('timeout', 0):,} timed out, {t.get('survived', 0):,} survived, {t.get('no_tests', 0):,} reached by no test)")
-    if data.get("not_checked"):
-        text += f"; the run was stopped with {data['not_checked']:,} mutants not yet checked"
-    return text
+    t, scope = data["totals"], data["scope"]
+    if not data["mutants"]:
+        return "no module measured"
+    return (f"{data['killed_percent']}% of {data['mutants']:,} mutants killed in the {len(scope['measured'])} of "
+            f"{scope['core_modules']} core modules measured ({t.get('killed', 0):,} killed, {t.get('timeout', 0):,} timed out, "
+            f"{t.get('survived', 0):,} survived, {t.get('no_tests', 0):,} reached by no test, "
+            f"{t.get('equivalent', 0):,} explained as equivalent); killed or explained: {data['explained_percent']}%")
 
 
 def render(data: dict[str, Any]) -> str:
     """The README's mutation block (tests/test_readme.py checks the README carries exactly this)."""
-    prov = data["provenance"]
-    rows = [f"`make mutate` ({data['tool']}) at commit {prov['commit']}: **{summary(data)}**.", "",
-            "| module | mutants | killed | survived | reached by no test | killed % |", "|---|---|---|---|---|---|"]
-    for module, c in data["modules"].items():
-        n = sum(c.values())
-        killed = c.get("killed", 0) + c.get("timeout", 0)
-        rows.append(f"| `{module}` | {n:,} | {killed:,} | {c.get('survived', 0):,} | {c.get('no_tests', 0):,} | {100 * killed / n:.1f} |")
-    if data.get("modules_not_checked"):
-        rows += ["", "Not reached before the run was stopped: " + ", ".join(f"`{m}`" for m in data["modules_not_checked"]) + "."]
+    scope = data["scope"]
+    rows = [f"`make mutate` ({data['tool']}), merged at commit {data['merged_at']['commit']}: **{summary(data)}**. "
+            "Only the modules in the table without \"stale\" count; each was measured at the commit beside it.", "",
+            "| module | commit | mutants | killed | survived | reached by no test | equivalent | killed % |",
+            "|---|---|---|---|---|---|---|---|"]
+    for module, e in data["modules"].items():
+        c, n = e["counts"], e["mutants"]
+        if not n:
+            continue
+        killed = sum(c.get(k, 0) for k in KILLED)
+        commit = e["commit"] + (" (stale)" if e["stale"] else "")
+        rows.append(f"| `{module}` | {commit} | {n:,} | {killed:,} | {c.get('survived', 0):,} | {c.get('no_tests', 0):,} "
+                    f"| {c.get('equivalent', 0):,} | {100 * killed / n:.1f} |")
+    if scope["not_measured"]:
+        rows += ["", f"Not measured ({len(scope['not_measured'])} of {scope['core_modules']} core modules, not in the figure): "
+                 + ", ".join(f"`{m}`" for m in scope["not_measured"]) + "."]
     return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--collect", action="store_true", help="only collect the last run's results from mutants/")
+    p.add_argument("--collect", action="store_true", help="only merge what the last runs left in mutants/")
+    p.add_argument("--only", nargs="+", default=[], metavar="GLOB",
+                   help='run only the mutants whose mutmut names match, e.g. "shared.actions.engine.*"')
     p.add_argument("--max-children", type=int, default=2)
-    p.add_argument("--commit", help="with --collect: the commit the collected run was made at (default: HEAD)")
-    p.add_argument("--fill-from", type=Path, help="with --collect: an earlier full run's mutants/ copy, for the mutants this run skipped")
-    p.add_argument("--partial", action="store_true", help="with --collect: count a run stopped before the end (say so)")
     p.add_argument("--readme", action="store_true", help="print the README's mutation block from the results file")
     a = p.parse_args(argv)
     if a.readme:
         sys.stdout.write(render(json.loads(RESULTS.read_text())))
         return 0
     if not a.collect:
-        rc = run_mutmut(a.max_children)
+        rc = run_mutmut(a.max_children, a.only)
         if rc not in (0, 1):  # mutmut exits 1 when a mutant survived
             print(f"mutmut run failed ({rc})", file=sys.stderr)
             return rc
-    data = collect(a.fill_from, partial=a.partial)
-    if a.commit:
-        data["provenance"] = {"commit": a.commit, "core_uncommitted_changes": False,
-                              "note": "collected later from the run made at this commit (make mutate --collect --commit)"}
+    commit = _git("rev-parse", "--short", "HEAD").stdout.strip()
+    tests_dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "tests").stdout.strip())
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data = merge(earlier, measured(commit, tests_dirty))
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     print(summary(data))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
