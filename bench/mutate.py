@@ -102,6 +102,38 @@ EQUIVALENT: dict[str, str] = {
         "failed() drops **extra: no caller passes extra fields",
 }
 
+# functions/* (the rule modules), measured on branch h18b.
+_EMPTY_PARAMS = "the rule's Params has no fields and its check never reads params, so quarantine's check is the same with None"
+_MEMBER_SYNTAX = ("IAM member syntax (cloud.google.com/iam/docs/principal-identifiers): a ?uid= suffix, a second ':' or"
+                  " a second '@' occurs only in deleted: members, which _outside leaves before this line")
+EQUIVALENT |= {
+    "functions.run_invoker_iam_disabled.x_remediate__mutmut_4": _EMPTY_PARAMS,
+    "functions.run_default_service_account.x_remediate__mutmut_4": _EMPTY_PARAMS,
+    "functions.kms_public_member.x_check__mutmut_9":
+        "grants(None) for grants(PUBLIC_MEMBERS) without allowed_domains: _outside then flags public members only, and"
+        " grants() returns the pairs sorted either way, so the same grants are flagged in the same order",
+    "functions.kms_public_member.x_check__mutmut_11":
+        "grants(None) for grants(PUBLIC_MEMBERS) without allowed_domains: _outside then flags public members only, and"
+        " grants() returns the pairs sorted either way, so the same grants are flagged in the same order",
+    "functions.kms_public_member.x__outside__mutmut_12": _MEMBER_SYNTAX,
+    "functions.kms_public_member.x__outside__mutmut_27": _MEMBER_SYNTAX,
+    "functions.kms_public_member.x__outside__mutmut_29": _MEMBER_SYNTAX,
+    "functions.kms_public_member.x__outside__mutmut_32": _MEMBER_SYNTAX,
+    "functions.kms_agent_binding_removed.x_check__mutmut_10":
+        "expected = {...} for expected |= {...}: expected is the empty set on the line before, so the set is the same",
+    "functions.kms_agent_binding_removed.x_check__mutmut_27":
+        "members(role, conditional=None) for conditional=False: members() only tests `conditional or ...`; both are false",
+    "functions.kms_agent_binding_removed.x_remediate__mutmut_3":
+        "Missing(None, ()) for a finding without detail: with no members nothing is restored and the role is never read",
+    "functions.kms_version_destroy_scheduled.x__reenable__mutmut_2":
+        "the key from the finding's name instead of its view: a KeyVersionView's key is its name up to /cryptoKeyVersions/"
+        " (shared/views/kms.py builds both from one kms_name), so the key is the same",
+    "functions.kms_version_disabled.x_check__mutmut_21":
+        "the finding without its view as detail: nothing reads it (reenable_version and version_facts use finding.resource)",
+    "functions.kms_version_disabled.x_check__mutmut_25":
+        "the finding without its view as detail: nothing reads it (reenable_version and version_facts use finding.resource)",
+}
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",

@@ -36,7 +36,9 @@ def _service(**changes: Any) -> ServiceView:
 
 def _live(name: str = SVC, **fields: Any) -> run_v2.Service:
     """A live run_v2.Service as the client answers it; a compliant one unless `fields` say otherwise."""
-    template = run_v2.RevisionTemplate(service_account=fields.pop("service_account", OWN_SA))
+    template = run_v2.RevisionTemplate(
+        service_account=fields.pop("service_account", OWN_SA), encryption_key=fields.pop("encryption_key", ""),
+        vpc_access=fields.pop("vpc_access", None), containers=[run_v2.Container(image="i", env=fields.pop("env", []))])
     return run_v2.Service(name=name, ingress=fields.pop("ingress", run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER),
                           template=template, **fields)
 
@@ -73,6 +75,12 @@ QUARANTINE_CASES: dict[str, tuple[dict[str, Any], tuple[Any, Any], tuple[Any, An
     "run_default_service_account": ({}, (_live(service_account=""), {}), (_live(), {})),
     "run_unapproved_region": ({"approved_regions": ("us-central1",)},
                               (_live(SVC.replace("us-central1", "europe-west1")), {}), (_live(), {})),
+    "run_cmek_missing": ({}, (_live(), {}), (_live(encryption_key=f"{KEY}"), {})),
+    "run_vpc_egress": ({"require_vpc_access_for": (SVC,)}, (_live(), {}),
+                       (_live(vpc_access=run_v2.VpcAccess(connector="projects/p/locations/us-central1/connectors/c",
+                                                          egress=run_v2.VpcAccess.VpcEgress.PRIVATE_RANGES_ONLY)), {})),
+    "run_plaintext_secrets": ({}, (_live(env=[run_v2.EnvVar(name="DB_PASSWORD", value="hunter2")]), {}),
+                              (_live(env=[run_v2.EnvVar(name="LOG_LEVEL", value="info")]), {})),
 }
 
 
@@ -410,3 +418,112 @@ def test_agent_restore_without_the_rules_detail_restores_nobody(monkeypatch: pyt
     f, _ = _agent_finding()
     rec = m.remediate(dataclasses.replace(f, detail=None), m.Params(trusted_projects=("123456789012",)), _ctx(Action.RESTORE))
     assert restores == [] and rec.outcome is Outcome.FAILED
+
+
+# ---------------------------------------------------------------------------
+# What each Cloud Run finding says (the alert shows `observed` as it is).
+
+
+def test_run_findings_say_what_is_wrong_and_what_is_required() -> None:
+    from functions import run_default_service_account, run_ingress_open, run_unapproved_region
+
+    f = run_ingress_open.check(_service(ingress="INGRESS_TRAFFIC_ALL"), run_ingress_open.Params())
+    assert f is not None and f.observed == {"ingress": "INGRESS_TRAFFIC_ALL", "required": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"}
+    f = run_unapproved_region.check(_service(), run_unapproved_region.Params(approved_regions=("europe-west1", "europe-west4")))
+    assert f is not None and f.observed == {"region": "us-central1", "approved_regions": ["europe-west1", "europe-west4"]}
+    none_set = run_default_service_account.check(_service(service_account=""), run_default_service_account.Params())
+    assert none_set is not None
+    assert none_set.observed == {"service_account": "(none set: the default compute service account)"}
+    compute = "123456789012-compute@developer.gserviceaccount.com"
+    named = run_default_service_account.check(_service(service_account=compute), run_default_service_account.Params())
+    assert named is not None and named.observed == {"service_account": compute}
+    assert run_default_service_account.check(_service(), run_default_service_account.Params()) is None
+
+
+# ---------------------------------------------------------------------------
+# kms_version_destroy_scheduled: the finding, and whether the version is enabled after restore.
+
+
+def test_destroy_finding_says_state_key_version_and_destroy_time() -> None:
+    from functions import kms_version_destroy_scheduled as m
+
+    f = _version_finding(m, "DESTROY_SCHEDULED", "2026-12-31T00:00:00Z")
+    assert f.observed == {"state": "DESTROY_SCHEDULED", "key": KEY, "version": "3", "destroy_time": "2026-12-31T00:00:00Z"}
+    assert _version_finding(m, "DESTROYED").observed == {"state": "DESTROYED", "key": KEY, "version": "3"}
+
+
+@pytest.fixture
+def restore_asked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What restore_version was asked (reenable, why)."""
+    from shared.actions import kms
+
+    asked: list[dict[str, Any]] = []
+    monkeypatch.setattr(kms, "restore_version", lambda finding, ctx, **kw: asked.append(kw) or "restored")
+    return asked
+
+
+@pytest.fixture
+def history_asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Cloud Logging's history of the version shows it ENABLED before; records what was asked."""
+    from shared import audit_confirm, kms_trust
+
+    asked: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(audit_confirm, "history", lambda project, resource, *, until: asked.append((project, resource, until)) or ["h"])
+
+    def before(entries: Any, resource: str) -> tuple[str, str]:
+        asked.append(("state_before_destroy", entries, resource))
+        return "ENABLED", "entry e1 at 2026-11-30T00:00:00Z"
+
+    monkeypatch.setattr(kms_trust, "state_before_destroy", before)
+    return asked
+
+
+def test_destroy_restore_reenables_when_logging_shows_it_enabled_before(restore_asked: list, history_asked: list) -> None:
+    from functions import kms_version_destroy_scheduled as m
+
+    f = _version_finding(m, "DESTROY_SCHEDULED")
+    assert m.remediate(f, m.Params(), _ctx(Action.RESTORE)) == "restored"
+    assert restore_asked == [{"reenable": True, "why": "re-enabled after restore: Cloud Logging shows it ENABLED before its "
+                                                        "destruction (entry e1 at 2026-11-30T00:00:00Z)"}]
+    # History up to now (the context's clock: 2025-12-01T00:00:00Z), of this version.
+    assert history_asked == [("p", VERSION, "2025-12-01T00:00:00Z"), ("state_before_destroy", ["h"], VERSION)]
+
+
+@pytest.mark.parametrize(("params", "detail", "why"), [
+    ({"reenable_after_restore": False}, True, "left DISABLED after restore (reenable_after_restore is false)"),
+    ({"allow_disable": ("*/cryptoKeys/key",)}, True,
+     "left DISABLED after restore: kms_version_disabled.allow_disable names its key"),
+    # A finding without the view: the key is the version's name up to /cryptoKeyVersions/.
+    ({"allow_disable": ("*/cryptoKeys/key",)}, False,
+     "left DISABLED after restore: kms_version_disabled.allow_disable names its key"),
+])
+def test_destroy_restore_leaves_it_disabled_when_told_to(params: dict, detail: bool, why: str, restore_asked: list,
+                                                         history_asked: list) -> None:
+    from functions import kms_version_destroy_scheduled as m
+
+    f = _version_finding(m, "DESTROY_SCHEDULED")
+    if not detail:
+        f = dataclasses.replace(f, detail=None)
+    m.remediate(f, m.Params(**params), _ctx(Action.RESTORE))
+    assert restore_asked == [{"reenable": False, "why": why}]
+    assert history_asked == []  # no need to read Cloud Logging
+
+
+def test_destroy_restore_leaves_it_disabled_without_history_showing_it_enabled(
+        monkeypatch: pytest.MonkeyPatch, restore_asked: list, history_asked: list) -> None:
+    from functions import kms_version_destroy_scheduled as m
+    from shared import audit_confirm, kms_trust
+
+    f = _version_finding(m, "DESTROY_SCHEDULED")
+    monkeypatch.setattr(kms_trust, "state_before_destroy", lambda entries, resource: ("DISABLED", "entry e0"))
+    m.remediate(f, m.Params(), _ctx(Action.RESTORE))
+
+    def unreadable(project: str, resource: str, *, until: str) -> Any:
+        raise audit_confirm.Unconfirmed("logging.logEntries.list denied")
+
+    monkeypatch.setattr(audit_confirm, "history", unreadable)
+    m.remediate(f, m.Params(), _ctx(Action.RESTORE))
+    assert restore_asked == [
+        {"reenable": False, "why": "left DISABLED after restore: Cloud Logging does not show it ENABLED before (entry e0)"},
+        {"reenable": False, "why": "left DISABLED after restore: its history cannot be read (logging.logEntries.list denied)"},
+    ]
