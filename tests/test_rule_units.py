@@ -527,3 +527,104 @@ def test_destroy_restore_leaves_it_disabled_without_history_showing_it_enabled(
         {"reenable": False, "why": "left DISABLED after restore: Cloud Logging does not show it ENABLED before (entry e0)"},
         {"reenable": False, "why": "left DISABLED after restore: its history cannot be read (logging.logEntries.list denied)"},
     ]
+
+
+# ---------------------------------------------------------------------------
+# kms_rotation, kms_unapproved_location (alert-only: the finding is all the user gets)
+
+
+def _key(rotation: int | None, *, purpose: str = "ENCRYPT_DECRYPT", known: tuple[str, ...] = ("purpose", "rotation_period")) -> Any:
+    from shared.views.kms import KeyView
+
+    return KeyView(name=KEY, project="p", location="us-central1", purpose=purpose, rotation_period_seconds=rotation,
+                   next_rotation_time="", known=frozenset(known))
+
+
+def test_kms_rotation_flags_a_period_over_the_maximum_in_days() -> None:
+    from functions import kms_rotation as m
+
+    # 90 days 18 hours (7840800s) against the default 90 days: shown to one decimal.
+    f = m.check(_key(7_840_800), m.Params())
+    assert f is not None and f.observed == {"rotation_period_days": 90.8, "max_rotation_days": 90}
+    # One second over is over; exactly the maximum is not.
+    assert m.check(_key(90 * 86400 + 1), m.Params()) is not None
+    assert m.check(_key(90 * 86400), m.Params()) is None
+    # Rotation removed.
+    f = m.check(_key(None), m.Params(max_rotation_days=30))
+    assert f is not None and f.observed == {"rotation_period_days": None, "max_rotation_days": 30}
+
+
+def test_kms_rotation_judges_only_symmetric_keys_and_stated_periods() -> None:
+    from functions import kms_rotation as m
+
+    # Asymmetric keys do not rotate automatically: nothing to flag.
+    assert m.check(_key(None, purpose="ASYMMETRIC_SIGN"), m.Params()) is None
+    # The purpose unknown (an update whose mask leaves it out): judged as a symmetric key.
+    assert m.check(_key(None, purpose="", known=("rotation_period",)), m.Params()) is not None
+    # The period unknown: nothing said about rotation.
+    assert m.check(_key(None, known=("purpose",)), m.Params()) is None
+
+
+def test_kms_unapproved_location_finding() -> None:
+    from functions import kms_unapproved_location as m
+    from shared.views.kms import KeyRingView
+
+    ring = KeyRingView(name="projects/p/locations/europe-west1/keyRings/r", project="p", location="europe-west1")
+    f = m.check(ring, m.Params(approved_regions=("us-central1", "us-east1")))
+    assert f is not None and f.observed == {"location": "europe-west1", "approved_regions": ["us-central1", "us-east1"]}
+    assert f.resource == ring.name
+    assert m.check(ring, m.Params(approved_regions=("europe-west1",))) is None
+
+
+# ---------------------------------------------------------------------------
+# function_public_invoker
+
+FN = "projects/p/locations/us-central1/functions/fn"
+
+
+@pytest.fixture
+def policy_edits(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What iam.edit_policy was asked: the edit and the undo verb."""
+    from shared.actions import iam
+
+    asked: list[dict[str, Any]] = []
+    monkeypatch.setattr(iam, "edit_policy", lambda finding, ctx, edit, **kw: asked.append({"edit": edit, **kw}) or "edited")
+    return asked
+
+
+def test_function_public_invoker_flags_public_members_on_the_roles_named() -> None:
+    from functions import function_public_invoker as m
+
+    view = PolicyView(FN, "p", "us-central1", "", (
+        Binding("roles/cloudfunctions.invoker", ("allUsers",)),
+        Binding("roles/cloudfunctions.viewer", ("allAuthenticatedUsers", "user:a@example.com")),
+    ))
+    f = m.check(view, m.Params(roles=("roles/cloudfunctions.invoker",)))
+    assert f is not None and f.observed == {"public_members": [{"role": "roles/cloudfunctions.invoker", "member": "allUsers"}]}
+    f = m.check(view, m.Params())
+    assert f is not None and len(f.observed["public_members"]) == 2
+    assert m.check(view, m.Params(roles=("roles/cloudfunctions.admin",))) is None
+    assert m.check(dataclasses.replace(view, name=SVC), m.Params()) is None
+
+
+def test_function_public_invoker_removes_only_the_flagged_public_grants(policy_edits: list) -> None:
+    from functions import function_public_invoker as m
+
+    view = PolicyView(FN, "p", "us-central1", "", (
+        Binding("roles/cloudfunctions.invoker", ("allUsers",)),
+        Binding("roles/cloudfunctions.viewer", ("allAuthenticatedUsers",)),
+    ))
+    params = m.Params(roles=("roles/cloudfunctions.invoker",))
+    f = m.check(view, params)
+    assert f is not None
+    assert m.remediate(f, params, _ctx(Action.REVERT)) == "edited"
+    live = {"bindings": [{"role": "roles/cloudfunctions.invoker", "members": ["allUsers", "user:a@example.com"]},
+                         {"role": "roles/cloudfunctions.viewer", "members": ["allAuthenticatedUsers"]}]}
+    new, _, dropped = policy_edits[0]["edit"](live)
+    assert [(g.role, g.member) for g in dropped] == [("roles/cloudfunctions.invoker", "allUsers")]
+    assert new["bindings"] == [{"role": "roles/cloudfunctions.invoker", "members": ["user:a@example.com"]},
+                               {"role": "roles/cloudfunctions.viewer", "members": ["allAuthenticatedUsers"]}]
+    assert policy_edits[0]["undo_verb"] == "add"
+    # A finding that lists no public members removes nothing.
+    m.remediate(dataclasses.replace(f, observed={}), params, _ctx(Action.REVERT))
+    assert policy_edits[1]["edit"](live)[2] == []
