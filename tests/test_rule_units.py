@@ -16,7 +16,7 @@ from shared.actions import ActionContext
 from shared.model import Action, Finding, Mode, Outcome
 from shared.views.iam import Binding, Condition, PolicyView
 from shared.views.kms import KeyVersionView
-from shared.views.run import ServiceView
+from shared.views.run import EnvVar, ServiceView
 
 SVC = "projects/p/locations/us-central1/services/api"
 KEY = "projects/p/locations/us-central1/keyRings/ring/cryptoKeys/key"
@@ -628,3 +628,50 @@ def test_function_public_invoker_removes_only_the_flagged_public_grants(policy_e
     # A finding that lists no public members removes nothing.
     m.remediate(dataclasses.replace(f, observed={}), params, _ctx(Action.REVERT))
     assert policy_edits[1]["edit"](live)[2] == []
+
+
+# ---------------------------------------------------------------------------
+# The function rules: the Run rule's judgement, reported as a finding on the function.
+
+
+def _function(**changes: Any) -> Any:
+    from shared.views.functions import FunctionView
+
+    base = FunctionView(name=FN, project="p", location="us-central1", ingress="ALLOW_INTERNAL_AND_GCLB",
+                        service_account=OWN_SA, vpc_connector="", vpc_egress="", encryption_key=f"{KEY}", env=(),
+                        run_service="projects/p/locations/us-central1/services/fn")
+    return dataclasses.replace(base, **changes)
+
+
+FUNCTION_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    # rule id → (params, what makes the function violate it, the finding's observed)
+    "function_ingress_open": ({}, {"ingress": "ALLOW_ALL"}, {"ingress": "ALLOW_ALL", "required": "ALLOW_INTERNAL_AND_GCLB"}),
+    "function_default_service_account": ({}, {"service_account": ""},
+                                         {"service_account": "(none set: the default compute service account)"}),
+    "function_unapproved_region": ({"approved_regions": ("us-central1",)},
+                                   {"location": "europe-west1", "name": FN.replace("us-central1", "europe-west1")},
+                                   {"region": "europe-west1", "approved_regions": ["us-central1"]}),
+    "function_cmek_missing": ({}, {"encryption_key": ""},
+                              {"encryption_key": "(none: Google default encryption)", "required": "a Cloud KMS key"}),
+    "function_vpc_egress": ({}, {"has_vpc_access": True, "vpc_egress": "ALL_TRAFFIC", "vpc_connector": "c"},
+                            {"vpc_egress": "ALL_TRAFFIC", "required": ["PRIVATE_RANGES_ONLY"], "connector": "c"}),
+    "function_plaintext_secrets": ({}, {"env": (EnvVar("fn", "DB_PASSWORD", "hunter2"),)},
+                                   {"plaintext_env": [{"container": "fn", "name": "DB_PASSWORD", "matched": "name"}],
+                                    "required": "Secret Manager references (--set-secrets)"}),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(FUNCTION_CASES))
+def test_function_rules_report_on_the_function(rule_id: str) -> None:
+    import functions
+
+    rule = functions.rule(rule_id)
+    params_fields, violation, observed = FUNCTION_CASES[rule_id]
+    params = rule.params(**params_fields)
+    assert rule.check(_function(), params) is None
+    view = _function(**violation)
+    f = rule.check(view, params)
+    assert f is not None
+    assert (f.rule, f.title, f.resource, f.resource_type, f.project, f.location) == (
+        rule_id, rule.title, view.name, "functions.function", "p", view.location)
+    assert f.observed == observed
