@@ -109,6 +109,8 @@ _MEMBER_SYNTAX = ("IAM member syntax (cloud.google.com/iam/docs/principal-identi
 EQUIVALENT |= {
     "functions.run_invoker_iam_disabled.x_remediate__mutmut_4": _EMPTY_PARAMS,
     "functions.run_default_service_account.x_remediate__mutmut_4": _EMPTY_PARAMS,
+    "functions.kms_key_weakened.x__time__mutmut_10":
+        "_time without tzinfo=UTC: check only subtracts two times _time parsed, and the difference of two naive times is the same",
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":

@@ -675,3 +675,72 @@ def test_function_rules_report_on_the_function(rule_id: str) -> None:
     assert (f.rule, f.title, f.resource, f.resource_type, f.project, f.location) == (
         rule_id, rule.title, view.name, "functions.function", "p", view.location)
     assert f.observed == observed
+
+
+# ---------------------------------------------------------------------------
+# kms_key_weakened
+
+
+def _posture(**changes: Any) -> Any:
+    """A key that weakens nothing; `changes` weaken it."""
+    from shared.views.keyposture import KeyPostureView
+
+    base = KeyPostureView(name=KEY, project="p", location="us-central1", as_of="2026-01-01T00:00:00Z",
+                          rotation_period_seconds=90 * 86400, next_rotation_time="2026-03-01T00:00:00Z",
+                          destroy_scheduled_seconds=30 * 86400, protection_level="SOFTWARE", primary=VERSION,
+                          primary_protection_level="SOFTWARE", primary_imported=False,
+                          known=frozenset({"rotation", "destroy_scheduled", "protection_level", "primary"}))
+    return dataclasses.replace(base, **changes)
+
+
+def test_kms_key_weakened_names_every_weakening_in_its_finding() -> None:
+    from functions import kms_key_weakened as m
+
+    assert m.check(_posture(), m.Params()) is None
+    view = _posture(
+        # A 30.05-day period whose next rotation is put 100.05 days out (Panther's time format for the change).
+        rotation_period_seconds=2_596_320, as_of="2026-01-01 00:00:00.000000000", next_rotation_time="2026-04-11T01:13:00Z",
+        destroy_scheduled_seconds=101_520,  # 1.175 days
+        protection_level="SOFTWARE", primary_imported=True)
+    f = m.check(view, m.Params(min_protection_level="HSM"))
+    assert f is not None
+    assert f.observed == {"problems": {
+        "next_rotation_deferred": {"next_rotation_time": "2026-04-11T01:13:00Z", "days_ahead": 100.1,
+                                   "rotation_period_days": 30.1},
+        "destroy_scheduled_too_short": {"days": 1.18, "minimum_days": 30},
+        "protection_level_below_minimum": {"protection_level": "SOFTWARE", "minimum": "HSM"},
+        "primary_not_kms_generated": {"primary": VERSION, "protection_level": "SOFTWARE", "imported": True},
+    }}
+    assert f.title == ("CMEK key protections weakened: destroy_scheduled_too_short, next_rotation_deferred, "
+                       "primary_not_kms_generated, protection_level_below_minimum")
+
+
+@pytest.mark.parametrize(("changes", "flagged"), [
+    # The next rotation: the period plus 7 days' grace is the limit, to the second.
+    ({"next_rotation_time": "2026-04-08T00:00:00Z"}, False),  # 97 days: at the limit
+    ({"next_rotation_time": "2026-04-08T00:00:01Z"}, True),
+    ({"next_rotation_time": "2026-04-01T01:00:00Z"}, False),  # 90 days and an hour: within the grace
+    ({"next_rotation_time": "2026-04-08T00:00:01Z", "as_of": ""}, False),  # when it changed unknown
+    ({"next_rotation_time": "2027-01-01T00:00:00Z", "known": frozenset({"primary"})}, False),  # rotation not stated
+    ({"next_rotation_time": "2027-01-01T00:00:00Z", "rotation_period_seconds": None}, False),
+    # The destroy delay: at least 30 days, to the second.
+    ({"destroy_scheduled_seconds": 30 * 86400}, False),
+    ({"destroy_scheduled_seconds": 30 * 86400 + 1}, False),
+    ({"destroy_scheduled_seconds": 30 * 86400 - 1}, True),
+    # A protection level Rampart does not know ranks below any minimum.
+    ({"protection_level": "UNKNOWN_9"}, True),
+    # An external primary, either kind.
+    ({"primary_protection_level": "EXTERNAL_VPC"}, True),
+    ({"primary_protection_level": "EXTERNAL"}, True),
+    ({"primary_imported": True, "known": frozenset({"rotation"})}, False),  # the primary not stated
+])
+def test_kms_key_weakened_limits(changes: dict[str, Any], flagged: bool) -> None:
+    from functions import kms_key_weakened as m
+
+    assert (m.check(_posture(**changes), m.Params()) is not None) is flagged
+
+
+def test_kms_key_weakened_an_unknown_minimum_asks_for_software() -> None:
+    from functions import kms_key_weakened as m
+
+    assert m.check(_posture(protection_level="SOFTWARE"), m.Params(min_protection_level="FIPS_LEVEL_9")) is None
