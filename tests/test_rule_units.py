@@ -744,3 +744,50 @@ def test_kms_key_weakened_an_unknown_minimum_asks_for_software() -> None:
     from functions import kms_key_weakened as m
 
     assert m.check(_posture(protection_level="SOFTWARE"), m.Params(min_protection_level="FIPS_LEVEL_9")) is None
+
+
+# ---------------------------------------------------------------------------
+# iam_deny_policy
+
+_PUBLIC_ALL = "principalSet://goog/public:all"
+_DECRYPT = "cloudkms.googleapis.com/cryptoKeyVersions.useToDecrypt"
+
+
+def _deny(*rules: Any) -> Any:
+    from shared.views.denypolicy import DenyPolicyView
+
+    return DenyPolicyView("policies/x/denypolicies/d", "cloudresourcemanager.googleapis.com/projects/p", rules)
+
+
+def test_iam_deny_policy_finding_names_each_rule_what_it_denies_and_to_whom() -> None:
+    from functions import iam_deny_policy as m
+    from shared.views.denypolicy import DenyRule
+
+    everyone = DenyRule((_PUBLIC_ALL,), (), ("cloudkms.googleapis.com/cryptoKeyVersions.*", "run.googleapis.com/services.update"),
+                        (), False)
+    harmless = DenyRule(("principal://iam.googleapis.com/projects/-/serviceAccounts/ci@p.iam.gserviceaccount.com",), (),
+                        ("run.googleapis.com/services.delete",), (), False)
+    f = m.check(_deny(harmless, everyone), m.Params())
+    assert f is not None
+    assert f.observed == {"attachment": "cloudresourcemanager.googleapis.com/projects/p", "problems": [
+        {"rule": 1, "denies": "kms_to_service_agents", "principals": [_PUBLIC_ALL], "permissions": list(m.KMS_CRYPTO)},
+        # Everyone includes Rampart: a deny on public:all of a permission Rampart needs blinds it.
+        {"rule": 1, "denies": "rampart", "principals": [_PUBLIC_ALL], "permissions": [
+            "run.googleapis.com/services.update", "cloudkms.googleapis.com/cryptoKeyVersions.get",
+            "cloudkms.googleapis.com/cryptoKeyVersions.update", "cloudkms.googleapis.com/cryptoKeyVersions.restore"]},
+    ]}
+    assert m.check(_deny(harmless), m.Params()) is None
+
+
+def test_iam_deny_policy_exception_permissions_are_not_denied() -> None:
+    from functions import iam_deny_policy as m
+    from shared.views.denypolicy import DenyRule
+
+    rule = DenyRule((_PUBLIC_ALL,), (), ("cloudkms.googleapis.com/cryptoKeyVersions.use*",),
+                    ("cloudkms.googleapis.com/cryptoKeyVersions.use*",), False)
+    assert m.check(_deny(rule), m.Params()) is None
+    partly = dataclasses.replace(rule, exception_permissions=("cloudkms.googleapis.com/cryptoKeyVersions.useToEncrypt*",))
+    f = m.check(_deny(partly), m.Params())
+    assert f is not None and f.observed["problems"] == [{
+        "rule": 0, "denies": "kms_to_service_agents", "principals": [_PUBLIC_ALL],
+        "permissions": [_DECRYPT, "cloudkms.googleapis.com/cryptoKeyVersions.useToDecryptViaDelegation"]}]
