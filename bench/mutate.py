@@ -111,6 +111,8 @@ EQUIVALENT |= {
     "functions.run_default_service_account.x_remediate__mutmut_4": _EMPTY_PARAMS,
     "functions.kms_key_weakened.x__time__mutmut_10":
         "_time without tzinfo=UTC: check only subtracts two times _time parsed, and the difference of two naive times is the same",
+    "functions.run_workload_noncompliant.x_check__mutmut_5":
+        "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":

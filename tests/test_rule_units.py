@@ -791,3 +791,55 @@ def test_iam_deny_policy_exception_permissions_are_not_denied() -> None:
     assert f is not None and f.observed["problems"] == [{
         "rule": 0, "denies": "kms_to_service_agents", "principals": [_PUBLIC_ALL],
         "permissions": [_DECRYPT, "cloudkms.googleapis.com/cryptoKeyVersions.useToDecryptViaDelegation"]}]
+
+
+# ---------------------------------------------------------------------------
+# run_workload_noncompliant: the service rules' judgements on a job's or worker pool's template
+
+
+def _workload(resource_type: str = "run.job", location: str = "us-central1", **template: Any) -> Any:
+    from shared.views.run import Template, WorkloadView
+
+    collection = "jobs/j" if resource_type == "run.job" else "workerPools/w"
+    base = Template(service_account=OWN_SA, vpc_connector="", vpc_egress="", has_vpc_access=False,
+                    encryption_key=f"projects/p/locations/{location}/keyRings/ring/cryptoKeys/key", env=())
+    return WorkloadView(f"projects/p/locations/{location}/{collection}", "p", location, resource_type,
+                        dataclasses.replace(base, **template))
+
+
+def test_run_workload_noncompliant_reports_every_failed_judgement() -> None:
+    from functions import run_workload_noncompliant as m
+
+    params = m.Params(approved_regions=("us-central1",))
+    assert m.check(_workload(), params) is None
+    bad = _workload(location="europe-west1", service_account="", encryption_key="", has_vpc_access=True,
+                    vpc_egress="ALL_TRAFFIC", vpc_connector="c", env=(EnvVar("app", "API_KEY", "AIza-not-a-real-key"),))
+    f = m.check(bad, params)
+    assert f is not None
+    assert f.observed == {"problems": {
+        "default_service_account": {"service_account": "(none set: the default compute service account)"},
+        "unapproved_region": {"region": "europe-west1", "approved_regions": ["us-central1"]},
+        "cmek_missing": {"encryption_key": "(none: Google default encryption)", "required": "a Cloud KMS key"},
+        "plaintext_secrets": {"plaintext_env": [{"container": "app", "name": "API_KEY", "matched": "name"}],
+                              "required": "Secret Manager references (--set-secrets)"},
+        "vpc_egress": {"vpc_egress": "ALL_TRAFFIC", "required": ["PRIVATE_RANGES_ONLY"], "connector": "c"},
+    }}
+    assert f.title == "Cloud Run job: cmek_missing, default_service_account, plaintext_secrets, unapproved_region, vpc_egress"
+    assert f.resource == bad.name and f.resource_type == "run.job"
+    pool = m.check(_workload("run.workerPool", service_account=""), params)
+    assert pool is not None and pool.title == "Cloud Run worker pool: default_service_account"
+
+
+def test_run_workload_noncompliant_passes_its_params_to_each_judgement() -> None:
+    from functions import run_workload_noncompliant as m
+
+    # CMEK not required; a key in another location allowed; all-traffic egress allowed.
+    relaxed = m.Params(approved_regions=("us-central1",), allowed_egress=("ALL_TRAFFIC",), require_cmek=False,
+                       require_same_location=False)
+    assert m.check(_workload(encryption_key="", has_vpc_access=True, vpc_egress="ALL_TRAFFIC"), relaxed) is None
+    elsewhere = _workload(encryption_key="projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k")
+    assert m.check(elsewhere, relaxed) is None
+    f = m.check(elsewhere, m.Params(approved_regions=("us-central1",)))
+    assert f is not None and f.observed == {"problems": {"cmek_missing": {
+        "encryption_key": "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k", "key_location": "europe-west1",
+        "service_location": "us-central1"}}}
