@@ -113,6 +113,13 @@ EQUIVALENT |= {
         "_time without tzinfo=UTC: check only subtracts two times _time parsed, and the difference of two naive times is the same",
     "functions.run_workload_noncompliant.x_check__mutmut_5":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
+    **{f"functions.run_traffic_revision.x_judge_revision__mutmut_{n}":
+       "the revision's to_dict options: shared.views.run reads enum names and numbers, camelCase and snake_case fields"
+       " alike (checked for a compliant and a failing revision in tests/test_rule_units.py), so the judgement is the same"
+       for n in (5, 6, 8, 9, 11, 12)},
+    **{f"functions.run_traffic_revision.x_judge_revision__mutmut_{n}":
+       "the 'unreadable' answer is never reached: from_live on a mapping always returns a view (_view_v2 has no None)"
+       for n in (20, 21)},
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":
