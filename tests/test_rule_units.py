@@ -925,3 +925,142 @@ def test_a_revision_reads_the_same_whatever_its_dict_form() -> None:
                                                                         preserving_proto_field_name=snake)})
                  for ints in (False, True) for snake in (False, True)]
         assert all(v == views[0] for v in views), views
+
+
+# ---------------------------------------------------------------------------
+# armor_policy_detached
+
+BACKEND = "projects/p/global/backendServices/web"
+
+
+def _armor(**changes: Any) -> Any:
+    from shared.views.armor import ArmorView
+
+    base = ArmorView(name=BACKEND, project="p", location="global", target="backendService", detached=False,
+                     attached_policy="", weakened_rules=(), change="backendServices.setSecurityPolicy")
+    return dataclasses.replace(base, **changes)
+
+
+def test_armor_findings_say_what_was_detached_or_weakened() -> None:
+    from functions import armor_policy_detached as m
+
+    f = m.check(_armor(detached=True), m.Params())
+    assert f is not None and f.observed == {"change": "backendServices.setSecurityPolicy", "security_policy": "(none)"}
+    assert f.title == m.RULE.title
+    policy = "projects/p/global/securityPolicies/edge"
+    f = m.check(_armor(name=policy, target="securityPolicy", weakened_rules=("1000", "2000"),
+                       change="securityPolicies.patchRule"), m.Params())
+    assert f is not None and f.observed == {"change": "securityPolicies.patchRule", "rules": ["1000", "2000"]}
+    assert f.title == "Cloud Armor rules removed or weakened"
+    assert m.check(_armor(detached=True), m.Params(ignore=("*/backendServices/web",))) is None
+    assert m.check(_armor(), m.Params()) is None
+
+
+def test_armor_reads_compute_at_googles_endpoint_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import armor_policy_detached as m
+    from shared import clients
+
+    monkeypatch.setattr(clients, "rest", lambda env, default: (env, default))
+    assert m.compute_rest() == ("RAMPART_COMPUTE_ENDPOINT", "https://compute.googleapis.com")
+
+
+class _Clock:
+    """time.monotonic for the enrichment: answers `times` in turn, then the last one forever."""
+
+    def __init__(self, *times: float) -> None:
+        self.times = list(times)
+
+    def monotonic(self) -> float:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+def _neg(n: int) -> str:
+    return f"projects/p/regions/us-central1/networkEndpointGroups/neg-{n}"
+
+
+@pytest.fixture
+def compute(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The Compute API the enrichment reads: path → answer (an exception is raised); calls recorded."""
+    from functions import armor_policy_detached as m
+    from shared import actions
+
+    api: dict[str, Any] = {"answers": {}, "calls": []}
+
+    def call(session: Any, method: str, path: str, timeout: float) -> Any:
+        api["calls"].append((method, path, timeout))
+        answer = api["answers"][path]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(m, "compute_rest", lambda: ("session", "https://compute.example"))
+    monkeypatch.setattr(actions, "rest_call", call)
+    return api
+
+
+def _backend_finding() -> Finding:
+    from functions import armor_policy_detached as m
+
+    f = m.check(_armor(detached=True), m.Params())
+    assert f is not None
+    return f
+
+
+def test_armor_enrichment_names_the_cloud_run_services_behind_the_backend(compute: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import armor_policy_detached as m
+
+    monkeypatch.setattr(m, "time", _Clock(0.0))
+    url = "https://www.googleapis.com/compute/v1/"
+    compute["answers"] = {
+        f"compute/v1/{BACKEND}": {"backends": [{"group": url + _neg(1)}, {"group": url + _neg(2)}, {"group": url + _neg(3)},
+                                               {"group": url + "projects/p/zones/z/instanceGroups/vm"}]},
+        f"compute/v1/{_neg(1)}": RuntimeError("connection reset"),
+        f"compute/v1/{_neg(2)}": {"networkEndpointType": "SERVERLESS", "cloudRun": {"service": "x" * 400, "urlMask": "/api/*"}},
+        f"compute/v1/{_neg(3)}": {"networkEndpointType": "GCE_VM_IP_PORT", "cloudRun": {"service": "not-serverless"}},
+    }
+    out = m.enrich(_backend_finding(), m.Params(), _ctx(Action.ALERT))
+    assert out == {"fronts_cloud_run": True, "cloud_run": [{"neg": _neg(2), "service": "x" * 300, "url_mask": "/api/*"}],
+                   "backends": 4, "negs": 3, "read_errors": [f"{_neg(1)}: RuntimeError: connection reset"]}
+    assert compute["calls"] == [("GET", f"compute/v1/{BACKEND}", 30.0), ("GET", f"compute/v1/{_neg(1)}", 30.0),
+                                ("GET", f"compute/v1/{_neg(2)}", 30.0), ("GET", f"compute/v1/{_neg(3)}", 30.0)]
+
+
+def test_armor_enrichment_reads_within_one_time_budget(compute: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import armor_policy_detached as m
+
+    # The budget is 30 s from the start (0): the first NEG has half a second left, the others none.
+    monkeypatch.setattr(m, "time", _Clock(0.0, 29.5, 30.0))
+    url = "https://www.googleapis.com/compute/v1/"
+    compute["answers"] = {f"compute/v1/{BACKEND}": {"backends": [{"group": url + _neg(n)} for n in (1, 2, 3)]},
+                          f"compute/v1/{_neg(1)}": {"networkEndpointType": "SERVERLESS", "cloudRun": {"service": "api"}}}
+    out = m.enrich(_backend_finding(), m.Params(), _ctx(Action.ALERT))
+    assert out == {"fronts_cloud_run": True, "cloud_run": [{"neg": _neg(1), "service": "api", "url_mask": ""}],
+                   "backends": 3, "negs": 3, "read_errors": [f"{_neg(2)}: not read (time budget spent)",
+                                                             f"{_neg(3)}: not read (time budget spent)"]}
+    assert compute["calls"][1] == ("GET", f"compute/v1/{_neg(1)}", 0.5)
+
+
+@pytest.mark.parametrize(("count", "unread"), [(10, []), (11, ["1 more NEGs not read"])])
+def test_armor_enrichment_reads_at_most_ten_negs(count: int, unread: list, compute: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import armor_policy_detached as m
+
+    monkeypatch.setattr(m, "time", _Clock(0.0))
+    url = "https://www.googleapis.com/compute/v1/"
+    compute["answers"] = {f"compute/v1/{BACKEND}": {"backends": [{"group": url + _neg(n)} for n in range(count)]},
+                          **{f"compute/v1/{_neg(n)}": {"networkEndpointType": "GCE_VM_IP_PORT"} for n in range(count)}}
+    out = m.enrich(_backend_finding(), m.Params(), _ctx(Action.ALERT))
+    assert out.get("read_errors", []) == unread
+    assert len(compute["calls"]) == 1 + 10
+    assert out["fronts_cloud_run"] is (None if unread else False)
+
+
+def test_armor_enrichment_without_the_backend_reports_why(compute: dict) -> None:
+    from functions import armor_policy_detached as m
+
+    compute["answers"] = {f"compute/v1/{BACKEND}": RuntimeError("403 compute.backendServices.get denied")}
+    assert m.enrich(_backend_finding(), m.Params(), _ctx(Action.ALERT)) == {
+        "fronts_cloud_run": None, "read_error": "RuntimeError: 403 compute.backendServices.get denied"}
+    assert compute["calls"] == [("GET", f"compute/v1/{BACKEND}", 30.0)]
+    rule_change = m.check(_armor(name="projects/p/global/securityPolicies/edge", target="securityPolicy",
+                                 weakened_rules=("1000",)), m.Params())
+    assert rule_change is not None and m.enrich(rule_change, m.Params(), _ctx(Action.ALERT)) == {}
