@@ -122,6 +122,13 @@ EQUIVALENT |= {
        for n in (20, 21)},
     **{f"functions.armor_policy_detached.x__short__mutmut_{n}":
        "_short's non-string branch: enrich gives it only pick_str's answers, always a str" for n in (2, 4)},
+    **{f"functions.rampart_tamper.x_is_rampart__mutmut_{n}":
+       "the name's last part another way: every plumbing kind's name is projects|folders|.../ID/COLLECTION/NAME"
+       " (shared/views/plumbing.py _KINDS), so rsplit('/') with no limit, limit 2, or index +1 of limit 1 is NAME too"
+       for n in (17, 20, 21)},
+    **{f"functions.rampart_tamper.x_check__mutmut_{n}":
+       "the email after 'serviceAccount:' another way: a service account email has no ':', so every split gives it"
+       for n in (22, 23, 25)},
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":

@@ -1064,3 +1064,69 @@ def test_armor_enrichment_without_the_backend_reports_why(compute: dict) -> None
     rule_change = m.check(_armor(name="projects/p/global/securityPolicies/edge", target="securityPolicy",
                                  weakened_rules=("1000",)), m.Params())
     assert rule_change is not None and m.enrich(rule_change, m.Params(), _ctx(Action.ALERT)) == {}
+
+
+# ---------------------------------------------------------------------------
+# rampart_tamper
+
+
+def _plumbing(**changes: Any) -> Any:
+    from shared.views.plumbing import PlumbingView
+
+    base = PlumbingView(name="projects/p/subscriptions/rampart-push", project="p", kind="subscription",
+                        change="UpdateSubscription", deleted=False, fields=("pushConfig",), filter=None, destination=None,
+                        push_endpoint=None)
+    return dataclasses.replace(base, **changes)
+
+
+def test_rampart_tamper_says_what_changed_on_ramparts_resources() -> None:
+    from functions import rampart_tamper as m
+
+    f = m.check(_plumbing(fields=tuple(f"f{n}" for n in range(25)), push_endpoint="https://evil.example/" + "x" * 300), m.Params())
+    assert f is not None
+    assert f.observed == {"kind": "subscription", "change": "UpdateSubscription", "deleted": False,
+                          "fields": [f"f{n}" for n in range(20)], "push_endpoint": ("https://evil.example/" + "x" * 300)[:200]}
+    assert f.title == "Rampart's own plumbing changed: subscription UpdateSubscription"
+    sink = m.check(_plumbing(name="projects/p/sinks/rampart-audit", kind="sink", change="UpdateSink", fields=("destination",),
+                             destination="storage.googleapis.com/" + "b" * 300), m.Params())
+    assert sink is not None and sink.observed["destination"] == ("storage.googleapis.com/" + "b" * 300)[:200]
+    # Not Rampart's, or a kind of resource Rampart does not own.
+    assert m.check(_plumbing(name="projects/p/subscriptions/billing-push"), m.Params()) is None
+    assert m.check(_plumbing(kind="bucket", name="projects/p/buckets/rampart-logs"), m.Params()) is None
+
+
+def test_rampart_tamper_flags_only_grants_taken_from_ramparts_service_accounts() -> None:
+    from functions import rampart_tamper as m
+
+    sa = "serviceAccount:rampart-runtime@p.iam.gserviceaccount.com"
+    view = _plumbing(name="projects/p", kind="iamPolicy", change="SetIamPolicy", removed=(
+        ("roles/run.admin", sa), ("roles/run.admin", "serviceAccount:ci@p.iam.gserviceaccount.com"),
+        ("roles/viewer", "user:rampart-ops@example.com")))
+    f = m.check(view, m.Params())
+    assert f is not None
+    assert f.observed == {"kind": "iamPolicy", "change": "SetIamPolicy", "lost_grants": [{"role": "roles/run.admin", "member": sa}]}
+    assert f.title == "Rampart's own plumbing changed: Rampart's service account lost a role"
+    assert m.check(dataclasses.replace(view, removed=view.removed[1:]), m.Params()) is None
+
+
+def test_rampart_tamper_restores_only_a_changed_sink_not_by_a_deploy_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import rampart_tamper as m
+    from shared import plumbing_actions
+
+    asked: list[dict[str, Any]] = []
+    monkeypatch.setattr(plumbing_actions, "restore_sink", lambda finding, ctx, **kw: asked.append(kw) or "restored")
+    params = m.Params(deploy_identities=("deployer@*",), sink_destination="pubsub.googleapis.com/projects/p/topics/rampart-audit")
+    sink = m.check(_plumbing(name="projects/p/sinks/rampart-audit", kind="sink", change="UpdateSink", fields=("filter",)), params)
+    assert sink is not None
+    ctx = _ctx(Action.RESTORE)
+    assert m.remediate(dataclasses.replace(sink, principal="mallory@p.example"), params, ctx) == "restored"
+    assert asked == [{"destination": "pubsub.googleapis.com/projects/p/topics/rampart-audit"}]
+    for f, reason in [
+        (dataclasses.replace(sink, principal="deployer@p.iam.gserviceaccount.com"), "changed by a deploy identity: not restored"),
+        (dataclasses.replace(sink, observed=sink.observed | {"deleted": True}), "no automatic fix for this change: a human decides"),
+        (m.check(_plumbing(), params), "no automatic fix for this change: a human decides"),
+    ]:
+        assert f is not None
+        rec = m.remediate(f, params, ctx)
+        assert (rec.finding, rec.mode, rec.outcome, rec.reason) == (f, Mode.ENFORCE, Outcome.ALERTED, reason)
+    assert len(asked) == 1
