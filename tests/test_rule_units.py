@@ -167,6 +167,9 @@ def test_kms_public_member_titles_say_key_or_key_ring() -> None:
     ("group:ops@evil.example", True),
     ("serviceAccount:ci@example.com", False),
     ("serviceAccount:ci@evil.example", True),
+    # IAM appends ?uid=N to a recreated member (shared/members.py): the domain is before it.
+    ("user:bob@example.com?uid=123456789", False),
+    ("user:mallory@evil.example?uid=123456789", True),
     # A deleted member holds no access (IAM keeps it as `deleted:...?uid=`); nothing to remove.
     ("deleted:user:mallory@evil.example?uid=123456789", False),
     # Kinds with no domain to judge (project convenience values) are left alone.
@@ -1130,3 +1133,83 @@ def test_rampart_tamper_restores_only_a_changed_sink_not_by_a_deploy_identity(mo
         rec = m.remediate(f, params, ctx)
         assert (rec.finding, rec.mode, rec.outcome, rec.reason) == (f, Mode.ENFORCE, Outcome.ALERTED, reason)
     assert len(asked) == 1
+
+
+# ---------------------------------------------------------------------------
+# iam_outsider_member
+
+_OUT = "user:mallory@evil.example"
+
+
+def _project_policy(*bindings: Binding, name: str = "projects/demo-project") -> PolicyView:
+    return PolicyView(name, "demo-project", "", "", bindings)
+
+
+def test_iam_outsider_member_finding_says_who_why_and_where() -> None:
+    from functions import iam_outsider_member as m
+
+    params = m.Params(trusted_domains=("example.com",), trusted_projects=("partner-proj",))
+    view = _project_policy(Binding("roles/viewer", ("user:bob@example.com", _OUT,
+                                                    "serviceAccount:etl@partner-proj.iam.gserviceaccount.com",
+                                                    "serviceAccount:own@demo-project.iam.gserviceaccount.com")))
+    f = m.check(view, params)
+    assert f is not None
+    assert f.observed == {"outsiders": [{"role": "roles/viewer", "member": _OUT, "reason": "untrusted_domain"}], "scope": "project"}
+    assert f.title == "Role granted to a member outside the organization (project)"
+    # A folder's policy trusts no project's service accounts, whatever project the view names.
+    folder = m.check(_project_policy(Binding("roles/viewer", ("serviceAccount:own@demo-project.iam.gserviceaccount.com",)),
+                                     name="folders/123"), params)
+    assert folder is not None and folder.observed["outsiders"][0]["reason"] == "untrusted_project"
+
+
+def test_iam_outsider_member_roles_and_allowed_members() -> None:
+    from functions import iam_outsider_member as m
+
+    view = _project_policy(Binding("roles/browser", (_OUT,)),
+                           Binding("roles/editor", ("user:bob@example.com", "user:partner@vendor.example", _OUT)))
+    params = m.Params(trusted_domains=("example.com",), roles=("roles/editor",), allowed_members=("user:partner@*",))
+    f = m.check(view, params)
+    assert f is not None
+    assert f.observed["outsiders"] == [{"role": "roles/editor", "member": _OUT, "reason": "untrusted_domain"}]
+
+
+def test_iam_outsider_member_judges_at_most_1500_principals() -> None:
+    from functions import iam_outsider_member as m
+
+    members = tuple(f"user:u{n}@evil.example" for n in range(1501))
+    f = m.check(_project_policy(Binding("roles/viewer", members), Binding("roles/editor", members[:2])), m.Params())
+    assert f is not None
+    found = f.observed["outsiders"]
+    assert len(found) == 1500 + 2 and {g["member"] for g in found} == set(members[:1500])
+
+
+@pytest.mark.parametrize("name", ["projects/p/locations/us-central1/jobs/j", "folders/123"])
+def test_iam_outsider_member_alerts_where_it_cannot_fix(name: str, policy_edits: list) -> None:
+    from functions import iam_outsider_member as m
+
+    f = m.check(_project_policy(Binding("roles/viewer", (_OUT,)), name=name), m.Params())
+    assert f is not None
+    rec = m.remediate(f, m.Params(), _ctx(Action.REVERT))
+    scope = "run.job" if "/jobs/" in name else "folder"
+    assert (rec.finding, rec.outcome, rec.reason) == (f, Outcome.ALERTED, f"no automatic fix for a {scope}'s policy: a human decides")
+    assert policy_edits == []
+
+
+def test_iam_outsider_member_removes_what_is_still_outside(policy_edits: list) -> None:
+    from functions import iam_outsider_member as m
+
+    params = m.Params(trusted_domains=("example.com",), allowed_members=("user:partner@*",))
+    f = m.check(_project_policy(Binding("roles/viewer", (_OUT,))), params)
+    assert f is not None
+    own = "serviceAccount:own@demo-project.iam.gserviceaccount.com"
+    # Flagged then, but inside now: the project's own service account, an allowed partner.
+    f = dataclasses.replace(f, observed={"outsiders": [{"role": "roles/viewer", "member": x}
+                                                       for x in (_OUT, own, "user:partner@vendor.example")]})
+    assert m.remediate(f, params, _ctx(Action.REVERT)) == "edited"
+    live = {"bindings": [{"role": "roles/viewer", "members": [_OUT, own, "user:partner@vendor.example", "user:bob@example.com"]}]}
+    new, _, dropped = policy_edits[0]["edit"](live)
+    assert [(g.role, g.member) for g in dropped] == [("roles/viewer", _OUT)]
+    assert new["bindings"] == [{"role": "roles/viewer", "members": [own, "user:partner@vendor.example", "user:bob@example.com"]}]
+    assert policy_edits[0]["undo_verb"] == "add"
+    m.remediate(dataclasses.replace(f, observed={}), params, _ctx(Action.REVERT))
+    assert policy_edits[1]["edit"](live)[2] == []
