@@ -1213,3 +1213,88 @@ def test_iam_outsider_member_removes_what_is_still_outside(policy_edits: list) -
     assert policy_edits[0]["undo_verb"] == "add"
     m.remediate(dataclasses.replace(f, observed={}), params, _ctx(Action.REVERT))
     assert policy_edits[1]["edit"](live)[2] == []
+
+
+# ---------------------------------------------------------------------------
+# org_policy_relaxed
+
+
+def _org(**changes: Any) -> Any:
+    from shared.views.orgpolicy import OrgPolicyView
+
+    base = OrgPolicyView("projects/p/policies/gcp.resourceLocations", "projects/p", "gcp.resourceLocations", (), None, False)
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.mark.parametrize(("changes", "how"), [
+    ({"deleted": True}, ["deleted"]),
+    ({"reset": True}, ["reset to the constraint's default"]),
+    ({"rules": ("allow_all",)}, ["allows all values"]),
+    ({"rules": ("not_enforced",)}, ["not enforced"]),
+    ({"rules": ("conditional",)}, ["enforced only under a condition"]),
+    ({"inherit_from_parent": False}, ["stops inheriting and sets nothing"]),
+    ({"rules": ("values",), "written": True}, ["allowed values changed"]),
+    # Several at once, in this order.
+    ({"deleted": True, "reset": True, "inherit_from_parent": False},
+     ["deleted", "reset to the constraint's default", "stops inheriting and sets nothing"]),
+])
+def test_org_policy_relaxed_says_how(changes: dict[str, Any], how: list[str]) -> None:
+    from functions import org_policy_relaxed as m
+    from shared.views.orgpolicy import PolicyRule
+
+    rules = {"allow_all": PolicyRule(allow_all=True), "not_enforced": PolicyRule(enforce=False),
+             "conditional": PolicyRule(enforce=True, condition="resource.matchTag('env', 'dev')"),
+             "values": PolicyRule(allowed_values=("in:us-locations", "in:eu-locations"))}
+    if "rules" in changes:
+        changes = changes | {"rules": tuple(rules[r] for r in changes["rules"])}
+    view = _org(**changes)
+    f = m.check(view, m.Params())
+    assert f is not None
+    assert f.observed == {"constraint": "gcp.resourceLocations", "parent": "projects/p", "how": how,
+                          "allowed_values": list(view.allowed_values)}
+    assert f.title == "Organization policy guardrail relaxed or deleted: gcp.resourceLocations"
+
+
+def test_org_policy_relaxed_stopping_inheritance_while_setting_something_is_no_finding() -> None:
+    from functions import org_policy_relaxed as m
+    from shared.views.orgpolicy import PolicyRule
+
+    for rule in (PolicyRule(deny_all=True), PolicyRule(enforce=True), PolicyRule(denied_values=("in:cn-locations",))):
+        assert m.check(_org(inherit_from_parent=False, rules=(rule,)), m.Params()) is None, rule
+    assert m.check(_org(inherit_from_parent=True), m.Params()) is None
+    # A constraint not watched.
+    assert m.check(_org(constraint="compute.vmExternalIpAccess", deleted=True), m.Params()) is None
+
+
+def test_org_policy_relaxed_a_state_is_judged_against_the_baseline() -> None:
+    from functions import org_policy_relaxed as m
+    from shared.views.orgpolicy import PolicyRule
+
+    us = {"rules": [{"values": {"allowedValues": ["in:us-locations"]}}]}
+    params = m.Params(baseline={"gcp.resourceLocations": us})
+    state = _org(rules=(PolicyRule(allowed_values=("in:us-locations",)),))
+    assert m.check(state, params) is None  # the baseline itself
+    assert m.check(state, m.Params()) is None  # no baseline: a state with values is only a state
+    wider = _org(rules=(PolicyRule(allowed_values=("in:us-locations", "in:asia-locations")),))
+    f = m.check(wider, params)
+    assert f is not None and f.observed["how"] == ["allowed values differ from the baseline"]
+    assert f.observed["allowed_values"] == ["in:us-locations", "in:asia-locations"]
+    many = _org(rules=(PolicyRule(allowed_values=tuple(f"in:l{n}" for n in range(25))),), written=True)
+    f = m.check(many, params)
+    assert f is not None and f.observed["allowed_values"] == [f"in:l{n}" for n in range(20)]
+
+
+def test_org_policy_relaxed_restores_only_a_declared_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import org_policy_relaxed as m
+    from shared import guardrail_actions
+
+    asked: list[dict[str, Any]] = []
+    monkeypatch.setattr(guardrail_actions, "restore_policy", lambda finding, ctx, **kw: asked.append(kw) or "restored")
+    spec = {"rules": [{"values": {"allowedValues": ["in:us-locations"]}}]}
+    f = m.check(_org(deleted=True), m.Params())
+    assert f is not None
+    assert m.remediate(f, m.Params(baseline={"gcp.resourceLocations": spec}), _ctx(Action.RESTORE)) == "restored"
+    assert asked == [{"baseline": spec}]
+    rec = m.remediate(f, m.Params(), _ctx(Action.RESTORE))
+    assert (rec.finding, rec.outcome, rec.reason) == (
+        f, Outcome.ALERTED, "no baseline for gcp.resourceLocations: what to restore is not certain")
