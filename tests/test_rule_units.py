@@ -1298,3 +1298,56 @@ def test_org_policy_relaxed_restores_only_a_declared_baseline(monkeypatch: pytes
     rec = m.remediate(f, m.Params(), _ctx(Action.RESTORE))
     assert (rec.finding, rec.outcome, rec.reason) == (
         f, Outcome.ALERTED, "no baseline for gcp.resourceLocations: what to restore is not certain")
+
+
+# ---------------------------------------------------------------------------
+# iam_agent_binding_removed (the role above the key: project, folder, organization)
+
+
+def test_iam_agent_binding_removed_finding() -> None:
+    from functions import iam_agent_binding_removed as m
+
+    cond = Condition("request.time < timestamp('2030-01-01T00:00:00Z')", "until 2030")
+    view = PolicyView("projects/demo-project", "demo-project", "", "", (Binding(ENC, (AGENT,), cond),),
+                      prior=(Binding(ENC, (AGENT, RUN_AGENT)), Binding("roles/viewer", ("serviceAccount:service-1@gcp-sa-x.iam.gserviceaccount.com",)),
+                             Binding(ENC, ("user:bob@example.com",))))
+    f = m.check(view, m.Params())
+    assert f is not None
+    assert f.observed == {"role": ENC, "missing_members": [AGENT, RUN_AGENT], "scope": "project",
+                          "regranted_only_under_a_condition": [AGENT]}
+    assert f.title == "Service agent lost encrypter/decrypter above the key (project)"
+    assert (f.resource_type, f.project, f.location) == ("project", "demo-project", "global")
+    # Still held unconditionally: nothing missing. Not a project, folder or organization: not this rule's.
+    assert m.check(dataclasses.replace(view, bindings=(Binding(ENC, (AGENT, RUN_AGENT)),)), m.Params()) is None
+    assert m.check(dataclasses.replace(view, name=KEY), m.Params()) is None
+    # A conditional grant before is not expected back.
+    assert m.check(dataclasses.replace(view, bindings=(), prior=(Binding(ENC, (AGENT,), cond),)), m.Params()) is None
+
+
+def test_iam_agent_binding_removed_required_members_on_a_whole_policy() -> None:
+    from functions import iam_agent_binding_removed as m
+
+    folder = PolicyView("folders/123", "", "", "", (Binding("roles/viewer", (AGENT,)),))
+    params = m.Params(required={"folders/123": (AGENT,)})
+    f = m.check(folder, params)
+    assert f is not None and f.observed == {"role": ENC, "missing_members": [AGENT], "scope": "folder"}
+    assert (f.project, f.location) == ("folders/123", "global")
+    # An abridged policy (an entry's copy) says nothing about who is required.
+    assert m.check(dataclasses.replace(folder, complete=False), params) is None
+    assert m.check(folder, m.Params(required={"folders/999": (AGENT,)})) is None
+
+
+def test_iam_agent_binding_removed_restores_on_a_project_and_alerts_above(policy_edits: list) -> None:
+    from functions import iam_agent_binding_removed as m
+
+    view = PolicyView("projects/demo-project", "demo-project", "", "", (), prior=(Binding(ENC, (AGENT,)),))
+    f = m.check(view, m.Params())
+    assert f is not None
+    assert m.remediate(f, m.Params(), _ctx(Action.RESTORE)) == "edited"
+    _, _, added = policy_edits[0]["edit"]({"bindings": [{"role": "roles/viewer", "members": ["user:bob@example.com"]}]})
+    assert [(g.role, g.member) for g in added] == [(ENC, AGENT)]
+    assert policy_edits[0]["undo_verb"] == "remove"
+    folder = dataclasses.replace(f, resource="folders/123")
+    rec = m.remediate(folder, m.Params(), _ctx(Action.RESTORE))
+    assert (rec.finding, rec.outcome, rec.reason) == (folder, Outcome.ALERTED, "no automatic fix above a project: a human decides")
+    assert len(policy_edits) == 1
