@@ -1351,3 +1351,38 @@ def test_iam_agent_binding_removed_restores_on_a_project_and_alerts_above(policy
     rec = m.remediate(folder, m.Params(), _ctx(Action.RESTORE))
     assert (rec.finding, rec.outcome, rec.reason) == (folder, Outcome.ALERTED, "no automatic fix above a project: a human decides")
     assert len(policy_edits) == 1
+
+
+# ---------------------------------------------------------------------------
+# run_vpc_egress, run_plaintext_secrets: the rest of what their findings say
+
+
+def test_run_vpc_egress_requires_vpc_access_only_where_named() -> None:
+    from functions import run_vpc_egress as m
+
+    params = m.Params(require_vpc_access_for=("projects/*/locations/*/services/api",))
+    f = m.check(_service(), params)
+    assert f is not None
+    assert f.observed == {"vpc_access": "none", "required": "a VPC connector or Direct VPC egress, private-ranges-only"}
+    assert m.check(_service(name=SVC.replace("/api", "/web")), params) is None
+    assert m.check(_service(), m.Params()) is None
+
+
+def test_run_plaintext_secrets_by_name_or_by_value_never_the_value() -> None:
+    from functions import run_plaintext_secrets as m
+
+    env = (EnvVar("app", "PASSWORD_MIN_LENGTH", "12"), EnvVar("app", "DB_PASSWORD", "hunter2"),
+           EnvVar("app", "STRIPE", "-----BEGIN RSA PRIVATE KEY-----\nMIIE"), EnvVar("app", "LOG_LEVEL", "info"),
+           EnvVar("side", "API_TOKEN", None))  # a Secret Manager reference: no plain value
+    f = m.check(_service(env=env), m.Params(ignore_names=("PASSWORD_MIN_LENGTH",)))
+    assert f is not None
+    assert f.observed == {"plaintext_env": [{"container": "app", "name": "DB_PASSWORD", "matched": "name"},
+                                            {"container": "app", "name": "STRIPE", "matched": "value"}],
+                          "required": "Secret Manager references (--set-secrets)"}
+    assert "hunter2" not in repr(f.to_dict()) and "BEGIN" not in repr(f.to_dict())
+    # Without value patterns only names count; without name patterns only values.
+    f = m.check(_service(env=env), m.Params(ignore_names=("PASSWORD_MIN_LENGTH",), value_patterns=()))
+    assert f is not None and [v["name"] for v in f.observed["plaintext_env"]] == ["DB_PASSWORD"]
+    f = m.check(_service(env=env), m.Params(name_patterns=()))
+    assert f is not None and [v["name"] for v in f.observed["plaintext_env"]] == ["STRIPE"]
+    assert m.check(_service(env=(EnvVar("app", "LOG_LEVEL", "info"),)), m.Params()) is None
