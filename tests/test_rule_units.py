@@ -1386,3 +1386,29 @@ def test_run_plaintext_secrets_by_name_or_by_value_never_the_value() -> None:
     f = m.check(_service(env=env), m.Params(name_patterns=()))
     assert f is not None and [v["name"] for v in f.observed["plaintext_env"]] == ["STRIPE"]
     assert m.check(_service(env=(EnvVar("app", "LOG_LEVEL", "info"),)), m.Params()) is None
+
+
+# ---------------------------------------------------------------------------
+# functions/__init__.py: the rule table
+
+
+def test_rule_loads_each_rule_once_and_names_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions
+    from functions import run_ingress_open
+
+    monkeypatch.setattr(functions, "_loaded", {})
+    assert functions.rule("run_ingress_open") is run_ingress_open.RULE
+    assert functions._loaded == {"run_ingress_open": run_ingress_open.RULE}
+    with pytest.raises(KeyError) as exc:
+        functions.rule("run_ingress_closed")
+    assert exc.value.args[0] == f"unknown rule 'run_ingress_closed'; expected one of: {', '.join(functions.RULE_IDS)}"
+
+
+def test_all_rules_and_the_rules_of_an_asset_type() -> None:
+    import functions
+
+    assert [r.id for r in functions.all_rules()] == list(functions.RULE_IDS)
+    run_rules = {r.id for r in functions.rules_for_asset("run.googleapis.com/Service")}
+    assert {"run_ingress_open", "run_invoker_iam_disabled", "run_traffic_revision"} <= run_rules
+    assert not any(i.startswith("kms_") for i in run_rules)
+    assert functions.rules_for_asset("example.googleapis.com/Nothing") == ()
