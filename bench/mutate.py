@@ -130,6 +130,9 @@ EQUIVALENT |= {
     **{f"functions.rampart_tamper.x_check__mutmut_{n}":
        "the email after 'serviceAccount:' another way: a service account email has no ':', so every split gives it"
        for n in (22, 23, 25)},
+    "functions.kms_key_weakened.x__time__mutmut_8":
+        "' ' replaced by 't' instead of 'T': strptime matches the format's literal T case-insensitively (_strptime"
+        " compiles with re.IGNORECASE), so the same time is parsed",
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":
