@@ -133,6 +133,21 @@ EQUIVALENT |= {
     "functions.kms_key_weakened.x__time__mutmut_8":
         "' ' replaced by 't' instead of 'T': strptime matches the format's literal T case-insensitively (_strptime"
         " compiles with re.IGNORECASE), so the same time is parsed",
+    "functions.iam_agent_binding_removed.x_check__mutmut_6":
+        "before = {...} for before |= {...}: before is the empty set on the line before, so the set is the same",
+    "functions.iam_agent_binding_removed.x_check__mutmut_23":
+        "members(role, conditional=None) for conditional=False: members() only tests `conditional or ...`; both are false",
+    "functions.iam_outsider_member.x_outsiders_in__mutmut_10":
+        "a folder's or organization's trust gets project 'XXXX' instead of none: trust matches a service account's"
+        " project by shared/members.py's patterns, lower case and numbers only, so 'XXXX' never matches",
+    "functions.iam_outsider_member.x_trust_for__mutmut_3":
+        "an empty project added to the trust: shared/members.py's project patterns need 6+ characters or digits, so ''"
+        " never matches",
+    **{f"functions.org_policy_relaxed.x_remediate__mutmut_{n}":
+       "the constraint's default when a finding has none: every finding this rule remediates comes from its check,"
+       " which always writes observed['constraint']" for n in (4, 6, 9)},
+    "functions.run_plaintext_secrets.x_check__mutmut_26":
+        "plain_value or 'XXXX': candidates keep only variables with a plain value, so the fallback is never used",
     "functions.function_default_service_account.x_check__mutmut_3":
         "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
     "functions.kms_public_member.x_check__mutmut_9":

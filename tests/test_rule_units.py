@@ -1416,3 +1416,42 @@ def test_all_rules_and_the_rules_of_an_asset_type() -> None:
     assert {"run_ingress_open", "run_invoker_iam_disabled", "run_traffic_revision"} <= run_rules
     assert not any(i.startswith("kms_") for i in run_rules)
     assert functions.rules_for_asset("example.googleapis.com/Nothing") == ()
+
+
+def test_iam_agent_binding_removed_restores_the_role_and_members_its_finding_names(policy_edits: list) -> None:
+    from functions import iam_agent_binding_removed as m
+
+    view = PolicyView("projects/demo-project", "demo-project", "", "", (), prior=(Binding("roles/cloudkms.cryptoKeyDecrypter", (AGENT,)),))
+    f = m.check(view, m.Params(role="roles/cloudkms.cryptoKeyDecrypter"))
+    assert f is not None
+    m.remediate(f, m.Params(), _ctx(Action.RESTORE))  # the policy's role since changed: the finding's is put back
+    _, _, added = policy_edits[0]["edit"]({"bindings": []})
+    assert [(g.role, g.member) for g in added] == [("roles/cloudkms.cryptoKeyDecrypter", AGENT)]
+    m.remediate(dataclasses.replace(f, observed={"role": ENC}), m.Params(), _ctx(Action.RESTORE))
+    assert policy_edits[1]["edit"]({"bindings": []})[2] == []
+
+
+@pytest.mark.parametrize("name", [FN, KEY, "projects/p/locations/us-central1/keyRings/ring"])
+def test_iam_outsider_member_fixes_functions_keys_and_key_rings(name: str, policy_edits: list) -> None:
+    from functions import iam_outsider_member as m
+
+    f = m.check(_project_policy(Binding("roles/viewer", (_OUT,)), name=name), m.Params())
+    assert f is not None
+    assert m.remediate(f, m.Params(), _ctx(Action.REVERT)) == "edited"
+    assert [(g.role, g.member) for g in policy_edits[0]["edit"]({"bindings": [{"role": "roles/viewer", "members": [_OUT]}]})[2]] == [
+        ("roles/viewer", _OUT)]
+
+
+def test_iam_outsider_member_an_organization_trusts_no_projects_accounts() -> None:
+    from functions import iam_outsider_member as m
+
+    f = m.check(_project_policy(Binding("roles/viewer", ("serviceAccount:own@demo-project.iam.gserviceaccount.com",)),
+                                name="organizations/456"), m.Params())
+    assert f is not None and f.observed["outsiders"][0]["reason"] == "untrusted_project"
+
+
+def test_rampart_tamper_triggers_are_service_and_method_pairs() -> None:
+    from functions import rampart_tamper as m
+
+    assert m._m("pubsub.googleapis.com", "DeleteTopic", "UpdateTopic") == (
+        ("pubsub.googleapis.com", "DeleteTopic"), ("pubsub.googleapis.com", "UpdateTopic"))
