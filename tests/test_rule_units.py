@@ -427,12 +427,16 @@ def test_agent_restore_without_the_rules_detail_restores_nobody(monkeypatch: pyt
 # What each Cloud Run finding says (the alert shows `observed` as it is).
 
 
-def test_run_findings_say_what_is_wrong_and_what_is_required() -> None:
-    from functions import run_default_service_account, run_ingress_open, run_invoker_iam_disabled, run_unapproved_region
+def test_run_invoker_iam_disabled_finding_says_the_check_is_off() -> None:
+    from functions import run_invoker_iam_disabled
 
     f = run_invoker_iam_disabled.check(_service(invoker_iam_disabled=True), run_invoker_iam_disabled.Params())
     assert f is not None and f.observed == {"invoker_iam_disabled": True}
     assert run_invoker_iam_disabled.check(_service(), run_invoker_iam_disabled.Params()) is None
+
+
+def test_run_findings_say_what_is_wrong_and_what_is_required() -> None:
+    from functions import run_default_service_account, run_ingress_open, run_unapproved_region
 
     f = run_ingress_open.check(_service(ingress="INGRESS_TRAFFIC_ALL"), run_ingress_open.Params())
     assert f is not None and f.observed == {"ingress": "INGRESS_TRAFFIC_ALL", "required": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"}
