@@ -144,6 +144,78 @@ EQUIVALENT: dict[str, str] = {
         "failed() drops **extra: no caller passes extra fields",
 }
 
+# functions/* (the rule modules), measured on branch h18b.
+_EMPTY_PARAMS = "the rule's Params has no fields and its check never reads params, so quarantine's check is the same with None"
+_MEMBER_SYNTAX = ("IAM member syntax (cloud.google.com/iam/docs/principal-identifiers): a user, group, service account"
+                  " or domain member has one ':' and at most one '@'; only deleted: members have a second ':', and"
+                  " _outside leaves them before this line")
+EQUIVALENT |= {
+    "functions.run_invoker_iam_disabled.x_remediate__mutmut_4": _EMPTY_PARAMS,
+    "functions.run_default_service_account.x_remediate__mutmut_4": _EMPTY_PARAMS,
+    "functions.kms_key_weakened.x__time__mutmut_10":
+        "_time without tzinfo=UTC: check only subtracts two times _time parsed, and the difference of two naive times is the same",
+    "functions.run_workload_noncompliant.x_check__mutmut_5":
+        "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
+    **{f"functions.run_traffic_revision.x_judge_revision__mutmut_{n}":
+       "the revision's to_dict options: shared.views.run reads enum names and numbers, camelCase and snake_case fields"
+       " alike (checked for a compliant and a failing revision in tests/test_rule_units.py), so the judgement is the same"
+       for n in (5, 6, 8, 9, 11, 12)},
+    **{f"functions.run_traffic_revision.x_judge_revision__mutmut_{n}":
+       "the 'unreadable' answer is never reached: from_live on a mapping always returns a view (_view_v2 has no None)"
+       for n in (20, 21)},
+    **{f"functions.armor_policy_detached.x__short__mutmut_{n}":
+       "_short's non-string branch: enrich gives it only pick_str's answers, always a str" for n in (2, 4)},
+    **{f"functions.rampart_tamper.x_is_rampart__mutmut_{n}":
+       "the name's last part another way: every plumbing kind's name is projects|folders|.../ID/COLLECTION/NAME"
+       " (shared/views/plumbing.py _KINDS), so rsplit('/') with no limit, limit 2, or index +1 of limit 1 is NAME too"
+       for n in (17, 20, 21)},
+    **{f"functions.rampart_tamper.x_check__mutmut_{n}":
+       "the email after 'serviceAccount:' another way: a service account email has no ':', so every split gives it"
+       for n in (22, 23, 25)},
+    "functions.kms_key_weakened.x__time__mutmut_8":
+        "' ' replaced by 't' instead of 'T': strptime matches the format's literal T case-insensitively (_strptime"
+        " compiles with re.IGNORECASE), so the same time is parsed",
+    "functions.iam_agent_binding_removed.x_check__mutmut_6":
+        "before = {...} for before |= {...}: before is the empty set on the line before, so the set is the same",
+    "functions.iam_agent_binding_removed.x_check__mutmut_23":
+        "members(role, conditional=None) for conditional=False: members() only tests `conditional or ...`; both are false",
+    "functions.iam_outsider_member.x_outsiders_in__mutmut_10":
+        "a folder's or organization's trust gets project 'XXXX' instead of none: trust matches a service account's"
+        " project by shared/members.py's patterns, lower case and numbers only, so 'XXXX' never matches",
+    "functions.iam_outsider_member.x_trust_for__mutmut_3":
+        "an empty project added to the trust: shared/members.py's project patterns need 6+ characters or digits, so ''"
+        " never matches",
+    **{f"functions.org_policy_relaxed.x_remediate__mutmut_{n}":
+       "the constraint's default when a finding has none: every finding this rule remediates comes from its check,"
+       " which always writes observed['constraint']" for n in (4, 6, 9)},
+    "functions.run_plaintext_secrets.x_check__mutmut_26":
+        "plain_value or 'XXXX': candidates keep only variables with a plain value, so the fallback is never used",
+    "functions.function_default_service_account.x_check__mutmut_3":
+        "run_default_service_account.check(view, None): that rule's Params has no fields and its check never reads params",
+    "functions.kms_public_member.x_check__mutmut_9":
+        "grants(None) for grants(PUBLIC_MEMBERS) without allowed_domains: _outside then flags public members only, and"
+        " grants() returns the pairs sorted either way, so the same grants are flagged in the same order",
+    "functions.kms_public_member.x_check__mutmut_11":
+        "grants(None) for grants(PUBLIC_MEMBERS) without allowed_domains: _outside then flags public members only, and"
+        " grants() returns the pairs sorted either way, so the same grants are flagged in the same order",
+    "functions.kms_public_member.x__outside__mutmut_12": _MEMBER_SYNTAX,
+    "functions.kms_public_member.x__outside__mutmut_29": _MEMBER_SYNTAX,
+    "functions.kms_agent_binding_removed.x_check__mutmut_10":
+        "expected = {...} for expected |= {...}: expected is the empty set on the line before, so the set is the same",
+    "functions.kms_agent_binding_removed.x_check__mutmut_27":
+        "members(role, conditional=None) for conditional=False: members() only tests `conditional or ...`; both are false",
+    "functions.kms_agent_binding_removed.x_remediate__mutmut_3":
+        "Missing(None, ()) for a finding without detail: with no members nothing is restored and the role is never read",
+    "functions.kms_version_destroy_scheduled.x__reenable__mutmut_2":
+        "the key from the finding's name instead of its view: a KeyVersionView's key is its name up to /cryptoKeyVersions/"
+        " (shared/views/kms.py builds both from one kms_name), so the key is the same",
+    "functions.kms_version_disabled.x_check__mutmut_21":
+        "the finding without its view as detail: nothing reads it (reenable_version and version_facts use finding.resource)",
+    "functions.kms_version_disabled.x_check__mutmut_25":
+        "the finding without its view as detail: nothing reads it (reenable_version and version_facts use finding.resource)",
+}
+
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
