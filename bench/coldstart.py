@@ -506,6 +506,11 @@ def _child_breakdown(main: Any, import_ms: float, violation_path: str) -> dict[s
     import cProfile
     import pstats
 
+    from shared import quarantine_store
+
+    # No Firestore here (the breakdown runs against a bare stand-in): a quarantine keeps its record
+    # in memory, so what is profiled is Rampart's own path, not a credentials lookup that fails.
+    quarantine_store.set_default(quarantine_store.MemoryRecords())
     violation = _ce(json.loads(Path(violation_path).read_text()), 999)
     profiler = cProfile.Profile()
     t = time.perf_counter()
