@@ -164,3 +164,15 @@ def children(pid: int) -> list[int]:
     except OSError:
         pass
     return kids
+
+
+def new_lines(path: Path, pos: int) -> tuple[list[bytes], int]:
+    """The complete lines `path` gained after byte `pos`, and the position after the last of them
+    (a line still being written is left for the next call). A missing file has none yet."""
+    if not path.exists():
+        return [], pos
+    with open(path, "rb") as f:
+        f.seek(pos)
+        chunk = f.read()
+    end = chunk.rfind(b"\n") + 1
+    return chunk[:end].splitlines(), pos + end

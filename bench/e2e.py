@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Target, children, summary, vm_status
+from bench.common import ROOT, Target, children, new_lines, summary, vm_status
 
 RUN_SERVICES = 40
 KMS_KEYS = 10
@@ -175,16 +175,11 @@ class NoopLog:
         self.seen: dict[str, tuple[float, float]] = {}
 
     def poll(self) -> dict[str, tuple[float, float]]:
-        if self.path.exists():
-            with open(self.path, "rb") as f:
-                f.seek(self.pos)
-                chunk = f.read()
-            end = chunk.rfind(b"\n") + 1
-            self.pos += end
-            for line in chunk[:end].splitlines():
-                if b'"bench.noop"' in line:
-                    d = json.loads(line)
-                    self.seen[d["id"]] = (d["arrived"], d["done"])
+        lines, self.pos = new_lines(self.path, self.pos)
+        for line in lines:
+            if b'"bench.noop"' in line:
+                d = json.loads(line)
+                self.seen[d["id"]] = (d["arrived"], d["done"])
         return self.seen
 
     def wait_for(self, ids: set[str], timeout: float) -> bool:

@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Target, children, load_average, summary, vm_status
+from bench.common import ROOT, Target, children, load_average, new_lines, summary, vm_status
 
 START_RATE = {"irrelevant": 50.0, "corpus": 50.0, "filtered": 50.0, "violations": 10.0}
 FACTOR = 1.5
@@ -115,21 +115,16 @@ class AccessLog:
         self.server_us: list[int] = []
 
     def poll(self) -> int:
-        if self.path.exists():
-            with open(self.path, "rb") as f:
-                f.seek(self.pos)
-                chunk = f.read()
-            end = chunk.rfind(b"\n") + 1
-            self.pos += end
-            for line in chunk[:end].splitlines():
-                parts = line.split()
-                if len(parts) != 2:
-                    continue
-                if parts[0].startswith(b"2"):
-                    self.ok += 1
-                    self.server_us.append(int(parts[1]))
-                else:
-                    self.failed += 1
+        lines, self.pos = new_lines(self.path, self.pos)
+        for line in lines:
+            parts = line.split()
+            if len(parts) != 2:
+                continue
+            if parts[0].startswith(b"2"):
+                self.ok += 1
+                self.server_us.append(int(parts[1]))
+            else:
+                self.failed += 1
         return self.ok
 
     def mark(self) -> tuple[int, int, int]:
@@ -150,12 +145,8 @@ class Server:
     def records(self) -> list[dict[str, Any]]:
         """Remediation records logged since the last call."""
         out = []
-        with open(self.log_path, "rb") as f:
-            f.seek(self.log_pos)
-            chunk = f.read()
-        end = chunk.rfind(b"\n") + 1
-        self.log_pos += end
-        for line in chunk[:end].splitlines():
+        lines, self.log_pos = new_lines(self.log_path, self.log_pos)
+        for line in lines:
             if b'"rampart.remediation"' in line:
                 try:
                     d = json.loads(line)
