@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from shared import firestore_client
+
 DEFAULT_COLLECTION = "rampart_quarantine"
 _MARKER = re.compile(r"^(?P<qid>q[0-9a-f]{16}):(?P<digest>[0-9a-f]{64})$")
 
@@ -93,27 +95,18 @@ class FirestoreRecords(MemoryRecords):
     def __init__(self, collection: str = DEFAULT_COLLECTION, *, project: str | None = None,
                  database: str = "(default)", client: Any = None, timeout: float = 10.0) -> None:
         self.collection, self.project, self.database, self.timeout = collection, project, database, timeout
-        self._client = client
-        self._lock = threading.Lock()
-
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                from google.cloud import firestore
-
-                self._client = firestore.Client(project=self.project, database=self.database)
-            return self._client
+        self.client = firestore_client.Lazy(project, database, client)
 
     def _create(self, doc_id: str, doc: dict[str, Any]) -> None:
         from google.api_core import exceptions as gexc
 
         try:
-            self.client().collection(self.collection).document(doc_id).create(doc, timeout=self.timeout)
+            self.client().collection(self.collection).document(doc_id).create(doc, **firestore_client.bounded(self.timeout))
         except gexc.AlreadyExists:
             raise RecordError("a record with this quarantine id already exists") from None
 
     def _get(self, doc_id: str) -> dict[str, Any] | None:
-        snap = self.client().collection(self.collection).document(doc_id).get(timeout=self.timeout)
+        snap = self.client().collection(self.collection).document(doc_id).get(**firestore_client.bounded(self.timeout))
         return snap.to_dict() if snap.exists else None
 
 

@@ -25,6 +25,8 @@ LATER_CALL_BOUND_S = dedupe.DOWN_TRY_SECONDS + 1.5
 # From the emulator answering again to a store using it (a fresh emulator's first call is slow).
 BACK_BOUND_S = 6.0
 DOWN_FOR_S = 15.0
+# What a Firestore call raises while the store is down: an error, or its retry giving up.
+STORE_ERRORS = (gexc.GoogleAPICallError, gexc.RetryError)
 
 
 class _Down:
@@ -131,5 +133,40 @@ def test_two_instances_dedupe_again_as_soon_as_the_store_is_back() -> None:
             # ... and the two agree again: one sends, the other finds the claim held.
             statuses = [s.begin(replace(req("after"), owner=f"owner-{i}")).status for i, s in enumerate((a, b))]
             assert sorted(statuses) == ["busy", "new"], statuses
+    finally:
+        emulator.stop()
+
+
+@pytest.mark.integration
+def test_quarantine_records_are_saved_again_as_soon_as_the_store_is_back() -> None:
+    """The quarantine record store (shared/quarantine_store.py) has the same channel: a quarantine
+    that must wait for its record (it does not go ahead without one) is not held for grpc's
+    reconnect backoff after Firestore returns."""
+    from shared.quarantine_store import FirestoreRecords
+
+    emulator = FirestoreEmulator().start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+            records = FirestoreRecords("q_down", project="rampart-local", timeout=2.0)
+            service = "projects/p/locations/europe-west1/services/s"
+            saved = records.save(service, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})
+            emulator.down()
+            failures, until = 0, time.monotonic() + DOWN_FOR_S
+            while time.monotonic() < until:
+                with pytest.raises(STORE_ERRORS):
+                    records.save(service, {"ingress": "INGRESS_TRAFFIC_ALL"})
+                failures += 1
+            assert failures >= 3, "too few attempts while down for grpc's backoff to grow"
+            emulator.up()
+            back = time.monotonic()
+            while True:
+                try:
+                    again = records.save(service, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})
+                    break
+                except STORE_ERRORS:
+                    assert time.monotonic() - back < BACK_BOUND_S, "the store came back but records still failed"
+            assert records.load(service, again.marker).record == {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"}
+            assert again.marker != saved.marker
     finally:
         emulator.stop()

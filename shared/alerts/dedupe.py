@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from shared import firestore_client
+
 if TYPE_CHECKING:
     from shared.alerts.config import AlertsConfig
 
@@ -48,13 +50,13 @@ Decision = Literal["alert", "escalate", "suppress"]
 # a failure, calls within DOWN_SKIP_SECONDS of it fail open at once, and later ones retry for only
 # DOWN_TRY_SECONDS: a store that is back is used again at once, so two instances do not both alert
 # for longer than a moment after it returns. The channel reconnects at least every
-# RECONNECT_MAX_MS (grpc's default backoff grows to 120 s, and it is shared by every channel to
-# the same target in the process: a store back for a minute was still "unreachable" from here).
+# shared.firestore_client.RECONNECT_MAX_MS (grpc's default backoff grows to 120 s, and it is shared by every channel to
+# the same target in the process: a store back for a minute was still "unreachable" from here);
+# shared/firestore_client.py builds that channel.
 PROBE_SECONDS = 2.0
 ANSWER_SECONDS = 5.0
 DOWN_TRY_SECONDS = 1.0
 DOWN_SKIP_SECONDS = 0.5
-RECONNECT_MAX_MS = 1000
 
 
 class LeaseLost(Exception):
@@ -311,16 +313,8 @@ class FirestoreStore:
         self.database = database
         self.retention_seconds = retention_seconds
         self.timeout = timeout
-        self._client = client
-        self._lock = threading.Lock()
+        self.client = firestore_client.Lazy(project, database, client)
         self._failed_at: float | None = None  # time.monotonic() of the last failure; None: it answered since
-
-    def client(self) -> Any:
-        """The Firestore client, created on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = _fast_reconnect_client(self.project, self.database)
-            return self._client
 
     def _budget(self) -> float:
         """Seconds this call may spend on the store; StoreUnavailable at once if it failed a moment ago."""
@@ -432,44 +426,6 @@ class FirestoreStore:
 
     def _expiring(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
         return {**doc, "expire_at": datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.retention_seconds)}
-
-
-def _fast_reconnect_client(project: str | None, database: str) -> Any:
-    """A firestore.Client whose gRPC channel reconnects within RECONNECT_MAX_MS of the store coming
-    back, with its own subchannel (not the process-wide one other clients' backoff would hold).
-
-    google-cloud-firestore has no public setting for channel options: this overrides the two
-    places its Client makes the channel (`_emulator_channel`, and the transport's `create_channel`
-    for the real service), as of google-cloud-firestore 2.x. tests/test_dedupe_store_down.py
-    restarts a Firestore emulator under a store and fails if a returned store is not used again."""
-    import grpc
-    from google.cloud import firestore
-    from google.cloud.firestore_v1 import base_client
-    from google.cloud.firestore_v1.services.firestore import client as gapic
-    from google.cloud.firestore_v1.services.firestore.transports import grpc as gapic_grpc
-
-    options = [("grpc.initial_reconnect_backoff_ms", RECONNECT_MAX_MS // 4),
-               ("grpc.min_reconnect_backoff_ms", RECONNECT_MAX_MS // 4),
-               ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),
-               ("grpc.use_local_subchannel_pool", 1)]
-
-    class Transport(gapic_grpc.FirestoreGrpcTransport):
-        @classmethod
-        def create_channel(cls, *args: Any, **kwargs: Any) -> Any:
-            kwargs["options"] = [*kwargs.get("options", ()), *options]
-            return super().create_channel(*args, **kwargs)
-
-    class Client(firestore.Client):
-        @property
-        def _firestore_api(self) -> Any:
-            return self._firestore_api_helper(Transport, gapic.FirestoreClient, gapic)
-
-        def _emulator_channel(self, transport: Any) -> Any:
-            # As the library does (an insecure channel, a placeholder bearer token), plus the options.
-            return grpc.insecure_channel(self._emulator_host, options=[
-                ("Authorization", "Bearer owner"), *base_client._GRPC_MSG_SIZE_OPTIONS, *options])
-
-    return Client(project=project, database=database)
 
 
 _stores: dict[tuple[Any, ...], Store] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+from shared import firestore_client
 from shared.sweep.local import SweepReport, now_text
 from shared.sweep.records import timestamp_seconds
 from shared.sweep.shard import Tally
@@ -106,16 +107,7 @@ class FirestoreProgress:
         self.collection = collection
         self.project = project
         self.database = database
-        self._client = client
-        self._lock = threading.Lock()
-
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                from google.cloud import firestore
-
-                self._client = firestore.Client(project=self.project, database=self.database)
-            return self._client
+        self.client = firestore_client.Lazy(project, database, client)
 
     def _doc(self, sweep_id: str) -> Any:
         return self.client().collection(self.collection).document(sweep_id)
