@@ -52,11 +52,15 @@ def identity() -> str:
     return value
 
 
-def product(rule_id: str) -> str:
-    """The writer a rule's requests go to: act-kms for the KMS rules, act-run for every other one
-    (it holds every write that is not Cloud KMS: shared.permissions.identity_permissions). Each
-    writer's subscription takes only its product, so any other value would reach no one."""
-    return "kms" if rule_id.startswith("kms_") else "run"
+def product(rule_id: str, resource: str) -> str:
+    """The writer a request goes to: act-kms for the KMS rules and for any rule's finding on a KMS
+    key ring or key (iam_outsider_member strips outsiders from keys as from services), act-run
+    for every other one (it holds every write that is not Cloud KMS, and act-kms only Cloud KMS
+    writes: shared.permissions.identity_permissions). Each writer's subscription takes only its
+    product, so any other value would reach no one."""
+    from shared.views.names import kms_name
+
+    return "kms" if rule_id.startswith("kms_") or kms_name(resource) is not None else "run"
 
 
 # -- the detector --------------------------------------------------------------------------
@@ -95,10 +99,10 @@ def request_action(event: AuditEvent, rule_id: str, resource: str) -> None:
     from shared.alerts.channels import _publisher_client
 
     future = _publisher_client().publish(topic, json.dumps(body, separators=(",", ":")).encode(),
-                                         product=product(rule_id), rule=rule_id)
+                                         product=product(rule_id, resource), rule=rule_id)
     future.result(timeout=30)
     log.info("rampart.action_requested", rule=rule_id, resource=resource[:300], event_id=event.event_id[:200],
-             product=product(rule_id))
+             product=product(rule_id, resource))
 
 
 # -- a writer ------------------------------------------------------------------------------
@@ -148,7 +152,7 @@ def act(pipeline: Any, cloud_event: Any) -> Any:
     except BadRequest as exc:
         log.warning("rampart.bad_action_request", reason=str(exc))
         return None
-    if req["rule"] not in functions.RULE_IDS or product(req["rule"]) != PRODUCTS[me]:
+    if req["rule"] not in functions.RULE_IDS or product(req["rule"], req["resource"]) != PRODUCTS[me]:
         return None  # another writer's request (each writer's subscription sees every request)
     try:
         held = lookup(req["project"], req["insert_id"], req["timestamp"])

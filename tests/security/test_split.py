@@ -21,7 +21,9 @@ SVC = f"{S.SVC}/patient-api"
 
 @pytest.fixture(scope="module")
 def split() -> Iterator[LocalStack]:
-    with LocalStack(split=True) as stack:
+    # iam_outsider_member enforcing: its finding on a key must reach the KMS writer.
+    overrides = {"trusted_domains": ["demo-project.example"], "rules": {"iam_outsider_member": {"mode": "enforce"}}}
+    with LocalStack(split=True, policy_overrides=overrides) as stack:
         yield stack
 
 
@@ -93,3 +95,24 @@ def test_a_forged_action_request_moves_nothing(split: LocalStack) -> None:
     wait_until(lambda: [x for x in _lines(split, 1, "rampart.unconfirmed") if x["event_id"] == insert_id], 30,
                what="the writer's refusal")
     assert _writes(split) == [] and split.get(SVC)["ingress"] == "INGRESS_TRAFFIC_ALL"
+
+
+def test_an_outsider_on_a_key_is_removed_by_the_kms_writer(split: LocalStack) -> None:
+    """iam_outsider_member is not a KMS rule, but on a key only the KMS writer holds the write."""
+    role, outsider = "roles/cloudkms.cryptoKeyEncrypterDecrypter", "user:mallory@gmail.com"
+    split.admin.mutate(S.KEY, iam_add={"role": role, "member": outsider}, actor=S.DEVELOPER)
+    entry = _fresh(S.kms_set_iam(S.KEY, role, outsider, "ADD"))
+    split.publish(entry)
+
+    def members() -> set[str]:
+        return {m for b in split.iam(S.KEY).get("bindings", []) for m in b.get("members", [])}
+
+    wait_until(lambda: outsider not in members(), 30, what="the outsider removed from the key")
+    assert S.AGENT in members()  # only the outsider went
+    asked = [x for x in _lines(split, 0, "rampart.action_requested")
+             if x["event_id"] == entry["insertId"] and x["rule"] == "iam_outsider_member"]
+    assert [x["product"] for x in asked] == ["kms"]
+    rec = wait_until(lambda: [r.get("rampart", r) for r in _lines(split, 2, "rampart.remediation")
+                              if r.get("rampart", r)["event_id"] == entry["insertId"]], 10, what="the KMS writer's record")
+    assert [(r["rule"], r["outcome"]) for r in rec] == [("iam_outsider_member", "remediated")]
+    assert not [r for r in _lines(split, 1, "rampart.remediation") if r["rampart"]["event_id"] == entry["insertId"]]
