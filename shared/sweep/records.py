@@ -120,17 +120,26 @@ def _asset_type(raw: Any) -> str | Skipped:
     return raw
 
 
-def parse_resource(raw: Any) -> AssetRecord | Skipped:
-    """A searchAllResources result (camelCase JSON) as a record, or why it was skipped."""
+def _head(raw: Any, name_field: str) -> tuple[str, tuple[str, str, str]] | Skipped:
+    """What every search result opens with: an object, a known asset type, and the resource's
+    full name in `name_field`, as (asset type, (API name, project, location))."""
     if not isinstance(raw, Mapping):
         return Skipped(f"result is not an object ({type(raw).__name__})")
     kind = _asset_type(raw.get("assetType"))
     if isinstance(kind, Skipped):
         return kind
-    named = _api_name(raw.get("name"), kind)
+    named = _api_name(raw.get(name_field), kind)
     if isinstance(named, Skipped):
         return named
-    name, project, location = named
+    return kind, named
+
+
+def parse_resource(raw: Any) -> AssetRecord | Skipped:
+    """A searchAllResources result (camelCase JSON) as a record, or why it was skipped."""
+    head = _head(raw, "name")
+    if isinstance(head, Skipped):
+        return head
+    kind, (name, project, location) = head
     update_time = raw.get("updateTime") or ""
     if not isinstance(update_time, str) or (update_time and timestamp_seconds(update_time) is None):
         return Skipped("updateTime is not a timestamp", kind)
@@ -156,21 +165,16 @@ def parse_resource(raw: Any) -> AssetRecord | Skipped:
 
 def parse_iam(raw: Any) -> IamRecord | Skipped:
     """A searchAllIamPolicies result as a record, or why it was skipped."""
-    if not isinstance(raw, Mapping):
-        return Skipped(f"result is not an object ({type(raw).__name__})")
-    kind = _asset_type(raw.get("assetType"))
-    if isinstance(kind, Skipped):
-        return kind
-    named = _api_name(raw.get("resource"), kind)
-    if isinstance(named, Skipped):
-        return named
+    head = _head(raw, "resource")
+    if isinstance(head, Skipped):
+        return head
+    kind, (name, project, location) = head
     policy = raw.get("policy")
     if not isinstance(policy, Mapping):
         return Skipped("missing policy", kind)
     bindings = policy.get("bindings")
     if not isinstance(bindings, list) or not all(isinstance(b, Mapping) for b in bindings):
         return Skipped("policy.bindings is not a list of objects", kind)
-    name, project, location = named
     return IamRecord(kind, name, project, location, policy)
 
 
