@@ -124,33 +124,8 @@ rampart_bootstrap_topics() {
         t=$(rampart_audit_topic "$fn")
         [[ " ${wanted[*]} " == *" $t "* ]] || wanted+=("$t")
     done
-    local existing missing=()
-    existing=$(gc_value "" pubsub topics list --project="$PROJECT" --format='value(name)')
-    for t in "${wanted[@]}"; do
-        if grep -qxF "projects/$PROJECT/topics/$t" <<<"$existing"; then
-            note "topic $t exists"
-        else
-            missing+=("$t")
-        fi
-    done
-    if ((${#missing[@]})); then
-        local cmek=()
-        if [[ -n $KMS_KEY ]]; then cmek=(--topic-encryption-key="$KMS_KEY"); fi
-        # Messages (audit entries, alerts) are stored only in the approved region.
-        gc pubsub topics create "${missing[@]}" --project="$PROJECT" \
-            --message-storage-policy-allowed-regions="$REGION" "${cmek[@]}" --labels=app=rampart
-    fi
-
-    # A topic without a subscription drops what it receives: hold dead letters for a week.
-    rampart_subscriptions
-    if awk -F'\t' -v want="projects/$PROJECT/subscriptions/$RAMPART_DEAD_LETTER_HOLD" \
-        '$1 == want {found = 1} END {exit !found}' <<<"$RAMPART_SUBSCRIPTIONS"; then
-        note "subscription $RAMPART_DEAD_LETTER_HOLD exists"
-    else
-        gc pubsub subscriptions create "$RAMPART_DEAD_LETTER_HOLD" --topic="$RAMPART_DEAD_LETTER_TOPIC" \
-            --project="$PROJECT" --message-retention-duration=7d --expiration-period=never \
-            --ack-deadline=60 --labels=app=rampart
-    fi
+    rampart_ensure_topics "${wanted[@]}"
+    rampart_ensure_hold "$RAMPART_DEAD_LETTER_HOLD" "$RAMPART_DEAD_LETTER_TOPIC"
 }
 
 rampart_bootstrap_secrets() {

@@ -794,6 +794,40 @@ rampart_subscriptions() {
     fi
 }
 
+# Create the topics named that do not exist yet, as every Rampart topic is made: messages (audit
+# entries, alerts, requests) stored only in the approved region, under the CMEK key when one is set.
+rampart_ensure_topics() {
+    local existing missing=() t
+    existing=$(gc_value "" pubsub topics list --project="$PROJECT" --format='value(name)')
+    for t in "$@"; do
+        if grep -qxF "projects/$PROJECT/topics/$t" <<<"$existing"; then
+            note "topic $t exists"
+        else
+            missing+=("$t")
+        fi
+    done
+    if ((${#missing[@]})); then
+        local cmek=()
+        if [[ -n $KMS_KEY ]]; then cmek=(--topic-encryption-key="$KMS_KEY"); fi
+        gc pubsub topics create "${missing[@]}" --project="$PROJECT" \
+            --message-storage-policy-allowed-regions="$REGION" "${cmek[@]}" --labels=app=rampart
+    fi
+}
+
+# A dead-letter topic without a subscription drops what it receives: hold its messages for a week.
+rampart_ensure_hold() {
+    local sub=$1 topic=$2
+    rampart_subscriptions
+    if awk -F'\t' -v want="projects/$PROJECT/subscriptions/$sub" \
+        '$1 == want {found = 1} END {exit !found}' <<<"$RAMPART_SUBSCRIPTIONS"; then
+        note "subscription $sub exists"
+    else
+        gc pubsub subscriptions create "$sub" --topic="$topic" \
+            --project="$PROJECT" --message-retention-duration=7d --expiration-period=never \
+            --ack-deadline=60 --labels=app=rampart
+    fi
+}
+
 rampart_project_number() {
     if [[ -z $PROJECT_NUMBER ]]; then
         PROJECT_NUMBER=$(gc_value PROJECT_NUMBER projects describe "$PROJECT" --format='value(projectNumber)')

@@ -85,24 +85,8 @@ rampart_sweep_bootstrap() {
     gc services enable cloudasset.googleapis.com cloudscheduler.googleapis.com firestore.googleapis.com --project="$PROJECT"
 
     step "sweep: topic $RAMPART_SWEEP_TOPIC (requests and shards) and its dead-letter topic"
-    local existing missing=() t
-    existing=$(gc_value "" pubsub topics list --project="$PROJECT" --format='value(name)')
-    for t in "$RAMPART_SWEEP_TOPIC" "$RAMPART_SWEEP_DEAD_LETTER_TOPIC"; do
-        grep -qxF "projects/$PROJECT/topics/$t" <<<"$existing" || missing+=("$t")
-    done
-    if ((${#missing[@]})); then
-        local cmek=()
-        if [[ -n $KMS_KEY ]]; then cmek=(--topic-encryption-key="$KMS_KEY"); fi
-        gc pubsub topics create "${missing[@]}" --project="$PROJECT" \
-            --message-storage-policy-allowed-regions="$REGION" "${cmek[@]}" --labels=app=rampart
-    fi
-    rampart_subscriptions
-    if ! awk -F'\t' -v want="projects/$PROJECT/subscriptions/$RAMPART_SWEEP_DEAD_LETTER_HOLD" \
-        '$1 == want {found = 1} END {exit !found}' <<<"$RAMPART_SUBSCRIPTIONS"; then
-        gc pubsub subscriptions create "$RAMPART_SWEEP_DEAD_LETTER_HOLD" --topic="$RAMPART_SWEEP_DEAD_LETTER_TOPIC" \
-            --project="$PROJECT" --message-retention-duration=7d --expiration-period=never \
-            --ack-deadline=60 --labels=app=rampart
-    fi
+    rampart_ensure_topics "$RAMPART_SWEEP_TOPIC" "$RAMPART_SWEEP_DEAD_LETTER_TOPIC"
+    rampart_ensure_hold "$RAMPART_SWEEP_DEAD_LETTER_HOLD" "$RAMPART_SWEEP_DEAD_LETTER_TOPIC"
 
     step "sweep: identity $SWEEP_EMAIL and its role at the $SCOPE $SCOPE_ID"
     rampart_ensure_sa "$SWEEP_EMAIL" "Rampart posture sweep" \
