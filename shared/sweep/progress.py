@@ -99,6 +99,15 @@ class MemoryProgress:
             return None if doc is None else _report(sweep_id, doc, list(self.shards.get(sweep_id, {}).values()))
 
 
+# Each Firestore call gives up after this long (the library alone retries an unreachable store for
+# 60 s): a shard fails and Pub/Sub redelivers it, well within its acknowledgement deadline.
+CALL_SECONDS = 10.0
+
+
+def _bounded() -> dict[str, Any]:
+    return firestore_client.bounded(CALL_SECONDS)
+
+
 class FirestoreProgress:
     """Progress in Firestore (honours FIRESTORE_EMULATOR_HOST); see the module docstring."""
 
@@ -118,25 +127,25 @@ class FirestoreProgress:
         ref = self._doc(sweep_id)
         fresh = _fresh(scopes, max_mode)
         try:
-            ref.create({**fresh, "expire_at": _expiry()})
+            ref.create({**fresh, "expire_at": _expiry()}, **_bounded())
             return fresh
         except gexc.AlreadyExists:  # a redelivered request: resume from the stored cursors
-            return ref.get().to_dict() or fresh
+            return ref.get(**_bounded()).to_dict() or fresh
 
     def update(self, sweep_id: str, fields: dict[str, Any]) -> None:
-        self._doc(sweep_id).set(fields, merge=True)
+        self._doc(sweep_id).set(fields, merge=True, **_bounded())
 
     def shard_done(self, sweep_id: str, key: str) -> bool:
-        snap = self._doc(sweep_id).collection("shards").document(key).get()
+        snap = self._doc(sweep_id).collection("shards").document(key).get(**_bounded())
         return bool(snap.exists and (snap.to_dict() or {}).get("done"))
 
     def finish_shard(self, sweep_id: str, key: str, tally: Tally) -> None:
         self._doc(sweep_id).collection("shards").document(key).set(
-            {"done": True, "finished_at": now_text(), "tally": tally.to_dict(), "expire_at": _expiry()})
+            {"done": True, "finished_at": now_text(), "tally": tally.to_dict(), "expire_at": _expiry()}, **_bounded())
 
     def report(self, sweep_id: str) -> SweepReport | None:
-        snap = self._doc(sweep_id).get()
+        snap = self._doc(sweep_id).get(**_bounded())
         if not snap.exists:
             return None
-        shards = [s.to_dict() or {} for s in self._doc(sweep_id).collection("shards").stream()]
+        shards = [s.to_dict() or {} for s in self._doc(sweep_id).collection("shards").stream(**_bounded())]
         return _report(sweep_id, snap.to_dict() or {}, shards)
