@@ -18,6 +18,7 @@ the modules measured and current, and says which those are.
     python -m bench.mutate                              # every core module (over an hour), then merge
     python -m bench.mutate --only "shared.actions.*"    # only the mutants matching (mutmut names), then merge
     python -m bench.mutate --collect                    # merge what the last runs left in mutants/
+    python -m bench.mutate --merge A.json B.json        # take in results files of runs in other clones
     python -m bench.mutate --readme                     # the README's block, from bench/mutate_results.json
 """
 
@@ -30,6 +31,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.provenance import ROOT
@@ -327,6 +329,17 @@ def merge(earlier: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> dict[str
     }
 
 
+def newest(*results: dict[str, Any]) -> dict[str, Any]:
+    """One results file's worth of module entries from several: each module's most recent
+    measurement (by its date; on a tie, the later file's). merge() then marks the stale ones."""
+    modules: dict[str, dict[str, Any]] = {}
+    for data in results:
+        for module, entry in data.get("modules", {}).items():
+            if module not in modules or entry.get("date", "") >= modules[module].get("date", ""):
+                modules[module] = entry
+    return {"modules": modules}
+
+
 def _oldest(commits: list[str]) -> str:
     """The commit, among `commits`, that is an ancestor of the others ('' for none)."""
     oldest = ""
@@ -380,9 +393,18 @@ def main(argv: list[str] | None = None) -> int:
                    help='run only the mutants whose mutmut names match, e.g. "shared.actions.engine.*"')
     p.add_argument("--max-children", type=int, default=2)
     p.add_argument("--readme", action="store_true", help="print the README's mutation block from the results file")
+    p.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                   help="take in the module entries of results files written elsewhere (other clones measuring"
+                        " other modules at once): for each module the most recent measurement wins")
     a = p.parse_args(argv)
     if a.readme:
         sys.stdout.write(render(json.loads(RESULTS.read_text())))
+        return 0
+    if a.merge:
+        earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        data = merge(newest(earlier, *(json.loads(Path(f).read_text()) for f in a.merge)), {})
+        RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+        print(summary(data))
         return 0
     if not a.collect:
         rc = run_mutmut(a.max_children, a.only)

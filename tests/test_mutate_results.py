@@ -69,3 +69,20 @@ def test_a_module_measured_with_uncommitted_changes_is_not_counted(tree: Path, m
     data = mutate.merge({}, fresh)
     assert data["scope"]["stale"] == ["shared/a.py"] and data["mutants"] == 0 and data["killed_percent"] is None
     assert "no module measured" in mutate.render(data)
+
+
+def test_results_from_other_clones_merge_module_by_module_the_newest_winning(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mutate, "changed_since", lambda commit, path: False)
+    monkeypatch.setattr(mutate, "_oldest", lambda commits: min(commits, default=""))
+    here = {"modules": {"shared/a.py": _entry("aaa0001", killed=1, survived=1) | {"date": "2026-12-01T07:00:00Z"},
+                        "shared/b.py": _entry("aaa0001", killed=2) | {"date": "2026-12-01T07:00:00Z"}}}
+    clone_a = {"modules": {"shared/a.py": _entry("bbb0002", killed=2) | {"date": "2026-12-01T09:00:00Z"},
+                           "shared/b.py": _entry("aaa0001", killed=2) | {"date": "2026-12-01T07:00:00Z"}}}
+    clone_b = {"modules": {"shared/c.py": _entry("ccc0003", killed=3, survived=1) | {"date": "2026-12-01T09:30:00Z"},
+                           "shared/a.py": _entry("old0000", survived=2) | {"date": "2026-12-01T06:00:00Z"}}}
+    combined = mutate.newest(here, clone_a, clone_b)["modules"]
+    assert {m: e["commit"] for m, e in combined.items()} == {"shared/a.py": "bbb0002", "shared/b.py": "aaa0001",
+                                                              "shared/c.py": "ccc0003"}
+    data = mutate.merge(mutate.newest(here, clone_a, clone_b), {})
+    assert data["scope"]["measured"] == ["shared/a.py", "shared/b.py", "shared/c.py"] and data["mutants"] == 8
+    assert data["killed_percent"] == round(100 * 7 / 8, 1)
