@@ -157,6 +157,28 @@ def run_revisions() -> Any:
     return _cached("run_revisions", build)
 
 
+def run_jobs() -> Any:
+    """The Cloud Run Admin API v2 JobsClient (REST): a job read in full by the sweep."""
+
+    def build() -> Any:
+        from google.cloud.run_v2 import JobsClient
+
+        return JobsClient(**_options(RUN_ENDPOINT_ENV))
+
+    return _cached("run_jobs", build)
+
+
+def run_worker_pools() -> Any:
+    """The Cloud Run Admin API v2 WorkerPoolsClient (REST): a worker pool read in full by the sweep."""
+
+    def build() -> Any:
+        from google.cloud.run_v2 import WorkerPoolsClient
+
+        return WorkerPoolsClient(**_options(RUN_ENDPOINT_ENV))
+
+    return _cached("run_worker_pools", build)
+
+
 def kms() -> KeyManagementServiceClient:
     """The Cloud KMS API v1 KeyManagementServiceClient (REST)."""
 

@@ -145,6 +145,17 @@ def exercise_run_v2(admin: StandinAdmin) -> None:
     admin.fault("GET", r"/services/patient-api$", status=403, rpc_status="PERMISSION_DENIED", count=1)
     _expect(gexc.Forbidden, lambda: run.get_service(name=SVC))
     clients.run_revisions().get_revision(name=run.get_service(name=SVC).latest_created_revision)
+    # Jobs and worker pools are only read (the sweep, for a record without data).
+    image = {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/job"}]}
+    job, pool = f"{PARENT}/jobs/contract-job", f"{PARENT}/workerPools/contract-pool"
+    admin.seed({"jobs": [{"name": job, "template": {"taskCount": 1, "template": {
+                    **image, "serviceAccount": "runner@demo-project.iam.gserviceaccount.com", "maxRetries": 3}}}],
+                "workerPools": [{"name": pool, "template": {**image, "encryptionKey": f"{PARENT}/keyRings/r/cryptoKeys/k"}}]})
+    got = clients.run_jobs().get_job(name=job)
+    assert (got.name, got.template.template.service_account, got.template.template.max_retries) == (
+        job, "runner@demo-project.iam.gserviceaccount.com", 3)
+    assert clients.run_worker_pools().get_worker_pool(name=pool).template.encryption_key == f"{PARENT}/keyRings/r/cryptoKeys/k"
+    _expect(gexc.NotFound, lambda: clients.run_jobs().get_job(name=f"{PARENT}/jobs/missing"))
 
 
 def exercise_cloudkms_v1(admin: StandinAdmin) -> None:

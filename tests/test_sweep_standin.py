@@ -111,6 +111,34 @@ def test_a_record_without_data_is_read_in_full(estate_standin: Any, monkeypatch:
     assert found(rep) == [p for p in estate_standin.planted if p[0] == "run_ingress_open" and "/proj-00003/" in p[1]]
 
 
+KEY = "projects/proj-00001/locations/us-central1/keyRings/r/cryptoKeys/k"
+DEFAULT_SA = "123456789012-compute@developer.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("collection", ["jobs", "workerPools"])
+def test_a_job_or_worker_pool_without_data_is_read_in_full(standin: Any, collection: str) -> None:
+    """Run jobs and worker pools are read live (run.jobs.get, run.workerPools.get) when Asset
+    Inventory returns their record without data, and judged by the workload rule."""
+    name = f"projects/proj-00001/locations/us-central1/{collection}/nightly"
+    ok = f"projects/proj-00001/locations/us-central1/{collection}/ok"
+
+    def body(sa: str) -> dict[str, Any]:
+        inner = {"serviceAccount": sa, "encryptionKey": KEY}
+        return {"template": {"template": inner} if collection == "jobs" else inner}  # a job's task template
+
+    standin.admin.seed({collection: [{"name": name, **body(DEFAULT_SA)},
+                                     {"name": ok, **body("runner@proj-00001.iam.gserviceaccount.com")}]})
+    asset_type = "run.googleapis.com/Job" if collection == "jobs" else "run.googleapis.com/WorkerPool"
+    results = [{"name": f"//run.googleapis.com/{n}", "assetType": asset_type} for n in (name, ok)]
+    ctx = SweepContext(loaded=parse_policy("version: 1"), alert=False, rules=("run_workload_noncompliant",))
+    tally = shard_mod.run_shard(shard_mod.Shard("s", "projects/proj-00001", RESOURCES, 0, results), ctx)
+    assert tally.reads == 2 and not tally.skipped
+    assert [(i["rule"], i["resource"]) for i in tally.items] == [("run_workload_noncompliant", name)]
+    assert tally.compliant and not any(k.endswith(name) for k in tally.compliant)
+    reads = [r["path"] for r in standin.admin.requests("GET") if f"/{collection}/" in r["path"]]
+    assert sorted(reads) == sorted(f"/v2/{n}" for n in (name, ok))
+
+
 def test_a_resource_deleted_since_the_listing_is_not_a_violation(estate_standin: Any) -> None:
     name = next(r for rule, r in estate_standin.planted if rule == "run_ingress_open")
     ls = lister()

@@ -12,7 +12,7 @@ from shared.model import Mode
 ASSET_SEARCH = ("cloudasset.assets.searchAllIamPolicies", "cloudasset.assets.searchAllResources")
 # What a record read in full needs (shard.read_in_full), whatever the rules' actions.
 FULL_READS = ("cloudfunctions.functions.get", "cloudkms.cryptoKeyVersions.get", "cloudkms.cryptoKeys.get",
-              "cloudkms.keyRings.get", "orgpolicy.policy.get", "run.services.get")
+              "cloudkms.keyRings.get", "orgpolicy.policy.get", "run.jobs.get", "run.services.get", "run.workerPools.get")
 _READ_VERBS = ("get", "list", "getIamPolicy")
 
 

@@ -10,6 +10,8 @@ Checked against the discovery document `run.v2.json` (google-api-python-client's
     GET .../services/S/revisions/R  (each write snapshots its template as the new latest revision;
              earlier ones can be seeded under "revisions")
     GET|DELETE /v2/projects/P/locations/L/operations/O, POST .../operations/O:wait
+    GET /v2/projects/P/locations/L/jobs/J, GET .../workerPools/W  (read only: seeded under "jobs" and
+             "workerPools"; Rampart only reads them, the sweep for a record without data)
 Writes answer a done Operation whose `response` and `metadata` are the typed Service.
 """
 
@@ -19,6 +21,7 @@ import base64
 import re
 import uuid
 import zlib
+from collections.abc import Callable
 
 from infra.local.standin import iam, operations
 from infra.local.standin.core import (
@@ -49,6 +52,8 @@ from infra.local.standin.store import POLICIES, Store
 
 SERVICES = "services"
 REVISIONS = "revisions"
+JOBS = "jobs"
+WORKER_POOLS = "workerPools"
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
 
 # Enum tables, copied from the protos (google-cloud-run 0.16.2); keys are JSON paths.
@@ -127,6 +132,8 @@ RESERVED_NAMESPACES = ("run.googleapis.com", "cloud.googleapis.com", "serving.kn
 
 SERVICE_RE = re.compile(rf"^(projects/{SEG}/locations/{SEG})/services/({SEG})$")
 REVISION_RE = re.compile(rf"^projects/{SEG}/locations/{SEG}/services/{SEG}/revisions/{SEG}$")
+JOB_RE = re.compile(rf"^projects/{SEG}/locations/{SEG}/jobs/{SEG}$")
+WORKER_POOL_RE = re.compile(rf"^projects/{SEG}/locations/{SEG}/workerPools/{SEG}$")
 SERVICE_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 
 
@@ -352,6 +359,44 @@ def get_revision(store: Store, path: dict[str, str], params: dict[str, str], bod
     return json_response(200, rev)
 
 
+def get_job(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
+    return _get_workload(store, JOBS, path["name"])
+
+
+def get_worker_pool(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
+    return _get_workload(store, WORKER_POOLS, path["name"])
+
+
+def _get_workload(store: Store, table: str, name: str) -> Response:
+    found = store.tables[table].get(name)
+    if found is None:
+        not_found(name)
+    return json_response(200, found)
+
+
+def _workload_seeder(table: str) -> Callable[[Store, int, Json], None]:
+    """A job or worker pool as seeded, with the output-only fields GET answers (run.v2.json's
+    Job / WorkerPool: uid, generation, createTime, updateTime, creator, lastModifier, etag)."""
+
+    def seed(store: Store, index: int, obj: Json) -> None:
+        now = store.now()
+        for key, value in (("uid", str(uuid.uuid4())), ("generation", "1"), ("createTime", now), ("updateTime", now),
+                           ("creator", DEFAULT_ACTOR), ("lastModifier", DEFAULT_ACTOR), ("etag", f'"{uuid.uuid4().hex[:16]}"')):
+            obj.setdefault(key, value)
+        store.tables[table][obj["name"]] = obj
+
+    return seed
+
+
+def _workload_patch(table: str) -> Callable[[Store, str, Json, str], None]:
+    def patch(store: Store, name: str, change: Json, actor: str) -> None:
+        new = merge_patch(clone(store.tables[table][name]), change)
+        new.update(name=name, lastModifier=actor, updateTime=store.now(), etag=f'"{uuid.uuid4().hex[:16]}"')
+        store.tables[table][name] = new
+
+    return patch
+
+
 def _seed_revision(store: Store, index: int, rev: Json) -> None:
     rev.setdefault("service", rev["name"].split("/revisions/", 1)[0])
     store.tables[REVISIONS][rev["name"]] = rev
@@ -399,6 +444,8 @@ def _move_etag(store: Store, name: str) -> None:
 
 
 SERVICE = "projects/*/locations/*/services/*"
+JOB = "projects/*/locations/*/jobs/*"
+WORKER_POOL = "projects/*/locations/*/workerPools/*"
 OPERATION = "projects/*/locations/*/operations/*"
 
 API = Api(
@@ -414,6 +461,8 @@ API = Api(
         Route("DELETE", f"/v2/{{name={SERVICE}}}", "run.projects.locations.services.delete", delete_service),
         Route("GET", f"/v2/{{name={SERVICE}/revisions/*}}", "run.projects.locations.services.revisions.get", get_revision),
         *iam.routes("v2", SERVICE, "run.projects.locations.services"),
+        Route("GET", f"/v2/{{name={JOB}}}", "run.projects.locations.jobs.get", get_job),
+        Route("GET", f"/v2/{{name={WORKER_POOL}}}", "run.projects.locations.workerPools.get", get_worker_pool),
         Route("GET", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.get", operations.get),
         Route("DELETE", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.delete",
               operations.delete),
@@ -426,5 +475,9 @@ API = Api(
         # Earlier revisions a service's traffic may still point at (the latest is made by every write).
         Collection(REVISIONS, REVISION_RE, seed=_seed_revision, view=lambda store, name: store.tables[REVISIONS][name],
                    patch=lambda store, name, change, actor: None),
+        Collection(JOBS, JOB_RE, seed=_workload_seeder(JOBS), view=lambda store, name: store.tables[JOBS][name],
+                   patch=_workload_patch(JOBS)),
+        Collection(WORKER_POOLS, WORKER_POOL_RE, seed=_workload_seeder(WORKER_POOLS),
+                   view=lambda store, name: store.tables[WORKER_POOLS][name], patch=_workload_patch(WORKER_POOLS)),
     ),
 )
