@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.members import Trust, outsider_reason
 from shared.model import Action, Finding, Outcome, Severity
-from shared.permissions import FUNCTION_IAM, KMS_IAM, PROJECT_IAM, RUN_IAM
+from shared.permissions import FUNCTION_IAM, KMS_IAM, PROJECT_IAM, RUN_IAM, RUN_WORKLOAD_IAM
 from shared.rules import (
     FUNCTION_SET_IAM,
     HIERARCHY_SET_IAM,
@@ -102,19 +102,19 @@ def check(view: PolicyView, params: Params) -> Finding | None:
 
 def remediate(finding: Finding, params: Params, ctx: ActionContext) -> ActionRecord:
     """Remove exactly the flagged outsiders' grants (conditional ones too) from the live policy of
-    a project, Cloud Run service or function, key or key ring, if the same test still flags them
-    there; keep everything else (etag-guarded). Other resources (jobs, worker pools, folders,
-    organizations): alert, a human decides.
+    a project, Cloud Run service, job, worker pool or function, key or key ring, if the same test
+    still flags them there; keep everything else (etag-guarded). Folders and organizations: alert,
+    a human decides.
 
     IAM permissions: resourcemanager.projects.getIamPolicy/.setIamPolicy (projects),
-    run.services.getIamPolicy/.setIamPolicy (services),
+    run.services.getIamPolicy/.setIamPolicy (services; run.jobs., run.workerPools. likewise),
     cloudfunctions.functions.getIamPolicy/.setIamPolicy (functions), cloudkms.*.getIamPolicy/
     .setIamPolicy (keys and key rings).
     """
     from shared.actions import iam, record
 
     scope = scope_of(finding.resource)
-    if scope not in ("project", "run.service", "run.function", "kms.cryptoKey", "kms.keyRing"):
+    if scope not in ("project", "run.service", "run.job", "run.workerPool", "run.function", "kms.cryptoKey", "kms.keyRing"):
         return record(finding, ctx, Outcome.ALERTED, reason=f"no automatic fix for a {scope}'s policy: a human decides")
     trust = trust_for(finding.project, params)  # a project or a resource in one (the rest returned above)
     flagged = {(str(g["role"]), str(g["member"])) for g in finding.observed.get("outsiders", [])}
@@ -134,7 +134,7 @@ RULE = Rule(
     triggers=RUN_SET_IAM + FUNCTION_SET_IAM + RUN_WORKLOAD_SET_IAM + KMS_SET_IAM + HIERARCHY_SET_IAM,
     action=Action.REVERT,
     actions=(Action.REVERT, Action.ALERT),
-    permissions={"revert": PROJECT_IAM + RUN_IAM + FUNCTION_IAM + KMS_IAM},
+    permissions={"revert": PROJECT_IAM + RUN_IAM + RUN_WORKLOAD_IAM + FUNCTION_IAM + KMS_IAM},
     check=check,
     params=Params,
     remediate=remediate,

@@ -30,6 +30,8 @@ RUN_UPDATE: tuple[str, ...] = (
     "iam.serviceAccounts.actAs",
 )
 RUN_IAM: tuple[str, ...] = ("run.services.getIamPolicy", "run.services.setIamPolicy")
+RUN_WORKLOAD_IAM: tuple[str, ...] = ("run.jobs.getIamPolicy", "run.jobs.setIamPolicy",
+                                     "run.workerPools.getIamPolicy", "run.workerPools.setIamPolicy")
 RUN_QUARANTINE: tuple[str, ...] = RUN_UPDATE + RUN_IAM
 KMS_IAM: tuple[str, ...] = (
     "cloudkms.cryptoKeys.getIamPolicy",

@@ -394,7 +394,7 @@ def test_a_dropped_connection_on_a_policy_read_is_redelivered_naming_call_and_re
 def test_a_resource_rampart_has_no_iam_api_for_is_refused() -> None:
     from shared.actions.iam import get_policy
 
-    with pytest.raises(ValueError, match="expected a Cloud Run service or function, a KMS key or key ring, or a project"):
+    with pytest.raises(ValueError, match="expected a Cloud Run service, job, worker pool or function, a KMS key or key ring, or a project"):
         get_policy("projects/p1/buckets/b", 1.0)
 
 

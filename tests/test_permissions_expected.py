@@ -37,6 +37,8 @@ DOCS: dict[str, str] = {
     "run.services.getIamPolicy": f"{RUN_V2}.services/getIamPolicy",
     "run.services.setIamPolicy": f"{RUN_V2}.services/setIamPolicy",
     "run.operations.get": f"{RUN_V2}.operations/get",
+    "run.jobs.getIamPolicy": f"{RUN_V2}.jobs/getIamPolicy",
+    "run.workerPools.getIamPolicy": f"{RUN_V2}.workerPools/getIamPolicy",
     "iam.serviceAccounts.actAs": "https://cloud.google.com/run/docs/configuring/services/service-identity",
     "cloudkms.cryptoKeyVersions.get": f"{KMS_V1}.cryptoKeys.cryptoKeyVersions/get",
     "cloudkms.cryptoKeyVersions.update": f"{KMS_V1}.cryptoKeys.cryptoKeyVersions/patch",
@@ -90,7 +92,8 @@ FUNCTION_IAM_REVERT = ["cloudfunctions.functions.getIamPolicy", "cloudfunctions.
 PROJECT_IAM = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"]
 # The outsider rule alerts by default, reading each kind's policy to say who holds what.
 OUTSIDER_READS = ["cloudfunctions.functions.getIamPolicy", "cloudkms.cryptoKeys.getIamPolicy", "cloudkms.keyRings.getIamPolicy",
-                  "resourcemanager.projects.getIamPolicy", "run.services.getIamPolicy"]
+                  "resourcemanager.projects.getIamPolicy", "run.jobs.getIamPolicy", "run.services.getIamPolicy",
+                  "run.workerPools.getIamPolicy"]
 ORG_POLICY_RESTORE = ["orgpolicy.policy.get", "orgpolicy.policies.create", "orgpolicy.policies.update"]
 # The Cloud Armor alert says whether the detached backend fronts Cloud Run (backend, then its NEGs).
 ARMOR_READS = ["compute.backendServices.get", "compute.regionBackendServices.get", "compute.networkEndpointGroups.get",

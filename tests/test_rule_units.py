@@ -1191,16 +1191,29 @@ def test_iam_outsider_member_judges_at_most_1500_principals() -> None:
     assert len(found) == 1500 + 2 and {g["member"] for g in found} == set(members[:1500])
 
 
-@pytest.mark.parametrize("name", ["projects/p/locations/us-central1/jobs/j", "folders/123"])
+@pytest.mark.parametrize("name", ["organizations/456", "folders/123"])
 def test_iam_outsider_member_alerts_where_it_cannot_fix(name: str, policy_edits: list) -> None:
     from functions import iam_outsider_member as m
 
     f = m.check(_project_policy(Binding("roles/viewer", (_OUT,)), name=name), m.Params())
     assert f is not None
     rec = m.remediate(f, m.Params(), _ctx(Action.REVERT))
-    scope = "run.job" if "/jobs/" in name else "folder"
+    scope = "organization" if name.startswith("organizations/") else "folder"
     assert (rec.finding, rec.outcome, rec.reason) == (f, Outcome.ALERTED, f"no automatic fix for a {scope}'s policy: a human decides")
     assert policy_edits == []
+
+
+@pytest.mark.parametrize("name", ["projects/p", "projects/p/locations/us-central1/services/s",
+                                  "projects/p/locations/us-central1/jobs/j", "projects/p/locations/us-central1/workerPools/w",
+                                  "projects/p/locations/us-central1/functions/f",
+                                  "projects/p/locations/us-central1/keyRings/r", "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"])
+def test_iam_outsider_member_edits_the_policy_of_every_resource_it_can_fix(name: str, policy_edits: list) -> None:
+    from functions import iam_outsider_member as m
+
+    f = m.check(_project_policy(Binding("roles/viewer", (_OUT,)), name=name), m.Params())
+    assert f is not None
+    assert m.remediate(f, m.Params(), _ctx(Action.REVERT)) == "edited"
+    assert len(policy_edits) == 1
 
 
 def test_iam_outsider_member_removes_what_is_still_outside(policy_edits: list) -> None:

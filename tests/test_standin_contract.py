@@ -156,6 +156,13 @@ def exercise_run_v2(admin: StandinAdmin) -> None:
         job, "runner@demo-project.iam.gserviceaccount.com", 3)
     assert clients.run_worker_pools().get_worker_pool(name=pool).template.encryption_key == f"{PARENT}/keyRings/r/cryptoKeys/k"
     _expect(gexc.NotFound, lambda: clients.run_jobs().get_job(name=f"{PARENT}/jobs/missing"))
+    for iam_client, name in ((clients.run_jobs(), job), (clients.run_worker_pools(), pool)):
+        policy = iam_client.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(
+            resource=name, options={"requested_policy_version": 3}))
+        policy.bindings.add(role="roles/run.developer", members=["user:alice@example.com"])
+        iam_client.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=name, policy=policy))
+        iam_client.test_iam_permissions(request=iam_policy_pb2.TestIamPermissionsRequest(
+            resource=name, permissions=["run.jobs.get"]))
 
 
 def exercise_cloudkms_v1(admin: StandinAdmin) -> None:

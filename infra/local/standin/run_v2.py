@@ -10,8 +10,9 @@ Checked against the discovery document `run.v2.json` (google-api-python-client's
     GET .../services/S/revisions/R  (each write snapshots its template as the new latest revision;
              earlier ones can be seeded under "revisions")
     GET|DELETE /v2/projects/P/locations/L/operations/O, POST .../operations/O:wait
-    GET /v2/projects/P/locations/L/jobs/J, GET .../workerPools/W  (read only: seeded under "jobs" and
-             "workerPools"; Rampart only reads them, the sweep for a record without data)
+    GET /v2/projects/P/locations/L/jobs/J, GET .../workerPools/W  (seeded under "jobs" and
+             "workerPools"; Rampart reads them, the sweep for a record without data) and their IAM
+             policies (:getIamPolicy, :setIamPolicy, :testIamPermissions, as for a service)
 Writes answer a done Operation whose `response` and `metadata` are the typed Service.
 """
 
@@ -463,6 +464,8 @@ API = Api(
         *iam.routes("v2", SERVICE, "run.projects.locations.services"),
         Route("GET", f"/v2/{{name={JOB}}}", "run.projects.locations.jobs.get", get_job),
         Route("GET", f"/v2/{{name={WORKER_POOL}}}", "run.projects.locations.workerPools.get", get_worker_pool),
+        *iam.routes("v2", JOB, "run.projects.locations.jobs"),
+        *iam.routes("v2", WORKER_POOL, "run.projects.locations.workerPools"),
         Route("GET", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.get", operations.get),
         Route("DELETE", f"/v2/{{name={OPERATION}}}", "run.projects.locations.operations.delete",
               operations.delete),
