@@ -170,3 +170,24 @@ def test_quarantine_records_are_saved_again_as_soon_as_the_store_is_back() -> No
             assert again.marker != saved.marker
     finally:
         emulator.stop()
+
+
+def test_a_lazy_client_is_built_once_and_a_given_one_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import firestore_client
+
+    built: list[tuple[str | None, str]] = []
+    monkeypatch.setattr(firestore_client, "fast_reconnect_client", lambda p, d: built.append((p, d)) or object())
+    lazy = firestore_client.Lazy("proj", "(default)")
+    assert lazy() is lazy() and built == [("proj", "(default)")]
+    given = object()
+    assert firestore_client.Lazy("proj", "db", given)() is given and len(built) == 1
+
+
+def test_bounded_calls_give_up_within_their_budget() -> None:
+    from shared import firestore_client
+
+    opts = firestore_client.bounded(2.0)
+    assert opts["timeout"] == 2.0 and opts["retry"].timeout == 2.0
+    client = _Down()
+    took, _ = timed(lambda: pytest.raises(gexc.RetryError, client.get, **opts))
+    assert took < 2.0 + 1.0 and client.calls > 1
