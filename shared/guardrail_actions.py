@@ -53,7 +53,8 @@ def restore_policy(finding: Finding, ctx: ActionContext, *, baseline: Mapping[st
     body = {"name": name, "spec": dict(want)}
     try:
         if live is None:
-            written = call("POST", name.split("/policies/", 1)[0] + "/policies", ctx, json=body)
+            # PARENT/policies/CONSTRAINT: split at the last /policies/ (a project may be named "policies").
+            written = call("POST", name.rpartition("/policies/")[0] + "/policies", ctx, json=body)
         else:
             body["etag"] = live.get("etag", "")
             written = call("PATCH", name, ctx, params={"updateMask": "spec"}, json=body)
@@ -61,7 +62,7 @@ def restore_policy(finding: Finding, ctx: ActionContext, *, baseline: Mapping[st
         if is_conflict(exc) or isinstance(exc, gexc.AlreadyExists):
             raise TransientError(f"{finding.rule} on {name}: changed while restoring ({error_message(exc)})") from exc
         raise
-    parent, _, constraint = name.partition("/policies/")
+    parent, _, constraint = name.rpartition("/policies/")
     kind, _, ident = parent.partition("/")
     undo = (f"gcloud org-policies reset {constraint} --{kind.rstrip('s')}={ident}  # or set the previous spec, from this "
             "record's `before`; add an exemption first, or Rampart restores the baseline again")

@@ -44,6 +44,23 @@ def test_a_deleted_guardrail_is_created_again_from_its_baseline(standin: Standin
     assert again.outcome is Outcome.ALREADY_COMPLIANT
 
 
+def test_a_guardrail_of_a_project_named_policies_is_created_on_that_project(standin: Standin) -> None:
+    """A project ID may be "policies": its policy's name is projects/policies/policies/C."""
+    import json
+
+    standin.admin.seed({"projects": [{"name": "projects/policies"}]})
+    entry = json.loads(json.dumps(load_json(RULE_FIXTURES / RULE.id / "positive_v2_delete_restrict_non_cmek.json"))
+                       .replace("projects/phi-prod/", "projects/policies/"))
+    params = dataclasses.replace(default_policy().settings(RULE.id).params, baseline={"gcp.restrictNonCmekServices": CMEK})
+    f = RULE.evaluate(parse(entry), params)
+    assert f is not None and f.resource == "projects/policies/policies/gcp.restrictNonCmekServices"
+    rec = run_remediation(RULE.remediate, f, params, ActionContext(mode=Mode.ENFORCE, action=Action.RESTORE))
+    assert rec.outcome is Outcome.REMEDIATED, rec.reason
+    assert [r["path"] for r in standin.admin.requests() if r["method"] == "POST"] == ["/v2/projects/policies/policies"]
+    assert _live(standin, f.resource)["spec"]["rules"] == CMEK["rules"]  # type: ignore[index]
+    assert rec.undo.startswith("gcloud org-policies reset gcp.restrictNonCmekServices --project=policies ")
+
+
 def test_a_relaxed_guardrail_is_patched_back_with_its_etag(standin: Standin) -> None:
     name = "organizations/123456789012/policies/run.allowedIngress"
     standin.admin.seed({"orgPolicies": [{"name": name, "spec": {"rules": [{"allowAll": True}]}}]})
