@@ -131,7 +131,7 @@ def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
             allowed_values=_strings(pick(r, "values", "allowedValues")), denied_values=_strings(pick(r, "values", "deniedValues")),
             condition=condition,
         ))
-    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), tuple(rules),
+    return OrgPolicyView(name, m.group(1), m.group(2), tuple(rules),
                          _inherit(pick(spec, "inheritFromParent")), pick(spec, "reset") is True)
 
 
@@ -158,7 +158,7 @@ def _deleted(name: str) -> OrgPolicyView | None:
     m = _NAME.match(name)
     if not m:
         return None
-    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), (), None, False, deleted=True)
+    return OrgPolicyView(name, m.group(1), m.group(2), (), None, False, deleted=True)
 
 
 # ---------------------------------------------------------------------------
@@ -185,8 +185,8 @@ def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
     if event.method.endswith(("DeletePolicy", "ClearOrgPolicy")):
         view = _deleted(name)
     elif event.service == CRM:
-        policy = pick_dict(event.request, "policy")
-        view = _v1(name.split("/policies/", 1)[0], policy) if policy else None
+        m = _NAME.match(name)  # a project may be named "policies": split the name where the pattern does
+        view = _v1(m.group(1), pick_dict(event.request, "policy")) if m else None
     else:
         policy = pick_dict(event.request, "policy") or event.response
         view = _v2(name, policy) if policy else None
@@ -195,7 +195,7 @@ def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
 
 def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
     """The rules of an Org Policy v2 spec (e.g. a declared baseline), as a view holds them."""
-    view = _v2("projects/x/policies/c", {"spec": spec}) if isinstance(spec, Mapping) else None
+    view = _v2("projects/x/policies/c", {"spec": spec})  # a spec that is no mapping has no rules
     return view.rules if view is not None else ()
 
 
