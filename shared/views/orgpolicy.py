@@ -113,11 +113,9 @@ def _inherit(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
-    m = _NAME.match(name)
-    if not m:
-        return None
-    spec = pick_dict(body, "spec")
+def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
+    """The rules of an Org Policy v2 spec (a policy's, or a declared baseline), as a view holds
+    them; none of what is not a spec."""
     rules = []
     for r in pick_list(spec, "rules"):
         if not isinstance(r, Mapping):
@@ -131,7 +129,15 @@ def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
             allowed_values=_strings(pick(r, "values", "allowedValues")), denied_values=_strings(pick(r, "values", "deniedValues")),
             condition=condition,
         ))
-    return OrgPolicyView(name, m.group(1), m.group(2), tuple(rules),
+    return tuple(rules)
+
+
+def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
+    m = _NAME.match(name)
+    if not m:
+        return None
+    spec = pick_dict(body, "spec")
+    return OrgPolicyView(name, m.group(1), m.group(2), rules_of_spec(spec),
                          _inherit(pick(spec, "inheritFromParent")), pick(spec, "reset") is True)
 
 
@@ -191,12 +197,6 @@ def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
         policy = pick_dict(event.request, "policy") or event.response
         view = _v2(name, policy) if policy else None
     return dataclasses.replace(view, written=True) if view is not None else None
-
-
-def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
-    """The rules of an Org Policy v2 spec (e.g. a declared baseline), as a view holds them."""
-    view = _v2("projects/x/policies/c", {"spec": spec})  # a spec that is no mapping has no rules
-    return view.rules if view is not None else ()
 
 
 def from_live(policy: Any, name: str = "") -> OrgPolicyView | None:
