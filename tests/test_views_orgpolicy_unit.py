@@ -98,6 +98,35 @@ def test_rules_of_spec_reads_a_declared_baseline_and_nothing_of_another_value() 
     assert op.rules_of_spec(None) == ()
 
 
+def test_rules_of_spec_reads_every_kind_of_rule_in_order() -> None:
+    spec = {"rules": [
+        {"enforce": True},
+        "not a rule",
+        {"allowAll": True, "condition": {"expression": "resource.matchTag('env', 'dev')", "title": "dev"}},
+        {"denyAll": True},
+        {"values": {"allowedValues": ["internal", 3], "deniedValues": ["all", None]}},
+        {"enforce": False, "allowAll": "true", "denyAll": 1},
+    ]}
+    assert op.rules_of_spec(spec) == (
+        PolicyRule(enforce=True),
+        PolicyRule(allow_all=True, condition="resource.matchTag('env', 'dev')"),
+        PolicyRule(deny_all=True),
+        PolicyRule(allowed_values=("internal",), denied_values=("all",)),
+        PolicyRule(enforce=False),
+    )
+
+
+def test_rules_of_spec_keeps_a_condition_without_an_expression_conditional() -> None:
+    spec = {"rules": [{"enforce": True, "condition": {"title": "t"}}, {"enforce": "no", "condition": {}}]}
+    assert op.rules_of_spec(spec) == (PolicyRule(enforce=True, condition="(condition)"), PolicyRule())
+
+
+def test_rules_of_spec_reads_snake_case_fields_too() -> None:
+    spec = {"rules": [{"allow_all": True}, {"deny_all": True}, {"values": {"allowed_values": ["a"], "denied_values": ["b"]}}]}
+    assert op.rules_of_spec(spec) == (PolicyRule(allow_all=True), PolicyRule(deny_all=True),
+                                      PolicyRule(allowed_values=("a",), denied_values=("b",)))
+
+
 # ---------------------------------------------------------------------------
 # The v1 shape.
 
