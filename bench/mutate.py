@@ -218,6 +218,38 @@ EQUIVALENT |= {
 }
 
 
+# shared/views part 2 (hv2): iam, kms, keyposture, orgpolicy, armor, denypolicy.
+_TO_DICT_FALSY = ("to_dict's option None instead of False: proto-plus hands it to json_format.MessageToDict, which only"
+                  " tests it for truth, so the same JSON")
+_TO_DICT_SNAKE = ("the JSON with proto field names (snake_case) instead of camelCase: every reader of it is"
+                  " shared.event.pick, which also looks a camelCase key up in its snake_case form (rotation_period,"
+                  " destroy_time, version_template, inherit_from_parent, allowed_values, ...), so the same values")
+_ORG_NO_ENUMS = ("orgpolicy_v2.Policy has no enum field (Policy, PolicySpec, PolicyRule, StringValues), so to_dict's"
+                 " enum option changes nothing")
+EQUIVALENT |= {
+    "shared.views.iam.x__apply__mutmut_9":
+        "the ordered set's value '' instead of None: _apply only reads the dict's keys (the members)",
+    **{f"shared.views.kms.x__as_json__mutmut_{n}": _TO_DICT_FALSY for n in (2, 3)},
+    **{f"shared.views.kms.x__as_json__mutmut_{n}": _TO_DICT_SNAKE for n in (6, 9)},
+    "shared.views.kms.x_duration_seconds__mutmut_7":
+        "int(s) also for a seconds object without seconds: int(None) raises TypeError, which the same try catches, so"
+        " None either way",
+    "shared.views.orgpolicy.x_from_live__mutmut_1":
+        "from_live's default name 'XXXX' instead of '': neither is a policy name (_NAME), so _deleted and _v2 give None"
+        " for both",
+    **{f"shared.views.orgpolicy.x_from_live__mutmut_{n}": _TO_DICT_FALSY for n in (8, 9)},
+    **{f"shared.views.orgpolicy.x_from_live__mutmut_{n}": _ORG_NO_ENUMS for n in (11, 14)},
+    **{f"shared.views.orgpolicy.x_from_live__mutmut_{n}": _TO_DICT_SNAKE for n in (12, 15)},
+    **{f"shared.views.orgpolicy.x_locate__mutmut_{n}":
+       "the constraint as the last '/'-part of the policy's name: rsplit('/') with no limit or with limit 2 ends with"
+       " the same part" for n in (66, 79)},
+    **{f"shared.views.armor.x_from_entry__mutmut_{n}":
+       "the method after 'compute.': Compute logs its methods as VERSION.compute.COLLECTION.METHOD"
+       " (v1.compute.backendServices.setSecurityPolicy, beta.compute.securityPolicies.patchRule), with 'compute.'"
+       " once, so split with no limit or limit 2, or rsplit, ends with the same part" for n in (7, 8, 11)},
+}
+
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",

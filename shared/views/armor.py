@@ -69,14 +69,12 @@ def from_entry(event: AuditEvent, name: str) -> ArmorView | None:
         return None
     priority = pick(req, "priority")
     prio = str(priority) if isinstance(priority, int | str) and not isinstance(priority, bool) else "?"
-    weakened: list[str] = []
     if change == "securityPolicies.removeRule":
-        weakened.append(prio)
+        weakened = [prio]
     elif change in ("securityPolicies.patchRule", "securityPolicies.addRule"):
-        if pick_str(req, "action") in _ALLOWS:
-            weakened.append(prio)
+        weakened = [prio] if pick_str(req, "action") in _ALLOWS else []
     elif change == "securityPolicies.patch":
-        weakened += [str(pick(r, "priority")) for r in pick_list(req, "rules") if pick_str(r, "action") in _ALLOWS]
+        weakened = [str(pick(r, "priority")) for r in pick_list(req, "rules") if pick_str(r, "action") in _ALLOWS]
     else:
         return None
     return ArmorView(name, m.group(1), m.group(2) or "global", "securityPolicy", False, "", tuple(weakened), change)

@@ -58,8 +58,8 @@ def _view(name: str, body: Mapping[str, Any], as_of: str, known: frozenset[str] 
         return None
     primary = pick_dict(body, "primary")
     stated = {"rotation", "destroy_scheduled", "protection_level"} | ({"primary"} if primary else set())
-    if known is not None:
-        stated &= known | ({"primary"} if primary else set())
+    if known is not None:  # a body with a primary states it, whatever the mask names
+        stated &= known | {"primary"}
     return KeyPostureView(
         name=name, project=k.project, location=k.location, as_of=as_of,
         rotation_period_seconds=duration_seconds(pick(body, "rotationPeriod")),
@@ -85,7 +85,8 @@ def locate(event: AuditEvent) -> str | None:
 
 def from_entry(event: AuditEvent, name: str) -> KeyPostureView | None:
     if event.method.endswith("UpdateCryptoKeyPrimaryVersion"):
-        return _view(name, event.response, event.timestamp, frozenset({"primary"})) if event.response else None
+        # The response is the whole key, but the entry changed only the primary: no other field is stated.
+        return _view(name, event.response, event.timestamp, frozenset()) if event.response else None
     body = pick_dict(event.request, "cryptoKey")
     if event.method.endswith("CreateCryptoKey"):
         return _view(name, body, event.timestamp, None)

@@ -113,11 +113,9 @@ def _inherit(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
-    m = _NAME.match(name)
-    if not m:
-        return None
-    spec = pick_dict(body, "spec")
+def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
+    """The rules of an Org Policy v2 spec (a policy's, or a declared baseline), as a view holds
+    them; none of what is not a spec."""
     rules = []
     for r in pick_list(spec, "rules"):
         if not isinstance(r, Mapping):
@@ -131,7 +129,15 @@ def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
             allowed_values=_strings(pick(r, "values", "allowedValues")), denied_values=_strings(pick(r, "values", "deniedValues")),
             condition=condition,
         ))
-    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), tuple(rules),
+    return tuple(rules)
+
+
+def _v2(name: str, body: Mapping[str, Any]) -> OrgPolicyView | None:
+    m = _NAME.match(name)
+    if not m:
+        return None
+    spec = pick_dict(body, "spec")
+    return OrgPolicyView(name, m.group(1), m.group(2), rules_of_spec(spec),
                          _inherit(pick(spec, "inheritFromParent")), pick(spec, "reset") is True)
 
 
@@ -158,7 +164,7 @@ def _deleted(name: str) -> OrgPolicyView | None:
     m = _NAME.match(name)
     if not m:
         return None
-    return OrgPolicyView(name, m.group(1), m.group(2).removeprefix("constraints/"), (), None, False, deleted=True)
+    return OrgPolicyView(name, m.group(1), m.group(2), (), None, False, deleted=True)
 
 
 # ---------------------------------------------------------------------------
@@ -185,18 +191,12 @@ def from_entry(event: AuditEvent, name: str) -> OrgPolicyView | None:
     if event.method.endswith(("DeletePolicy", "ClearOrgPolicy")):
         view = _deleted(name)
     elif event.service == CRM:
-        policy = pick_dict(event.request, "policy")
-        view = _v1(name.split("/policies/", 1)[0], policy) if policy else None
+        m = _NAME.match(name)  # a project may be named "policies": split the name where the pattern does
+        view = _v1(m.group(1), pick_dict(event.request, "policy")) if m else None
     else:
         policy = pick_dict(event.request, "policy") or event.response
         view = _v2(name, policy) if policy else None
     return dataclasses.replace(view, written=True) if view is not None else None
-
-
-def rules_of_spec(spec: Any) -> tuple[PolicyRule, ...]:
-    """The rules of an Org Policy v2 spec (e.g. a declared baseline), as a view holds them."""
-    view = _v2("projects/x/policies/c", {"spec": spec}) if isinstance(spec, Mapping) else None
-    return view.rules if view is not None else ()
 
 
 def from_live(policy: Any, name: str = "") -> OrgPolicyView | None:
