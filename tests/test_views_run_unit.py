@@ -422,10 +422,33 @@ def test_v2_traffic_latest_by_type_name_number_or_an_untyped_target_without_revi
         {"revision": "web-2", "percent": 10},
         {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "web-3", "percent": 10},
         {"type": 2, "percent": 10},
-        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "percent": 40, "tag": "t"}]})
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "revision": "web-4", "percent": 40, "tag": "t"}]})
     assert view is not None
     assert [t.latest for t in view.traffic] == [True, True, True, False, False, False, False]
-    assert view.traffic[-1] == run.Traffic("", 40, False, "t")
+    assert view.traffic[-1] == run.Traffic("web-4", 40, False, "t")
+
+
+def test_v2_traffic_with_an_unset_type_and_no_revision_is_the_latest_however_unset_reads() -> None:
+    for unset in ("TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", 0, "", None):
+        view = run.from_live({"name": SVC, "traffic": [{"type": unset, "percent": 100}, {"type": unset, "revision": "web-1"}]})
+        assert view is not None, unset
+        assert view.traffic == (run.Traffic("", 100, True, ""), run.Traffic("web-1", 0, False, "")), unset
+
+
+def test_v2_traffic_of_a_client_object_reads_types_as_rest_json_does() -> None:
+    from google.cloud import run_v2
+
+    types = run_v2.TrafficTargetAllocationType
+    latest, by_revision = types.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, types.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+    svc = run_v2.Service(name=SVC, traffic=[
+        run_v2.TrafficTarget(type_=latest, revision="web-1", percent=10),
+        run_v2.TrafficTarget(type_=by_revision, revision="web-2", percent=20, tag="blue"),
+        run_v2.TrafficTarget(percent=70)])
+    view = run.from_live(svc)
+    assert view is not None
+    assert view.traffic == (run.Traffic("web-1", 10, True, ""), run.Traffic("web-2", 20, False, "blue"),
+                            run.Traffic("", 70, True, ""))
+    assert view.pinned() == (run.Traffic("web-2", 20, False, "blue"),)
 
 
 def test_v2_labels_as_written() -> None:
