@@ -188,6 +188,12 @@ def test_from_entry_of_an_update_of_the_whole_service_config_states_every_field(
         assert fv.from_entry(event, FN) == _fn(), mask
 
 
+def test_from_entry_of_an_update_of_the_whole_service_config_reads_the_request_function() -> None:
+    event = _event("UpdateFunction", {"function": {"name": FN, "serviceConfig": {"ingressSettings": "ALLOW_INTERNAL_ONLY"}},
+                                      "updateMask": "service_config"})
+    assert fv.from_entry(event, FN) == _fn(ingress="ALLOW_INTERNAL_ONLY")
+
+
 def test_from_entry_of_a_deploy_last_entry_reads_the_response() -> None:
     with_config = _event(response={"serviceConfig": {"serviceAccountEmail": "a@p1.iam.gserviceaccount.com"}})
     assert fv.from_entry(with_config, FN) == _fn(service_account="a@p1.iam.gserviceaccount.com")

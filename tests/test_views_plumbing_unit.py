@@ -161,3 +161,9 @@ def test_plumbing_is_judged_from_writes_only() -> None:
     assert plumbing.from_asset({"name": "//pubsub.googleapis.com/projects/p1/topics/t"}) is None
     assert plumbing.PLUMBING.name == "rampart.plumbing"
     assert plumbing.PLUMBING.asset_types == ()
+
+
+def test_project_of_a_project_resource_is_the_one_in_its_name() -> None:
+    view = plumbing.from_entry(_event("google.pubsub.v1.Publisher.UpdateTopic", "projects/p2/topics/t", project="p1"),
+                               "projects/p2/topics/t")
+    assert view is not None and view.project == "p2"

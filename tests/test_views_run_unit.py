@@ -66,6 +66,11 @@ def test_pinned_targets_are_named_revisions_with_traffic_or_a_tag() -> None:
     assert view.pinned() == (shared, tagged)
 
 
+def test_a_named_revision_with_one_percent_of_traffic_is_pinned() -> None:
+    one = run.Traffic("a", 1, False)
+    assert _svc(traffic=(one, run.Traffic("", 99, True))).pinned() == (one,)
+
+
 def test_a_view_without_traffic_routes_everything_to_the_latest() -> None:
     assert _svc().traffic == (run.Traffic("", 100, True, ""),)
     assert _svc().serving_revisions == ("",)
@@ -253,6 +258,19 @@ def test_v1_ingress_annotation_values_read_as_v2_names() -> None:
         assert view is not None and view.ingress == expected, value
 
 
+def test_v1_ingress_annotation_as_a_digit_string_reads_as_the_enum_number() -> None:
+    for value, expected in (("4", "INGRESS_TRAFFIC_NONE"), ("2", "INGRESS_TRAFFIC_INTERNAL_ONLY"), ("7", "UNKNOWN_7")):
+        view = _v1({"annotations": {"run.googleapis.com/ingress": value}})
+        assert view is not None and view.ingress == expected, value
+
+
+def test_v1_asset_record_with_an_unreadable_ingress_annotation_is_the_api_default() -> None:
+    for value in (4, "", None, ["none"]):
+        record = {"name": f"//run.googleapis.com/{SVC}", "assetType": "run.googleapis.com/Service",
+                  "resource": {"data": {"metadata": {"name": "web", "annotations": {"run.googleapis.com/ingress": value}}}}}
+        assert run.from_asset(record) == _svc(), value
+
+
 def test_v1_ingress_annotation_that_is_empty_or_not_text_reads_as_the_fallback() -> None:
     for value in ("", 4, None):
         event = _event({"service": {"metadata": {"annotations": {"run.googleapis.com/ingress": value}}, "spec": {}}},
@@ -356,6 +374,11 @@ def test_traffic_revision_names_keep_their_last_path_part() -> None:
 
 # ---------------------------------------------------------------------------
 # Environment variables.
+
+
+def test_env_skips_an_entry_that_is_not_a_mapping_and_reads_on() -> None:
+    view = _v1(spec={"containers": [{"name": "app", "env": ["junk", {"name": "A", "value": "1"}]}]})
+    assert view is not None and view.env == (run.EnvVar("app", "A", "1"),)
 
 
 def test_env_of_each_container_with_references_as_none() -> None:

@@ -157,8 +157,8 @@ def from_asset(record: Any) -> ServiceView | None:
                 data, "metadata", "name"
             )
             project = pick_str(data, "metadata", "namespace")
-        ann = pick_dict(data, "metadata", "annotations")
-        return _view_v1(data, name, project, location, ann.get(_A_INGRESS, "all"))
+        # A record has no response to fall back on: past its own annotation, the API default.
+        return _view_v1(data, name, project, location, "all")
     return _view_v2(data, name, project, location)
 
 
