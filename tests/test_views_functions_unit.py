@@ -112,10 +112,24 @@ class _IngressSettings(proto.Enum):
     ALLOW_INTERNAL_AND_GCLB = 3
 
 
+class _EgressSettings(proto.Enum):
+    VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED = 0
+    PRIVATE_RANGES_ONLY = 1
+    ALL_TRAFFIC = 2
+
+
+class _SecretEnvVar(proto.Message):
+    key = proto.Field(proto.STRING, number=1)
+    secret = proto.Field(proto.STRING, number=2)
+
+
 class _ServiceConfig(proto.Message):
     ingress_settings = proto.Field(proto.ENUM, number=1, enum=_IngressSettings)
     service_account_email = proto.Field(proto.STRING, number=2)
     environment_variables = proto.MapField(proto.STRING, proto.STRING, number=3)
+    vpc_connector = proto.Field(proto.STRING, number=4)
+    vpc_connector_egress_settings = proto.Field(proto.ENUM, number=5, enum=_EgressSettings)
+    secret_environment_variables = proto.RepeatedField(_SecretEnvVar, number=6)
 
 
 class _Function(proto.Message):
@@ -130,6 +144,19 @@ def test_from_live_of_a_client_message_reads_it_as_rest_json() -> None:
         environment_variables={"A": "1"}))
     assert fv.from_live(message) == _fn(ingress="ALLOW_INTERNAL_ONLY", service_account="hook@p1.iam.gserviceaccount.com",
                                         encryption_key=KEY, env=(fv.EnvVar("", "A", "1"),))
+
+
+def test_from_live_of_a_client_message_reads_the_same_with_any_to_dict_options() -> None:
+    message = _Function(name=FN, service_config=_ServiceConfig(
+        ingress_settings=_IngressSettings.ALLOW_INTERNAL_AND_GCLB, vpc_connector=CONNECTOR,
+        vpc_connector_egress_settings=_EgressSettings.ALL_TRAFFIC, secret_environment_variables=[_SecretEnvVar(key="S")]))
+    expected = _fn(ingress="ALLOW_INTERNAL_AND_GCLB", vpc_connector=CONNECTOR, vpc_egress="ALL_TRAFFIC", has_vpc_access=True,
+                   env=(fv.EnvVar("", "S", None),))
+    assert fv.from_live(message) == expected
+    for numbers in (False, True):
+        for snake in (False, True):
+            body = _Function.to_dict(message, use_integers_for_enums=numbers, preserving_proto_field_name=snake)
+            assert fv.from_live(body) == expected, (numbers, snake)
 
 
 # ---------------------------------------------------------------------------

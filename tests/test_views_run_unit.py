@@ -162,6 +162,23 @@ def test_from_live_of_a_client_object_reads_it_as_its_rest_json() -> None:
                                       traffic=(run.Traffic("", 100, True, ""),))
 
 
+def test_from_live_of_a_client_object_reads_the_same_with_enum_numbers() -> None:
+    from google.cloud import run_v2
+
+    types = run_v2.TrafficTargetAllocationType
+    svc = run_v2.Service(name=SVC, ingress=run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE, template=run_v2.RevisionTemplate(
+        vpc_access=run_v2.VpcAccess(connector=CONNECTOR, egress=run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC)), traffic=[
+        run_v2.TrafficTarget(type_=types.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, revision="web-1", percent=10),
+        run_v2.TrafficTarget(type_=types.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, revision="web-2", percent=80),
+        run_v2.TrafficTarget(percent=10)])
+    expected = _svc(ingress="INGRESS_TRAFFIC_NONE", vpc_connector=CONNECTOR, vpc_egress="ALL_TRAFFIC", has_vpc_access=True,
+                    traffic=(run.Traffic("web-1", 10, True), run.Traffic("web-2", 80, False), run.Traffic("", 10, True)))
+    assert run.from_live(svc) == expected
+    for numbers in (False, True):
+        body = run_v2.Service.to_dict(svc, use_integers_for_enums=numbers, preserving_proto_field_name=False)
+        assert run.from_live(body) == expected, numbers
+
+
 def test_from_live_takes_project_and_location_from_the_name() -> None:
     assert run.from_live({"name": "projects/p2/locations/eu/services/x"}) == _svc(
         name="projects/p2/locations/eu/services/x", project="p2", location="eu")
@@ -587,6 +604,26 @@ def test_workload_from_live_of_a_client_object() -> None:
         vpc_access=run_v2.VpcAccess(connector=CONNECTOR, egress=run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC),
         containers=[run_v2.Container(name="c", env=[run_v2.EnvVar(name="A", value="1")])])))
     assert run.workload_from_live(job) == run.WorkloadView(JOB, "p1", "us-central1", "run.job", TEMPLATE)
+
+
+def test_workload_from_live_of_a_client_object_reads_the_same_with_any_to_dict_options() -> None:
+    from google.cloud import run_v2
+
+    pool = run_v2.WorkerPool(name=POOL, template=run_v2.WorkerPoolRevisionTemplate(
+        service_account=SA, encryption_key=KEY,
+        vpc_access=run_v2.VpcAccess(network_interfaces=[run_v2.VpcAccess.NetworkInterface(network="n")],
+                                    egress=run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC),
+        containers=[run_v2.Container(name="c", env=[
+            run_v2.EnvVar(name="A", value="1"),
+            run_v2.EnvVar(name="S", value_source=run_v2.EnvVarSource(secret_key_ref=run_v2.SecretKeySelector(secret="s"))),
+        ])]))
+    expected = run.WorkloadView(POOL, "p1", "us-central1", "run.workerPool", run.Template(
+        SA, "", "ALL_TRAFFIC", True, KEY, (run.EnvVar("c", "A", "1"), run.EnvVar("c", "S", None))))
+    assert run.workload_from_live(pool) == expected
+    for numbers in (False, True):
+        for snake in (False, True):
+            body = run_v2.WorkerPool.to_dict(pool, use_integers_for_enums=numbers, preserving_proto_field_name=snake)
+            assert run.workload_from_live(body) == expected, (numbers, snake)
 
 
 def test_workload_from_entry_reads_the_request_job_or_worker_pool() -> None:
