@@ -217,6 +217,40 @@ EQUIVALENT |= {
         "the finding without its view as detail: nothing reads it (reenable_version and version_facts use finding.resource)",
 }
 
+# shared/views part 1 (hv1): run, functions, plumbing, fields, names, scope.
+_RUN_TO_DICT = ("from_live's to_dict with enum numbers (use_integers_for_enums True, or left to proto-plus's default"
+                " True) or with None for False: _view_v2 reads each number as its name (INGRESS_INT, EGRESS_INT; traffic"
+                " type 1 is LATEST, 0 is unset like TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED), so a run_v2.Service"
+                " gives the same view (tests/test_views_run_unit.py checks it)")
+_TO_DICT = ("{}'s to_dict options (None for False, True, or proto-plus's default True for the one left out): the view"
+            " reads enum numbers as their names ({}) and snake_case keys as the camelCase ones (pick tries both), so a"
+            " client object gives the same view (tests/test_views_{}_unit.py checks each combination)")
+_WORKLOAD_TO_DICT = _TO_DICT.format("workload_from_live", "EGRESS_INT, the only enum a job or worker pool view reads", "run")
+_FUNCTION_TO_DICT = _TO_DICT.format("from_live", "INGRESS_INT, CONNECTOR_EGRESS_INT", "functions")
+_INGRESS_FALLBACK = ("the v1 ingress fallback None instead of 'all': enum_name(None) is '', which _view_v1 reads as"
+                     " INGRESS_TRAFFIC_ALL, as it reads 'all'")
+_LAST_PART = "the last part of a split is the same whatever its maxsplit"
+EQUIVALENT |= {
+    **{f"shared.views.run.x_from_live__mutmut_{n}": _RUN_TO_DICT for n in (4, 5, 7, 10)},
+    **{f"shared.views.run.x_workload_from_live__mutmut_{n}": _WORKLOAD_TO_DICT for n in (5, 6, 8, 9, 11, 12)},
+    **{f"shared.views.functions.x_from_live__mutmut_{n}": _FUNCTION_TO_DICT for n in (5, 6, 8, 9, 11, 12)},
+    "shared.views.run.x_from_entry__mutmut_14": _INGRESS_FALLBACK,
+    "shared.views.run.x_from_entry__mutmut_16": _INGRESS_FALLBACK,
+    "shared.views.run.x_from_asset__mutmut_96": _INGRESS_FALLBACK,
+    **{f"shared.views.run.x__traffic__mutmut_{n}": _LAST_PART for n in (13, 20)},
+    **{f"shared.views.plumbing.x_from_entry__mutmut_{n}": _LAST_PART for n in (5, 8)},
+    **{f"shared.views.names.x_project_location__mutmut_{n}":
+       "split('/') with no limit or a limit of 5 instead of 4: only parts[0] to parts[3], and whether there are at least"
+       " 2 or 4 parts, are read, and those are the same for any limit of 4 or more" for n in (5, 8)},
+    **{f"shared.views.plumbing.x__name__mutmut_{n}":
+       "the third or fourth '' pad of a Cloud Run v1 name: the name starts with 'namespaces/', so it splits into 2 parts"
+       " or more and [:4] never reaches those pads" for n in (10, 11)},
+    **{f"shared.views.plumbing.x__name__mutmut_{n}":
+       "replacing every (or two) 'projects/-/' rather than the first: a name that holds it twice has a '/' in its"
+       " account part, so it matches no plumbing kind (projects/P/serviceAccounts/ID) and locate, _name's only caller,"
+       " returns None either way" for n in (24, 29)},
+}
+
 
 # shared/views part 2 (hv2): iam, kms, keyposture, orgpolicy, armor, denypolicy.
 _TO_DICT_FALSY = ("to_dict's option None instead of False: proto-plus hands it to json_format.MessageToDict, which only"

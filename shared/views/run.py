@@ -157,8 +157,8 @@ def from_asset(record: Any) -> ServiceView | None:
                 data, "metadata", "name"
             )
             project = pick_str(data, "metadata", "namespace")
-        ann = pick_dict(data, "metadata", "annotations")
-        return _view_v1(data, name, project, location, ann.get(_A_INGRESS, "all"))
+        # A record has no response to fall back on: past its own annotation, the API default.
+        return _view_v1(data, name, project, location, "all")
     return _view_v2(data, name, project, location)
 
 
@@ -296,8 +296,10 @@ def _view_v2(body: Mapping[str, Any], name: str, project: str, location: str) ->
 
 
 def _v2_latest(target: Any) -> bool:
+    # An unset type is UNSPECIFIED: absent in REST JSON, its name or 0 in a client object's to_dict.
     kind = pick(target, "type")
-    return kind in ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1) or (not kind and not pick_str(target, "revision"))
+    unset = kind in (None, "", 0, "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED")
+    return kind in ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1) or (unset and not pick_str(target, "revision"))
 
 
 # ---------------------------------------------------------------------------
