@@ -216,6 +216,25 @@ EQUIVALENT |= {
 }
 
 
+# pipeline, dedupe, armor re-measure (hpd)
+_NOT_A_POLICY_REF = ("fullmatch of 'XXXX' instead of '' for an empty string: neither is a security policy reference"
+                     " (the pattern needs projects/.../securityPolicies/NAME), so the match is None either way")
+EQUIVALENT |= {
+    "shared.pipeline.xǁPipelineǁreport__mutmut_7":
+        "the Result report() builds without its event_id: it only collects the deliveries of a record made outside"
+        " handle, report() drops it, and nothing reads its event_id",
+    **{f"shared.pipeline.xǁPipelineǁwarm_up__mutmut_{n}":
+       "a rule id's product by split('_') or split('_', 2) instead of split('_', 1): the first part of a split is the"
+       " same whatever its maxsplit" for n in (10, 13)},
+    "functions.armor_policy_detached.x_policy_link__mutmut_4": _NOT_A_POLICY_REF,
+    **{f"functions.armor_policy_detached.x__same_policy__mutmut_{n}": _NOT_A_POLICY_REF for n in (4, 7)},
+    **{f"functions.armor_policy_detached.x_prior_policy__mutmut_{n}":
+       "the method's part after 'compute.' by split without a limit, split limit 2 or rsplit: a Compute method name"
+       " (v1|beta|alpha.compute.RESOURCE.METHOD) holds 'compute.' once, and a method without it is whole either way,"
+       " so the same last part is compared with SET_POLICY" for n in (14, 15, 18)},
+}
+
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
