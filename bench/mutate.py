@@ -232,6 +232,10 @@ EQUIVALENT |= {
        "the method's part after 'compute.' by split without a limit, split limit 2 or rsplit: a Compute method name"
        " (v1|beta|alpha.compute.RESOURCE.METHOD) holds 'compute.' once, and a method without it is whole either way,"
        " so the same last part is compared with SET_POLICY" for n in (14, 15, 18)},
+    **{f"functions.armor_policy_detached.x_remediate__mutmut_{n}":
+       "the undo command's backend name another way: remediate gets this far only for a resource matching _BACKEND_REF"
+       " (projects/P/{global|regions/R}/backendServices/NAME), so rsplit('/') with no limit, limit 2, or index +1 of"
+       " limit 1 is NAME too" for n in (226, 229, 230)},
 }
 
 

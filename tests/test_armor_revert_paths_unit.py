@@ -397,3 +397,10 @@ def test_an_earlier_policy_of_another_project_is_not_attached_nor_echoed(monkeyp
     assert policy is None and ref not in why
     assert why == (f"the earlier policy (attached by deployer@example.com at 2026-11-30T10:00:00.000000Z (entry a1); {len(ref)} "
                    "characters, not echoed) is not a security policy of the backend's own project and scope: a human decides")
+
+
+def test_a_dry_runs_record_is_of_the_finding_in_dry_run_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    f = _finding()
+    record = _remediate(monkeypatch, StrictCompute([{"fingerprint": "f1"}]), finding=f, mode=Mode.DRY_RUN)
+    assert record == _expect(f, Outcome.DRY_RUN, mode=Mode.DRY_RUN, changes=[Change("securityPolicy", "(none)", EDGE)],
+                             before=NONE_F1, after={"security_policy": EDGE}, reason=f"would reattach the policy {EVIDENCE}")
