@@ -538,3 +538,32 @@ def test_store_for_makes_one_store_per_configuration(monkeypatch: pytest.MonkeyP
     assert isinstance(store, D.FirestoreStore) and store is D.store_for(fs)
     assert (store.collection, store.project, store.database, store.retention_seconds) == ("c1", "p1", "db1", 7200)
     assert D.store_for(cfg("  dedupe: {store: firestore, project: p1, database: db1, collection: c2}\n")) is not store
+
+
+def test_store_for_keys_its_stores_by_every_setting_that_names_a_store() -> None:
+    from shared.config import parse_policy
+
+    def store(dedupe: str) -> D.Store:
+        loaded = parse_policy("alerts:\n  slack: {webhook_url_file: /secrets/slack-webhook}\n  dedupe: " + dedupe + "\n")
+        assert loaded.alerts is not None
+        return D.store_for(loaded.alerts)
+
+    base = store("{store: firestore}")
+    assert isinstance(base, D.FirestoreStore) and isinstance(store("{store: memory}"), D.MemoryStore)
+    others = [store("{store: firestore, project: p2}"), store("{store: firestore, database: db2}"),
+              store("{store: firestore, collection: c2}"), store("{store: firestore, retention_seconds: 7200}")]
+    assert len({id(s) for s in [base, *others]}) == 5
+    assert [(s.project, s.database, s.collection, s.retention_seconds) for s in others if isinstance(s, D.FirestoreStore)] == [
+        ("p2", "(default)", "rampart_alerts", 8 * 86400), (None, "db2", "rampart_alerts", 8 * 86400),
+        (None, "(default)", "c2", 8 * 86400), (None, "(default)", "rampart_alerts", 7200)]
+
+
+def test_a_lost_race_waits_a_random_5_to_50_ms_before_reading_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    waits: list[tuple[float, float]] = []
+    monkeypatch.setattr(random, "uniform", lambda a, b: waits.append((a, b)) or 0.0)
+    store, client = _store()
+    client.conflicts = [gexc.Aborted("x"), gexc.FailedPrecondition("y")]
+    assert store.begin(_req()).status == "new"
+    assert waits == [(0.005, 0.05), (0.005, 0.05)]
