@@ -236,6 +236,18 @@ EQUIVALENT |= {
        "the undo command's backend name another way: remediate gets this far only for a resource matching _BACKEND_REF"
        " (projects/P/{global|regions/R}/backendServices/NAME), so rsplit('/') with no limit, limit 2, or index +1 of"
        " limit 1 is NAME too" for n in (226, 229, 230)},
+    **{name: "to_dict() of a snapshot whatever it exists: google-cloud-firestore's DocumentSnapshot.to_dict() returns"
+             " None for a document that does not exist, the same None" for name in (
+        "shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_17", "shared.alerts.dedupe.xǁFirestoreStoreǁget__mutmut_9")},
+    **{f"shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_{n}":
+       "zip(..., strict=None) or without strict for strict=False: zip's default is not strict, and None is false"
+       for n in (31, 35)},
+    "shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_38":
+        "break for continue after a document with nothing to write: the claim comes first, and no transition returns"
+        " a window to write without a claim to write (begin_transition's every None claim has a None window), so"
+        " nothing after it is skipped",
+    "shared.alerts.dedupe.xǁFirestoreStoreǁ_call_options__mutmut_8":
+        "Retry without multiplier=2.0: google.api_core.retry's default multiplier is 2.0 (_DEFAULT_DELAY_MULTIPLIER)",
 }
 
 

@@ -567,3 +567,60 @@ def test_a_lost_race_waits_a_random_5_to_50_ms_before_reading_again(monkeypatch:
     client.conflicts = [gexc.Aborted("x"), gexc.FailedPrecondition("y")]
     assert store.begin(_req()).status == "new"
     assert waits == [(0.005, 0.05), (0.005, 0.05)]
+
+
+def test_a_claim_taken_from_a_tentative_one_reports_the_attempt_it_writes() -> None:
+    """The claim and the document agree: a record of the work starts at attempt 1, whatever the
+    tentative document said."""
+    claim, ev, _ = D.begin_transition({**TENTATIVE, "attempt": 3}, None, _req(payload="did the work"))
+    assert ev is not None and (claim.attempt, ev["attempt"]) == (1, 1)
+
+
+def test_half_a_second_of_settle_time_defers_a_tentative_claim() -> None:
+    claim, ev, res = D.begin_transition(None, None, _req(tentative=True, settle_seconds=0.5))
+    assert claim.status == "deferred" and ev is not None and ev["settle_until"] == 1000.5 and res is None
+
+
+def test_a_claim_without_a_lease_or_settle_time_is_never_waited_on() -> None:
+    """Documents written without lease_until or settle_until (another version's) read as expired,
+    at any time."""
+    claim, _, _ = D.begin_transition({"decision": "alert", "payload": "p", "owner": "x"}, None, _req(now=0.5))
+    assert claim.status == "resumed"
+    tentative = {k: v for k, v in TENTATIVE.items() if k != "settle_until"}
+    claim, _, _ = D.begin_transition(tentative, None, _req(now=0.5, tentative=True))
+    assert (claim.status, claim.payload) == ("new", "found it done")
+
+
+def test_the_firestore_client_is_made_for_the_stores_project_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import firestore_client
+
+    made: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(firestore_client, "fast_reconnect_client", lambda project, database: made.append((project, database)) or "client")
+    store = D.FirestoreStore(project="p1", database="db2")
+    assert made == []  # lazily, on the first call
+    assert store.client() == "client" and store.client() == "client"
+    assert made == [("p1", "db2")]
+
+
+def test_progress_finish_and_release_read_only_the_claim() -> None:
+    store, client = _store()
+    store.begin(_req())
+    del client.calls[:]
+    store.progress("evt-1", "me", "slack", 1001.0, 30.0)
+    store.release("evt-1", "me")
+    assert store.begin(_req(owner="other")).status == "resumed"
+    del client.calls[:]
+    store.finish("evt-1", "other")
+    assert [(c[0], c[1]) for c in client.calls] == [("get", "rampart_alerts/evt-1"), ("commit", [("update", "rampart_alerts/evt-1")])]
+
+
+def test_a_store_that_failed_half_a_second_ago_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    store, client = _store()
+    store._failed_at = 100.0
+    monkeypatch.setattr(time, "monotonic", lambda: 100.5)
+    store.get("k")
+    assert client.calls[-1][2]["retry"].timeout == 1.0
+    monkeypatch.setattr(time, "monotonic", lambda: 101.0)
+    store._failed_at = 100.51
+    with pytest.raises(D.StoreUnavailable, match=r"unreachable 0\.5s ago"):
+        store.get("k")
