@@ -244,8 +244,8 @@ EQUIVALENT |= {
        for n in (31, 35)},
     "shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_38":
         "break for continue after a document with nothing to write: the claim comes first, and no transition returns"
-        " a window to write without a claim to write (begin_transition's every None claim has a None window), so"
-        " nothing after it is skipped",
+        " a window to write without a claim to write (whenever begin_transition returns no claim document it returns"
+        " no window either; progress, finish and release write one document), so nothing after it is skipped",
     "shared.alerts.dedupe.xǁFirestoreStoreǁ_call_options__mutmut_8":
         "Retry without multiplier=2.0: google.api_core.retry's default multiplier is 2.0 (_DEFAULT_DELAY_MULTIPLIER)",
 }
