@@ -284,6 +284,41 @@ EQUIVALENT |= {
 }
 
 
+# pipeline, dedupe, armor re-measure (hpd)
+_NOT_A_POLICY_REF = ("fullmatch of 'XXXX' instead of '' for an empty string: neither is a security policy reference"
+                     " (the pattern needs projects/.../securityPolicies/NAME), so the match is None either way")
+EQUIVALENT |= {
+    "shared.pipeline.xǁPipelineǁreport__mutmut_7":
+        "the Result report() builds without its event_id: it only collects the deliveries of a record made outside"
+        " handle, report() drops it, and nothing reads its event_id",
+    **{f"shared.pipeline.xǁPipelineǁwarm_up__mutmut_{n}":
+       "a rule id's product by split('_') or split('_', 2) instead of split('_', 1): the first part of a split is the"
+       " same whatever its maxsplit" for n in (10, 13)},
+    "functions.armor_policy_detached.x_policy_link__mutmut_4": _NOT_A_POLICY_REF,
+    **{f"functions.armor_policy_detached.x__same_policy__mutmut_{n}": _NOT_A_POLICY_REF for n in (4, 7)},
+    **{f"functions.armor_policy_detached.x_prior_policy__mutmut_{n}":
+       "the method's part after 'compute.' by split without a limit, split limit 2 or rsplit: a Compute method name"
+       " (v1|beta|alpha.compute.RESOURCE.METHOD) holds 'compute.' once, and a method without it is whole either way,"
+       " so the same last part is compared with SET_POLICY" for n in (14, 15, 18)},
+    **{f"functions.armor_policy_detached.x_remediate__mutmut_{n}":
+       "the undo command's backend name another way: remediate gets this far only for a resource matching _BACKEND_REF"
+       " (projects/P/{global|regions/R}/backendServices/NAME), so rsplit('/') with no limit, limit 2, or index +1 of"
+       " limit 1 is NAME too" for n in (226, 229, 230)},
+    **{name: "to_dict() of a snapshot whatever it exists: google-cloud-firestore's DocumentSnapshot.to_dict() returns"
+             " None for a document that does not exist, the same None" for name in (
+        "shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_17", "shared.alerts.dedupe.xǁFirestoreStoreǁget__mutmut_9")},
+    **{f"shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_{n}":
+       "zip(..., strict=None) or without strict for strict=False: zip's default is not strict, and None is false"
+       for n in (31, 35)},
+    "shared.alerts.dedupe.xǁFirestoreStoreǁ_apply__mutmut_38":
+        "break for continue after a document with nothing to write: the claim comes first, and no transition returns"
+        " a window to write without a claim to write (whenever begin_transition returns no claim document it returns"
+        " no window either; progress, finish and release write one document), so nothing after it is skipped",
+    "shared.alerts.dedupe.xǁFirestoreStoreǁ_call_options__mutmut_8":
+        "Retry without multiplier=2.0: google.api_core.retry's default multiplier is 2.0 (_DEFAULT_DELAY_MULTIPLIER)",
+}
+
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",

@@ -163,9 +163,7 @@ def act(finding: Finding[Any], settings: RuleSettings, loaded: LoadedPolicy, tod
     if record.outcome is not Outcome.EXEMPT and rule.enrich is not None:
         extra = _enrich(rule.enrich, finding, settings, ctx)
         if extra:
-            record.after = {**record.after, "context": extra} if record.after else {"context": extra}
-    if settings.severity is not finding.severity and record.severity is None:
-        record.severity = settings.severity
+            record.after = {**record.after, "context": extra}
     return record
 
 

@@ -163,8 +163,6 @@ def begin_transition(
             or req.released_at > float(res["window_start"])):
         count = 1
         new_res = {"window_start": req.now, "count": count, "escalated": False, **req.labels}
-        if res is not None and "alerted_at" in res:
-            new_res["alerted_at"] = res["alerted_at"]
         decision: Decision = "alert"
     else:
         count = int(res["count"]) + 1
