@@ -7,9 +7,13 @@ reference: cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Ty
 
 from __future__ import annotations
 
+import base64
+import json
+from types import MappingProxyType
+
 import pytest
 
-from shared.event import BadInput, from_entry
+from shared.event import BadInput, _type_name, from_cloudevent, from_entry, iter_located, parse, parse_bytes, pick_dict
 
 
 def _entry(**pp: object) -> dict:
@@ -24,3 +28,291 @@ def test_entry_without_method_is_refused() -> None:
     with pytest.raises(BadInput) as info:
         from_entry(_entry(methodName=""))
     assert info.value.reason == "protoPayload.methodName is missing"
+
+
+# --- _b64_json: base64 text of at most a LogEntry's size, strictly decoded --------------------------------
+
+# 512 KiB of entry in base64 is 699050 characters (4/3, rounded down); 4 more for padding: 699054.
+B64_LIMIT = 699054
+
+
+def test_base64_one_character_over_the_limit_is_refused_by_size() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"message": {"data": "A" * (B64_LIMIT + 1)}})
+    assert info.value.reason == "message.data: 699055 bytes of base64, over the 524288-byte entry limit"
+
+
+def test_base64_at_the_limit_is_decoded_not_refused_by_size() -> None:
+    # 699054 is not a multiple of 4, so the decoder (not the size check) refuses it.
+    with pytest.raises(BadInput) as info:
+        parse({"message": {"data": "A" * B64_LIMIT}})
+    assert info.value.reason == "message.data: not valid base64"
+
+
+def test_base64_with_characters_outside_the_alphabet_is_refused() -> None:
+    # A lenient decoder drops the "!" and "?" and reads the entry: forged padding is not ours to repair.
+    data = base64.b64encode(json.dumps(_entry()).encode()).decode()
+    with pytest.raises(BadInput) as info:
+        parse({"message": {"data": data[:8] + "!?" + data[8:]}})
+    assert info.value.reason == "message.data: not valid base64"
+
+
+def test_base64_field_of_another_type_names_that_type() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"message": {"data": ["QQ=="]}})
+    assert info.value.reason == "message.data: expected base64 text, found list"
+
+
+def test_base64_bytes_are_accepted_like_text() -> None:
+    data = base64.b64encode(json.dumps(_entry()).encode())
+    assert parse({"message": {"data": data}}).insert_id == "i1"
+
+
+# --- _loads: every way JSON text fails, one reason each -----------------------------------------------------
+
+
+def test_json_that_is_not_utf8_says_so() -> None:
+    with pytest.raises(BadInput) as info:
+        parse_bytes(b"\x80")
+    assert info.value.reason == "body: not UTF-8 text"
+
+
+def test_json_with_a_5000_digit_number_says_so() -> None:
+    with pytest.raises(BadInput) as info:
+        parse_bytes(b"1" * 5000)
+    assert info.value.reason == "body: a JSON number with too many digits to read"
+
+
+def test_json_syntax_error_names_what_and_where() -> None:
+    with pytest.raises(BadInput) as info:
+        parse_bytes(b"{")
+    assert info.value.reason == "body: not JSON (Expecting property name enclosed in double quotes at position 1)"
+
+
+# --- parse_bytes: the body limit, 1 MiB -------------------------------------------------------------------
+
+BODY_LIMIT = 1_048_576
+
+
+def test_body_one_byte_over_the_limit_is_refused() -> None:
+    with pytest.raises(BadInput) as info:
+        parse_bytes(b"[" + b" " * (BODY_LIMIT - 1) + b"]")
+    assert info.value.reason == "body of 1048577 bytes is over the 1048576-byte limit"
+
+
+def test_body_at_the_limit_is_read() -> None:
+    with pytest.raises(BadInput) as info:
+        parse_bytes(b"[" + b" " * (BODY_LIMIT - 2) + b"]")
+    assert info.value.reason == "expected a JSON object (LogEntry or envelope), found list"
+
+
+# --- _type_name: a CloudEvent type in a reason, quoted only if it is a Google event type name -------------
+
+
+def test_type_name_quotes_a_google_name_of_100_characters() -> None:
+    name = "google.a." + "b" * 91
+    assert len(name) == 100
+    assert _type_name(name) == repr(name)
+
+
+def test_type_name_gives_only_the_size_of_a_101_character_google_shaped_name() -> None:
+    assert _type_name("google.a." + "b" * 92) == "(a 101-character non-Google name)"
+
+
+def test_type_name_gives_only_the_size_of_a_non_google_name() -> None:
+    assert _type_name("evil.payload") == "(a 12-character non-Google name)"
+
+
+def test_type_name_of_an_empty_name_or_a_non_string() -> None:
+    assert _type_name("") == "(empty)"
+    assert _type_name(5) == "(a int)"
+    assert _type_name(None) == "(a NoneType)"
+
+
+# --- from_cloudevent --------------------------------------------------------------------------------------
+
+
+class FakeCE(dict):
+    """What functions-framework hands a function: attributes by key, `.data`."""
+
+    def __init__(self, attrs: dict, data: object) -> None:
+        super().__init__(attrs)
+        self.data = data
+
+
+WRITTEN = "google.cloud.audit.log.v1.written"
+
+
+def test_cloudevent_of_another_type_is_not_an_audit_delivery() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": "google.cloud.storage.object.v1.finalized"}, {"bucket": "b"}))
+    assert info.value.reason == "CloudEvent type 'google.cloud.storage.object.v1.finalized' is not an audit-log delivery"
+
+
+def test_cloudevent_without_a_type_is_judged_by_its_data() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({}, {"bucket": "b"}))
+    assert info.value.reason == "no protoPayload: not a Cloud Audit Log entry"
+
+
+def test_cloudevent_with_a_non_string_type_is_judged_by_its_data() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": 5}, {"bucket": "b"}))
+    assert info.value.reason == "no protoPayload: not a Cloud Audit Log entry"
+
+
+def test_cloudevent_without_data_attribute_has_no_data() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent({"type": WRITTEN})
+    assert info.value.reason == "CloudEvent 'google.cloud.audit.log.v1.written' has no data"
+
+
+def test_cloudevent_without_data_and_type_names_neither() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({}, None))
+    assert info.value.reason == "CloudEvent (no type) has no data"
+
+
+def test_cloudevent_without_data_and_a_non_string_type_names_its_kind() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": 5}, None))
+    assert info.value.reason == "CloudEvent (a int) has no data"
+
+
+def test_cloudevent_data_one_byte_over_the_limit_is_refused() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": WRITTEN}, "[" + " " * (BODY_LIMIT - 1) + "]"))
+    assert info.value.reason == "CloudEvent data of 1048577 bytes is over the limit"
+
+
+def test_cloudevent_data_at_the_limit_is_read() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": WRITTEN}, b"[" + b" " * (BODY_LIMIT - 2) + b"]"))
+    assert info.value.reason == "expected a JSON object (LogEntry or envelope), found list"
+
+
+def test_cloudevent_data_that_is_not_json_names_the_data() -> None:
+    with pytest.raises(BadInput) as info:
+        from_cloudevent(FakeCE({"type": WRITTEN}, b"{"))
+    assert info.value.reason == "CloudEvent data: not JSON (Expecting property name enclosed in double quotes at position 1)"
+
+
+def test_cloudevent_entry_no_rule_wants_is_none() -> None:
+    assert from_cloudevent(FakeCE({"type": WRITTEN}, _entry()), wanted={("iam.googleapis.com", "SetIamPolicy")}) is None
+
+
+def test_cloudevent_entry_a_rule_wants_is_the_event() -> None:
+    wanted = {("run.googleapis.com", "google.cloud.run.v2.Services.UpdateService")}
+    ev = from_cloudevent(FakeCE({"type": WRITTEN}, _entry()), wanted=wanted)
+    assert ev is not None and ev.insert_id == "i1" and ev.location == "europe-west1"
+
+
+# --- iter_located: where each replayed document was -------------------------------------------------------
+
+REPLAY_LIMIT = 67_108_864
+
+
+def test_replay_input_one_byte_over_the_limit_is_one_reason() -> None:
+    (where, doc), = list(iter_located(" " * (REPLAY_LIMIT + 1)))
+    assert where == ""
+    assert isinstance(doc, BadInput)
+    assert doc.reason == "input of 67108865 bytes is over the 67108864-byte replay limit"
+
+
+def test_replay_input_at_the_limit_is_read() -> None:
+    assert list(iter_located(" " * REPLAY_LIMIT)) == []
+
+
+def test_replay_array_items_are_numbered_from_one() -> None:
+    assert list(iter_located('[{"a": 1}, {"b": 2}]')) == [("item 1", {"a": 1}), ("item 2", {"b": 2})]
+
+
+def test_replay_single_document_has_no_place() -> None:
+    assert list(iter_located('{"a": 1}')) == [("", {"a": 1})]
+
+
+def test_parse_with_a_cloudevent_type_that_is_not_an_audit_delivery() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"bucket": "b"}, ce_type="google.cloud.storage.object.v1.finalized")
+    assert info.value.reason == "CloudEvent type 'google.cloud.storage.object.v1.finalized' is not an audit-log delivery"
+
+
+# --- pick_dict, from_entry: any Mapping is an object, nothing else is ---------------------------------------
+
+
+def test_pick_dict_accepts_a_mapping_that_is_not_a_dict() -> None:
+    inner = MappingProxyType({"b": 1})
+    assert pick_dict({"a": inner}, "a") is inner
+    assert pick_dict({"a": [1]}, "a") == {}
+
+
+def test_from_entry_accepts_a_mapping_that_is_not_a_dict() -> None:
+    ev = from_entry(MappingProxyType(_entry()))
+    assert (ev.service, ev.insert_id) == ("run.googleapis.com", "i1")
+
+
+def test_from_entry_refuses_a_list() -> None:
+    with pytest.raises(BadInput) as info:
+        from_entry([_entry()])  # type: ignore[arg-type]
+    assert info.value.reason == "expected a LogEntry object, found list"
+
+
+# --- _str: a string field; a number where loose exports write one; nothing else -----------------------------
+
+
+def test_numeric_insert_id_is_read_as_its_digits() -> None:
+    assert from_entry(_entry() | {"insertId": 12345}).insert_id == "12345"
+
+
+def test_boolean_insert_id_is_refused() -> None:
+    with pytest.raises(BadInput) as info:
+        from_entry(_entry() | {"insertId": True})
+    assert info.value.reason == "insertId: expected a string, found bool"
+
+
+def test_list_insert_id_is_refused() -> None:
+    with pytest.raises(BadInput) as info:
+        from_entry(_entry() | {"insertId": ["i1"]})
+    assert info.value.reason == "insertId: expected a string, found list"
+
+
+def test_numeric_resource_name_is_refused_strictly() -> None:
+    with pytest.raises(BadInput) as info:
+        from_entry(_entry(resourceName=7))
+    assert info.value.reason == "protoPayload.resourceName: expected a string, found int"
+
+
+# --- _delegation: who really asked, first; a link we cannot name never matches a principal -----------------
+
+
+def _chain(links: object) -> tuple[str, ...]:
+    auth = {"principalEmail": "sa@p-123456.iam.gserviceaccount.com", "serviceAccountDelegationInfo": links}
+    return from_entry(_entry(authenticationInfo=auth)).delegation
+
+
+def test_delegation_names_first_party_subject_and_third_party_links() -> None:
+    links = [{"firstPartyPrincipal": {"principalEmail": "alice@example.com"}},
+             {"principalSubject": "principal://iam.googleapis.com/x"},
+             {"thirdPartyPrincipal": {"thirdPartyClaims": {"sub": "1"}}},
+             {}, "text", {"firstPartyPrincipal": {"principalEmail": 5}}]
+    assert _chain(links) == ("alice@example.com", "principal://iam.googleapis.com/x", "(third-party principal)",
+                             "(unnamed)", "(unnamed)", "(unnamed)")
+
+
+def test_delegation_that_is_not_a_list_is_no_chain() -> None:
+    assert _chain("alice@example.com") == ()
+    assert _chain({"firstPartyPrincipal": {"principalEmail": "alice@example.com"}}) == ()
+    assert _chain([]) == ()
+
+
+def test_delegation_keeps_the_first_20_links() -> None:
+    links = [{"firstPartyPrincipal": {"principalEmail": f"u{n}@example.com"}} for n in range(25)]
+    chain = _chain(links)
+    assert len(chain) == 20
+    assert chain[0] == "u0@example.com" and chain[19] == "u19@example.com"
+
+
+def test_delegation_name_is_cut_at_320_characters() -> None:
+    email = "a" * 400 + "@example.com"
+    (who,) = _chain([{"firstPartyPrincipal": {"principalEmail": email}}])
+    assert who == "a" * 320
