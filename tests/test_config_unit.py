@@ -454,3 +454,19 @@ def test_policy_text_without_a_source_is_called_policy() -> None:
     with pytest.raises(ConfigError) as info:
         parse_policy("version: 2\n")
     assert str(info.value) == "<policy>: version: Input should be 1; found 2"
+
+
+def test_policy_file_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    import locale
+
+    path = tmp_path / "policy.yaml"
+    path.write_bytes("trusted_domains: [example.com]\nrules: {run_ingress_open: {exemptions: [{projects: [p-123456],"
+                     " owner: zoë@example.com, reason: café menu, expires: 2099-01-01}]}}\n".encode())
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale: a read in the locale's encoding fails
+    try:
+        loaded = load_policy(path)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    (ex,) = loaded.settings("run_ingress_open").exemptions
+    assert (ex.owner, ex.reason) == ("zoë@example.com", "café menu")

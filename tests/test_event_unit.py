@@ -13,7 +13,17 @@ from types import MappingProxyType
 
 import pytest
 
-from shared.event import BadInput, _type_name, from_cloudevent, from_entry, iter_located, parse, parse_bytes, pick_dict
+from shared.event import (
+    AuditEvent,
+    BadInput,
+    _type_name,
+    from_cloudevent,
+    from_entry,
+    iter_located,
+    parse,
+    parse_bytes,
+    pick_dict,
+)
 
 
 def _entry(**pp: object) -> dict:
@@ -316,3 +326,143 @@ def test_delegation_name_is_cut_at_320_characters() -> None:
     email = "a" * 400 + "@example.com"
     (who,) = _chain([{"firstPartyPrincipal": {"principalEmail": email}}])
     assert who == "a" * 320
+
+
+# --- _from_entry: every field read, and every field of the wrong kind refused with its path ------------------
+
+FULL = {
+    "protoPayload": {
+        "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+        "serviceName": "run.googleapis.com",
+        "methodName": "google.cloud.run.v2.Services.UpdateService",
+        "resourceName": "projects/p-123456/locations/europe-west1/services/web",
+        "status": {"code": "7", "message": "denied"},
+        "authenticationInfo": {"principalEmail": "alice@example.com"},
+        "requestMetadata": {"callerSuppliedUserAgent": "gcloud/500"},
+        "request": {"service": {"ingress": "INGRESS_TRAFFIC_ALL"}},
+        "response": {"name": "operations/1"},
+        "metadata": {"m": 1},
+    },
+    "resource": {"type": "cloud_run_revision", "labels": {"project_id": "p-123456", "location": "europe-west1"}},
+    "logName": "projects/p-123456/logs/cloudaudit.googleapis.com%2Factivity",
+    "operation": {"id": "op-1", "first": True, "last": False},
+    "insertId": "i1",
+    "timestamp": "2026-01-02T03:04:05Z",
+}
+
+
+def test_every_field_of_a_full_entry() -> None:
+    assert from_entry(FULL) == AuditEvent(
+        service="run.googleapis.com", method="google.cloud.run.v2.Services.UpdateService",
+        resource_name="projects/p-123456/locations/europe-west1/services/web", project="p-123456",
+        location="europe-west1", principal="alice@example.com", insert_id="i1", timestamp="2026-01-02T03:04:05Z",
+        log_kind="activity", status_code=7, status_message="denied", resource_type="cloud_run_revision",
+        operation_id="op-1", operation_first=True, operation_last=False, user_agent="gcloud/500",
+        request={"service": {"ingress": "INGRESS_TRAFFIC_ALL"}}, response={"name": "operations/1"},
+        service_data={"m": 1}, resource_labels={"project_id": "p-123456", "location": "europe-west1"},
+        payload_type="type.googleapis.com/google.cloud.audit.AuditLog", delegation=())
+
+
+def test_panther_lower_case_keys_are_read() -> None:
+    entry = {"protopayload": {"serviceName": "s.googleapis.com", "methodName": "M"},
+             "logname": "projects/p-123456/logs/cloudaudit.googleapis.com%2Factivity", "insertid": "lower-1"}
+    ev = from_entry(entry)
+    assert (ev.insert_id, ev.log_kind, ev.project) == ("lower-1", "activity", "p-123456")
+
+
+def test_entry_with_only_the_required_fields_has_empty_defaults() -> None:
+    ev = from_entry({"protoPayload": {"methodName": "M"}})
+    assert (ev.service, ev.resource_name, ev.principal, ev.insert_id, ev.timestamp, ev.log_kind) == ("", "", "", "", "", "")
+    assert (ev.status_code, ev.status_message, ev.resource_type, ev.operation_id, ev.user_agent) == (0, "", "", "", "")
+    assert (ev.operation_first, ev.operation_last, ev.payload_type) == (False, False, "")
+
+
+def test_log_name_of_another_log_has_no_kind() -> None:
+    assert from_entry(_entry() | {"logName": "projects/p-123456/logs/evil-cloudaudit.googleapis.com%2Factivity"}).log_kind == ""
+
+
+def test_service_data_is_preferred_to_metadata() -> None:
+    entry = _entry(serviceData={"policyDelta": {}}, metadata={"m": 1})
+    assert from_entry(entry).service_data == {"policyDelta": {}}
+
+
+def test_timestamp_falls_back_to_the_payloads_and_numbers_become_text() -> None:
+    entry = _entry(timestamp="2026-02-03T00:00:00Z")
+    del entry["timestamp"]
+    assert from_entry(entry).timestamp == "2026-02-03T00:00:00Z"
+    assert from_entry(_entry() | {"timestamp": 1700000000}).timestamp == "1700000000"
+
+
+def test_status_code_of_18_digits_is_read_and_19_is_refused() -> None:
+    assert from_entry(_entry(status={"code": "123456789012345678"})).status_code == 123456789012345678
+    with pytest.raises(BadInput) as info:
+        from_entry(_entry(status={"code": "1234567890123456789"}))
+    assert info.value.reason == "protoPayload.status.code: expected an integer, found str"
+
+
+def test_status_message_that_is_not_text_is_dropped() -> None:
+    assert from_entry(_entry(status={"code": 0, "message": 5})).status_message == ""
+
+
+def test_payload_that_is_a_mapping_but_not_a_dict_is_read() -> None:
+    entry = _entry()
+    entry["protoPayload"] = MappingProxyType(entry["protoPayload"])
+    assert from_entry(entry).method == "google.cloud.run.v2.Services.UpdateService"
+
+
+def _bad(where: str, value: object) -> dict:
+    """_entry() with one field, at a dotted path, replaced."""
+    entry = json.loads(json.dumps(_entry() | {"resource": {"type": "t", "labels": {}}, "operation": {"id": "o"}}))
+    entry["protoPayload"]["requestMetadata"] = {}
+    entry["protoPayload"]["status"] = {"code": 0}
+    entry["protoPayload"]["authenticationInfo"] = {}
+    *parents, last = where.split(".")
+    cur = entry
+    for key in parents:
+        cur = cur[key]
+    cur[last] = value
+    return entry
+
+
+@pytest.mark.parametrize(("where", "value", "reason"), [
+    ("protoPayload", [], "protoPayload: expected an object, found list"),
+    ("protoPayload.serviceName", 5, "protoPayload.serviceName: expected a string, found int"),
+    ("protoPayload.methodName", 5, "protoPayload.methodName: expected a string, found int"),
+    ("protoPayload.resourceName", 7, "protoPayload.resourceName: expected a string, found int"),
+    ("protoPayload.status", [], "protoPayload.status: expected an object, found list"),
+    ("protoPayload.status.code", 1.5, "protoPayload.status.code: expected an integer, found float"),
+    ("protoPayload.authenticationInfo", "x", "protoPayload.authenticationInfo: expected an object, found str"),
+    ("protoPayload.authenticationInfo.principalEmail", 5,
+     "protoPayload.authenticationInfo.principalEmail: expected a string"),
+    ("resource", "x", "resource: expected an object, found str"),
+    ("resource.labels", [], "resource.labels: expected an object, found list"),
+    ("logName", [], "logName: expected a string, found list"),
+    ("operation", [], "operation: expected an object, found list"),
+    ("protoPayload.requestMetadata", [], "protoPayload.requestMetadata: expected an object, found list"),
+    ("protoPayload.request", [], "protoPayload.request: expected an object, found list"),
+    ("timestamp", {"a": 1}, "timestamp: expected a string, found dict"),
+    ("timestamp", True, "timestamp: expected a string, found bool"),
+    ("protoPayload.serviceData", [], "protoPayload.serviceData: expected an object, found list"),
+    ("protoPayload.metadata", [], "protoPayload.metadata: expected an object, found list"),
+    ("insertId", ["i"], "insertId: expected a string, found list"),
+    ("resource.type", [], "resource.type: expected a string, found list"),
+    ("operation.id", [], "operation.id: expected a string, found list"),
+    ("protoPayload.requestMetadata.callerSuppliedUserAgent", [],
+     "requestMetadata.callerSuppliedUserAgent: expected a string, found list"),
+    ("protoPayload.response", [], "protoPayload.response: expected an object, found list"),
+    ("protoPayload.@type", 5, "protoPayload.@type: expected a string, found int"),
+])
+def test_field_of_the_wrong_kind_is_refused_with_its_path(where: str, value: object, reason: str) -> None:
+    with pytest.raises(BadInput) as info:
+        from_entry(_bad(where, value))
+    assert info.value.reason == reason
+
+
+def test_lower_case_log_name_and_insert_id_of_the_wrong_kind_are_refused() -> None:
+    entry = {"protoPayload": {"methodName": "M"}}
+    with pytest.raises(BadInput) as info:
+        from_entry(entry | {"logname": []})
+    assert info.value.reason == "logname: expected a string, found list"
+    with pytest.raises(BadInput) as info:
+        from_entry(entry | {"insertid": []})
+    assert info.value.reason == "insertid: expected a string, found list"
