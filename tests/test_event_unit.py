@@ -466,3 +466,58 @@ def test_lower_case_log_name_and_insert_id_of_the_wrong_kind_are_refused() -> No
     with pytest.raises(BadInput) as info:
         from_entry(entry | {"insertid": []})
     assert info.value.reason == "insertid: expected a string, found list"
+
+
+# --- the project: from the resource name, else the resource's label, else the log name ------------------------
+
+LOG_C = "projects/p-ccc333/logs/cloudaudit.googleapis.com%2Factivity"
+
+
+def _project(resource_name: str, labels: dict, log_name: str = LOG_C) -> str:
+    entry = {"protoPayload": {"methodName": "M", "resourceName": resource_name},
+             "resource": {"type": "t", "labels": labels}, "logName": log_name}
+    return from_entry(entry).project
+
+
+def test_project_of_the_resource_name_comes_first() -> None:
+    assert _project("projects/p-aaa111/locations/us-east1/services/s", {"project_id": "p-bbb222"}) == "p-aaa111"
+    assert _project("namespaces/p-aaa111/services/s", {"project_id": "p-bbb222"}) == "p-aaa111"
+
+
+def test_project_placeholder_in_the_resource_name_gives_way_to_the_label() -> None:
+    assert _project("projects/_/buckets/b", {"project_id": "p-bbb222"}) == "p-bbb222"
+
+
+def test_project_label_that_is_not_text_gives_way_to_the_log_name() -> None:
+    assert _project("", {"project_id": 5}) == "p-ccc333"
+    assert _project("", {"project_id": ""}) == "p-ccc333"
+
+
+def test_project_named_nowhere_is_empty() -> None:
+    assert _project("", {}, "organizations/1/logs/cloudaudit.googleapis.com%2Factivity") == ""
+
+
+# --- the location: from the resource name, else the request's region, the resource's label, the payload's ---
+
+def _location(resource_name: str, request: dict, labels: dict, current: object = None) -> str:
+    pp: dict = {"methodName": "M", "resourceName": resource_name, "request": request}
+    if current is not None:
+        pp["resourceLocation"] = {"currentLocations": current}
+    return from_entry({"protoPayload": pp, "resource": {"type": "t", "labels": labels}}).location
+
+
+def test_location_of_the_resource_name_comes_first() -> None:
+    assert _location("projects/p/locations/us-east1/services/s", {"region": "europe-west4"}, {"location": "asia-east1"},
+                     ["us-west1"]) == "us-east1"
+
+
+def test_location_falls_back_to_region_then_label_then_current_locations() -> None:
+    assert _location("projects/p/global/x", {"region": "europe-west4"}, {"location": "asia-east1"}, ["us-west1"]) == "europe-west4"
+    assert _location("projects/p/global/x", {}, {"location": "asia-east1"}, ["us-west1"]) == "asia-east1"
+    assert _location("projects/p/global/x", {}, {}, ["us-west1", "us-west2"]) == "us-west1"
+
+
+def test_location_named_nowhere_or_not_as_text_is_empty() -> None:
+    assert _location("projects/p/global/x", {}, {}, []) == ""
+    assert _location("projects/p/global/x", {}, {}) == ""
+    assert _location("projects/p/global/x", {"region": 5}, {"location": "asia-east1"}) == ""
