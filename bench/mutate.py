@@ -256,6 +256,33 @@ EQUIVALENT |= {
     **{f"shared.config.xǁPolicyStoreǁset__mutmut_{n}": _PINNED_DIGEST for n in (2, 3, 4)},
     "shared.config.xǁPolicyStoreǁset__mutmut_12": "float('INF') is float('inf')",
     **{f"shared.config.x_exemption_for__mutmut_{n}": _LISTED_FOLDER for n in (18, 20)},
+    "shared.event.x__b64_json__mutmut_6":
+        "the base64 limit 4/3 with true division (699054.67 instead of 699054): for a whole number of characters,"
+        " len > 699054.67 and len > 699054 are the same test",
+    "shared.event.x__delegation__mutmut_11":
+        "who = None instead of '' before the branches: a link no branch names stays falsy, and is '(unnamed)' either way",
+    "shared.event.x__dict__mutmut_3": _TYPE_FAST_PATH,
+    "shared.event.x__str__mutmut_4": _TYPE_FAST_PATH,
+    "shared.event.x_pick_dict__mutmut_8": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_2": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_19": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_102": _STATUS_MESSAGE,
+    "shared.event.x__from_entry__mutmut_104": _STATUS_MESSAGE,
+    "shared.event.x__from_entry__mutmut_320":
+        "project = None before the resource name is read: a None or empty project always takes the label/log-name"
+        " branch, which assigns a string, so the initial value never reaches the event",
+    "shared.event.x__from_entry__mutmut_349":
+        "location = None before the resource name is read: a None or empty location always takes the fallback"
+        " branch, which assigns a string, so the initial value never reaches the event",
+    "shared.event.x_from_cloudevent__mutmut_4":
+        "ce_type = None instead of '' for a CloudEvent without a type: both are false for the '(no type)' reason and"
+        " not a str, so unwrap gets '' either way",
+    **{f"shared.event.x__snake__mutmut_{n}":
+       "_snake's cache not read (or filled with None): the name is converted again, to the same snake_case name;"
+       " a cost, not a behaviour" for n in (1, 2, 11)},
+    "shared.event.x_pick__mutmut_3": _TYPE_FAST_PATH,
+    "shared.event.x_unwrap__mutmut_9": _TYPE_FAST_PATH,
+    "shared.event.x_unwrap__mutmut_72": _TYPE_FAST_PATH,
 }
 
 

@@ -22,6 +22,7 @@ from shared.event import (
     iter_located,
     parse,
     parse_bytes,
+    pick,
     pick_dict,
 )
 
@@ -521,3 +522,134 @@ def test_location_named_nowhere_or_not_as_text_is_empty() -> None:
     assert _location("projects/p/global/x", {}, {}, []) == ""
     assert _location("projects/p/global/x", {}, {}) == ""
     assert _location("projects/p/global/x", {"region": 5}, {"location": "asia-east1"}) == ""
+
+
+# --- unwrap: envelopes, at most 4 deep ------------------------------------------------------------------------
+
+
+def _b64(doc: object) -> str:
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def _in_cloudevents(doc: object, times: int) -> object:
+    for _ in range(times):
+        doc = {"specversion": "1.0", "type": WRITTEN, "data": doc}
+    return doc
+
+
+def _in_push_bodies(doc: object, times: int) -> object:
+    for _ in range(times):
+        doc = {"message": {"data": _b64(doc)}, "subscription": "projects/p/subscriptions/s"}
+    return doc
+
+
+def test_four_cloudevent_envelopes_are_unwrapped_and_five_are_refused() -> None:
+    assert parse(_in_cloudevents(_entry(), 4)).insert_id == "i1"
+    with pytest.raises(BadInput) as info:
+        parse(_in_cloudevents(_entry(), 5))
+    assert info.value.reason == "envelope nested more than 4 levels deep"
+
+
+def test_four_push_bodies_are_unwrapped_and_five_are_refused() -> None:
+    assert parse(_in_push_bodies(_entry(), 4)).insert_id == "i1"
+    with pytest.raises(BadInput) as info:
+        parse(_in_push_bodies(_entry(), 5))
+    assert info.value.reason == "envelope nested more than 4 levels deep"
+
+
+def test_structured_cloudevent_with_data_base64() -> None:
+    assert parse({"specversion": "1.0", "type": WRITTEN, "data_base64": _b64(_entry())}).insert_id == "i1"
+
+
+def test_structured_cloudevent_data_is_preferred_to_data_base64() -> None:
+    assert parse({"specversion": "1.0", "type": WRITTEN, "data": _entry(), "data_base64": "!!"}).insert_id == "i1"
+
+
+def test_structured_cloudevent_with_bad_data_base64_names_it() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"specversion": "1.0", "type": WRITTEN, "data_base64": "!!"})
+    assert info.value.reason == "CloudEvent data_base64: not valid base64"
+
+
+def test_structured_cloudevent_with_a_non_string_type_is_judged_by_its_data() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"specversion": "1.0", "type": 5, "data": {"bucket": "b"}})
+    assert info.value.reason == "no protoPayload: not a Cloud Audit Log entry"
+
+
+def test_envelopes_that_are_mappings_but_not_dicts_are_unwrapped() -> None:
+    assert parse(MappingProxyType(_entry())).insert_id == "i1"
+    assert parse({"message": MappingProxyType({"data": _b64(_entry())})}).insert_id == "i1"
+
+
+def test_gen1_message_is_known_by_attributes_or_type() -> None:
+    assert parse({"data": _b64(_entry()), "attributes": {}}).insert_id == "i1"
+    with pytest.raises(BadInput) as info:
+        parse({"data": _b64(_entry())})
+    assert info.value.reason == "no protoPayload: not a Cloud Audit Log entry"
+
+
+def test_gen1_message_data_must_be_text() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage", "data": 5})
+    assert info.value.reason == "no protoPayload: not a Cloud Audit Log entry"
+
+
+# --- pick: camelCase first, then proto snake_case, at every step ------------------------------------------------
+
+
+@pytest.fixture
+def no_snake_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing the tests parses entries, which fills the cache: start from none.
+    import shared.event as event
+
+    monkeypatch.setattr(event, "_SNAKE_CACHE", {})
+
+
+@pytest.mark.usefixtures("no_snake_names")
+def test_pick_falls_back_to_snake_case_at_every_step() -> None:
+    assert pick({"update_mask": {"field_paths": ["ingress"]}}, "updateMask", "fieldPaths") == ["ingress"]
+    assert pick({"zeta_quux": 2}, "ZetaQuux") == 2  # no leading underscore for a leading capital
+
+
+@pytest.mark.usefixtures("no_snake_names")
+def test_pick_prefers_the_camel_case_key() -> None:
+    assert pick({"revisionTemplate": 1, "revision_template": 2}, "revisionTemplate") == 1
+
+
+def test_pick_follows_the_whole_path() -> None:
+    assert pick({"a": {"b": {"c": 3}}}, "a", "b", "c") == 3
+    assert pick(MappingProxyType({"a": MappingProxyType({"b": 4})}), "a", "b") == 4
+    assert pick(5) == 5
+
+
+def test_pick_answers_the_default_for_a_missing_step_or_a_non_mapping() -> None:
+    assert pick({"a": 1}, "b", default="d") == "d"
+    assert pick({"a": [1]}, "a", "b", default="d") == "d"
+    assert pick(None, "a") is None
+    assert pick({"a": {"b": 1}}, "a", "c") is None
+
+
+GEN1 = "type.googleapis.com/google.pubsub.v1.PubsubMessage"
+
+
+def test_four_gen1_messages_are_unwrapped_and_five_are_refused() -> None:
+    doc: object = _entry()
+    for _ in range(4):
+        doc = {"@type": GEN1, "data": _b64(doc)}
+    assert parse(doc).insert_id == "i1"
+    with pytest.raises(BadInput) as info:
+        parse({"@type": GEN1, "data": _b64(doc)})
+    assert info.value.reason == "envelope nested more than 4 levels deep"
+
+
+def test_gen1_message_with_bad_base64_names_it() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"@type": GEN1, "data": "!!"})
+    assert info.value.reason == "PubsubMessage.data: not valid base64"
+
+
+def test_push_body_without_data_says_so() -> None:
+    with pytest.raises(BadInput) as info:
+        parse({"message": {"attributes": {"a": "b"}, "messageId": "1"}})
+    assert info.value.reason == "Pub/Sub message without data"
