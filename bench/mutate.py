@@ -319,6 +319,79 @@ EQUIVALENT |= {
 }
 
 
+# shared/event.py and shared/config.py (hec)
+_CLOSE_MATCH = ("difflib.get_close_matches' n or cutoff left to its default (n=3, cutoff=0.6) or n=2: only near[0] is"
+                " read, the best match whatever n (heapq.nlargest), and 0.6 is the default cutoff")
+_PARAMS_FROZEN = ("the params model not frozen: its instance never escapes _resolve/_section_errors, which copy it with"
+                  " dict(validated) into the rule's frozen Params dataclass; nothing assigns to it")
+_ERRORS_ARGS = ("ValidationError.errors() with include_url/include_input at their defaults or include_url=True: the"
+                " defaults are include_input=True, and _format_errors never reads the 'url' key")
+_NO_ENV = ("RAMPART_POLICY_CHECK_SECONDS unset read as None or 'XXXX' instead of '': None is false and float('XXXX')"
+           " raises ValueError, so the default interval is returned either way")
+_NEVER_EMPTY_DIGEST = ("a digest field set to '' instead of None: it is only compared with a SHA-256 hex digest or"
+                       " 'unreadable:<path>', never ''")
+_PINNED_DIGEST = ("the pinned store's digest: _reload reads it, and a pinned store never reloads (its next check is at"
+                  " +inf, which time.monotonic() never reaches)")
+_LISTED_FOLDER = ("policy.folders.get(f) default: _resolve refuses an exemption naming a folder not listed under"
+                  " `folders:` (ConfigError), and every caller passes settings of the same LoadedPolicy, so f is a key")
+_TYPE_FAST_PATH = ("`type(x) is dict/str` is a fast path before isinstance(x, Mapping/str), which answers the same"
+                   " for a dict or str; skipping it changes only the cost")
+_STATUS_MESSAGE = "status.get('message') default None instead of '': a non-string message becomes '' either way"
+EQUIVALENT |= {
+    **{f"shared.config.x__unknown_rule__mutmut_{n}": _CLOSE_MATCH for n in (8, 9, 10)},
+    **{f"shared.config.x__params_model__mutmut_{n}": _PARAMS_FROZEN for n in (22, 24, 27)},
+    **{f"shared.config.x__resolve__mutmut_{n}":
+       "getattr(destroy.params, 'allow_disable', default): kms_version_destroy_scheduled's Params always has the field"
+       " (default None), so the default is never used" for n in (95, 98)},
+    "shared.config.x__resolve__mutmut_113":
+        "alerts = '' before the try: either the alerts model validates and sets it, or an error is added and"
+        " ConfigError is raised, so the initial value never reaches the LoadedPolicy",
+    **{f"shared.config.x__format_errors__mutmut_{n}": _ERRORS_ARGS for n in (5, 6, 7)},
+    "shared.config.x_load_policy__mutmut_6": "encoding 'UTF-8' for 'utf-8': codec names are case-insensitive",
+    **{f"shared.config.x__check_seconds__mutmut_{n}": _NO_ENV for n in (3, 5, 8)},
+    "shared.config.xǁPolicyStoreǁ__init____mutmut_11": _NEVER_EMPTY_DIGEST,
+    "shared.config.xǁPolicyStoreǁ_reload__mutmut_58": _NEVER_EMPTY_DIGEST,
+    "shared.config.xǁPolicyStoreǁ__init____mutmut_15":
+        "the first check at 1.0 instead of 0.0: before any load both of current()'s interval checks find neither a"
+        " policy nor an error and fall through to the load, so the first call loads either way",
+    "shared.config.xǁPolicyStoreǁ_reload__mutmut_59":
+        "_error = '' after a good load: _error is read only while no policy is in force, and after a good load one"
+        " always is (nothing sets _current back to None)",
+    **{f"shared.config.xǁPolicyStoreǁset__mutmut_{n}": _PINNED_DIGEST for n in (2, 3, 4)},
+    "shared.config.xǁPolicyStoreǁset__mutmut_12": "float('INF') is float('inf')",
+    **{f"shared.config.x_exemption_for__mutmut_{n}": _LISTED_FOLDER for n in (18, 20)},
+    "shared.event.x__b64_json__mutmut_6":
+        "the base64 limit 4/3 with true division (699054.67 instead of 699054): for a whole number of characters,"
+        " len > 699054.67 and len > 699054 are the same test",
+    "shared.event.x__delegation__mutmut_11":
+        "who = None instead of '' before the branches: a link no branch names stays falsy, and is '(unnamed)' either way",
+    "shared.event.x__dict__mutmut_3": _TYPE_FAST_PATH,
+    "shared.event.x__str__mutmut_4": _TYPE_FAST_PATH,
+    "shared.event.x_pick_dict__mutmut_8": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_2": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_19": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_102": _STATUS_MESSAGE,
+    "shared.event.x__from_entry__mutmut_104": _STATUS_MESSAGE,
+    "shared.event.x__from_entry__mutmut_320":
+        "project = None before the resource name is read: a None or empty project always takes the label/log-name"
+        " branch, which assigns a string, so the initial value never reaches the event",
+    "shared.event.x__from_entry__mutmut_349":
+        "location = None before the resource name is read: a None or empty location always takes the fallback"
+        " branch, which assigns a string, so the initial value never reaches the event",
+    "shared.event.x_from_cloudevent__mutmut_4":
+        "ce_type = None instead of '' for a CloudEvent without a type: both are false for the '(no type)' reason and"
+        " not a str, so unwrap gets '' either way",
+    **{f"shared.event.x__snake__mutmut_{n}":
+       "_snake's cache not read (or filled with None): the name is converted again, to the same snake_case name;"
+       " a cost, not a behaviour" for n in (1, 2, 11)},
+    "shared.event.x_pick__mutmut_3": _TYPE_FAST_PATH,
+    "shared.event.x_unwrap__mutmut_9": _TYPE_FAST_PATH,
+    "shared.event.x_unwrap__mutmut_72": _TYPE_FAST_PATH,
+    "shared.event.x__from_entry__mutmut_389":
+        "str(ts) also for a string timestamp: str() of a str is the same text, and numbers took that branch already",
+}
+
+
 DEFINITIONS = {
     "killed": "a test failed with the mutant in place",
     "timeout": "the tests ran over 15x their usual time with the mutant (an infinite loop, say): counted as killed",
