@@ -49,9 +49,23 @@ def core_changed_since(commit: str) -> bool:
     return _git("diff", "--quiet", commit, "--", *CORE).returncode != 0
 
 
+def modules_changed_since(data: dict[str, Any]) -> list[str]:
+    """The counted modules of a mutation results file whose code differs from the commit each was
+    measured at (that file is measured module by module, so the core as a whole may move on)."""
+    return [m for m in data.get("scope", {}).get("measured", [])
+            if _git("diff", "--quiet", data["modules"][m]["commit"], "--", m).returncode != 0]
+
+
 def main() -> int:
     for name, path in RESULTS.items():
-        prov = recorded(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        prov = recorded(data)
+        if name == "mutation":
+            changed = modules_changed_since(data)
+            state = (f"{len(changed)} of its modules changed since: re-measure {', '.join(changed)}" if changed
+                     else "every counted module unchanged since the commit it was measured at")
+            print(f"{name}: {path.relative_to(ROOT)}, modules measured at {prov['commit']} or later ({state})")
+            continue
         stale = core_changed_since(prov["commit"]) or prov["core_uncommitted_changes"]
         state = "core changed since: re-measure" if stale else "core unchanged since"
         print(f"{name}: {path.relative_to(ROOT)} at commit {prov['commit']} ({state})")

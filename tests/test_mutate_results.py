@@ -86,3 +86,13 @@ def test_results_from_other_clones_merge_module_by_module_the_newest_winning(tre
     data = mutate.merge(mutate.newest(here, clone_a, clone_b), {})
     assert data["scope"]["measured"] == ["shared/a.py", "shared/b.py", "shared/c.py"] and data["mutants"] == 8
     assert data["killed_percent"] == round(100 * 7 / 8, 1)
+
+
+def test_provenance_judges_a_mutation_figure_module_by_module() -> None:
+    from bench.provenance import modules_changed_since
+
+    head = mutate._git("rev-parse", "--short", "HEAD").stdout.strip()
+    # shared/views/run.py changed after c19ba68 (issue 18's views work); nothing changes from HEAD.
+    data = {"scope": {"measured": ["shared/views/run.py", "shared/rules.py"]},
+            "modules": {"shared/views/run.py": {"commit": "c19ba68"}, "shared/rules.py": {"commit": head}}}
+    assert modules_changed_since(data) == ["shared/views/run.py"]
