@@ -66,6 +66,12 @@ def main() -> int:
                      else "every counted module unchanged since the commit it was measured at")
             print(f"{name}: {path.relative_to(ROOT)}, modules measured at {prov['commit']} or later ({state})")
             continue
+        if "sections" in prov:  # merged runs: each section names the commit it was measured at
+            changed = sorted(k for k, c in prov["sections"].items() if core_changed_since(c))
+            state = (f"core changed since for {', '.join(changed)}: re-measure those" if changed
+                     else "core unchanged since for every section")
+            print(f"{name}: {path.relative_to(ROOT)}, sections measured at {prov['commit']} or later ({state})")
+            continue
         stale = core_changed_since(prov["commit"]) or prov["core_uncommitted_changes"]
         state = "core changed since: re-measure" if stale else "core unchanged since"
         print(f"{name}: {path.relative_to(ROOT)} at commit {prov['commit']} ({state})")

@@ -196,6 +196,37 @@ def _pct(s: dict[str, Any]) -> str:
     return f"{s['p50']:.0f}/{s['p95']:.0f}/{s['p99']:.0f}"
 
 
+def section_provenance(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each section's own provenance: a section that has none (a file written before
+    sections carried one) was measured by the newest run in the merge chain that did not keep it."""
+    from bench.provenance import recorded
+
+    runs = [(recorded(data), set(data.get("merged_into", {}).get("kept", []) if data.get("merged_into") else []))]
+    m = data.get("merged_into")
+    while m:
+        commit = (m.get("machine") or {}).get("git_commit", "")
+        runs.append(({"commit": commit, "core_uncommitted_changes": (m.get("machine") or {}).get("uncommitted_changes", False)},
+                     set((m.get("earlier") or {}).get("kept", [])) if m.get("earlier") else set()))
+        m = m.get("earlier")
+    # runs[i] = (provenance of run i, sections run i kept from run i+1); run i measured the rest.
+    sections = {}
+    for name, sec in data.get("sections", {}).items():
+        if "provenance" not in sec:
+            prov = next((p for p, kept in runs if name not in kept), runs[-1][0])
+            sec = {**sec, "provenance": prov}
+        sections[name] = sec
+    return {**data, "sections": sections}
+
+
+def oldest_provenance(results: dict[str, Any]) -> dict[str, Any]:
+    """The file's provenance: its oldest section's commit (the figures describe that code or newer)."""
+    from bench.mutate import _oldest
+
+    provs = [sec["provenance"] for sec in results["sections"].values()]
+    return {"commit": _oldest([p["commit"] for p in provs]), "core_uncommitted_changes": any(p["core_uncommitted_changes"] for p in provs),
+            "sections": {k: sec["provenance"]["commit"] for k, sec in results["sections"].items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description="Rampart benchmarks (make bench).")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
@@ -209,12 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown section(s) {', '.join(unknown)}; expected some of {', '.join(SECTIONS)}")
     results = run(only, quick=a.quick)
+    for sec in results["sections"].values():
+        sec["provenance"] = results["provenance"]
     if a.merge and Path(a.out).exists():
         old = json.loads(Path(a.out).read_text())
-        results["sections"] = {**{k: v for k, v in old.get("sections", {}).items() if k not in only}, **results["sections"]}
+        kept = {k: v for k, v in section_provenance(old)["sections"].items() if k not in only}
+        results["sections"] = {**kept, **results["sections"]}
         results["merged_into"] = {"machine": old.get("machine"), "duration_s": old.get("duration_s"),
-                                  "kept": sorted(set(old.get("sections", {})) - set(only)), "earlier": old.get("merged_into")}
+                                  "kept": sorted(kept), "earlier": old.get("merged_into")}
         results["targets"] = [t for sec in results["sections"].values() for t in sec.get("targets", [])]
+        results["provenance"] = oldest_provenance(results)
     text = table(results)
     print(text)
     results["table"] = text.splitlines()
