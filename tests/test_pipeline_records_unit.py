@@ -24,6 +24,7 @@ from shared.config import parse_policy
 from shared.event import AuditEvent, parse
 from shared.model import Action, ActionRecord, Finding, Mode, Outcome, Severity
 from tests.helpers import ROOT, RULE_FIXTURES, load_json
+from tests.support.pipeline_fakes import Acts, Pinned
 
 # One Cloud Run ReplaceService (by masatonaka1989@gmail.com, insertId qd23mgd4u3f) that three
 # rules find fault with under `default_mode: alert`: ingress, region, CMEK.
@@ -35,28 +36,6 @@ ENTRY_RESOURCE = "namespaces/test-project-1234/services/cloud-run-slack-bot"  # 
 ALERT = "default_mode: alert\n"
 SLACK = "alerts:\n  slack: {webhook_url_file: /secrets/slack-webhook}\n"
 ACTOR = "masatonaka1989@gmail.com"
-
-
-class Pinned:
-    def __init__(self, loaded: Any) -> None:
-        self.loaded = loaded
-
-    def current(self) -> Any:
-        return self.loaded
-
-
-class Acts:
-    """Stands in for `act`: records each call; raises the exception given for a rule."""
-
-    def __init__(self, fail: dict[str, Exception] | None = None) -> None:
-        self.fail = fail or {}
-        self.calls: list[str] = []
-
-    def __call__(self, finding: Finding, settings: Any, loaded: Any, today: Any = None) -> ActionRecord:
-        self.calls.append(finding.rule)
-        if finding.rule in self.fail:
-            raise self.fail[finding.rule]
-        return ActionRecord(finding=finding, mode=settings.mode, outcome=Outcome.ALERTED, reason="unit")
 
 
 def _event(entry: dict[str, Any] | None = None) -> AuditEvent:

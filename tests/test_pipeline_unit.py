@@ -19,6 +19,7 @@ from shared.config import parse_policy
 from shared.event import AuditEvent, parse
 from shared.model import ActionRecord, Finding, Outcome
 from tests.helpers import RULE_FIXTURES, load_json
+from tests.support.pipeline_fakes import Acts, Pinned
 
 # One Cloud Run ReplaceService that three rules find fault with (ingress, region, CMEK).
 THREE_FINDINGS = RULE_FIXTURES / "run_ingress_open" / "positive_v1_replace_all.json"
@@ -27,14 +28,6 @@ POLICY = """
 ignore_principals: ["rampart-*@demo-project.iam.gserviceaccount.com", "deployer@p.iam.gserviceaccount.com"]
 default_mode: alert
 """
-
-
-class Pinned:
-    def __init__(self, loaded: Any) -> None:
-        self.loaded = loaded
-
-    def current(self) -> Any:
-        return self.loaded
 
 
 def _event(principal: str | None = None) -> AuditEvent:
@@ -46,20 +39,6 @@ def _event(principal: str | None = None) -> AuditEvent:
 
 def _pipeline() -> P.Pipeline:
     return P.Pipeline(Pinned(parse_policy(POLICY, "unit-policy.yaml")), alert=False)
-
-
-class Acts:
-    """Stands in for `act`: records each call; raises the exception given for a rule."""
-
-    def __init__(self, fail: dict[str, Exception] | None = None) -> None:
-        self.fail = fail or {}
-        self.calls: list[str] = []
-
-    def __call__(self, finding: Finding, settings: Any, loaded: Any, today: Any = None) -> ActionRecord:
-        self.calls.append(finding.rule)
-        if finding.rule in self.fail:
-            raise self.fail[finding.rule]
-        return ActionRecord(finding=finding, mode=settings.mode, outcome=Outcome.ALERTED, reason="unit")
 
 
 def _lines(buf: Any, message: str) -> list[dict[str, Any]]:
@@ -164,14 +143,6 @@ def test_an_irrelevant_event_is_skipped_as_irrelevant_even_from_an_ignored_princ
 # warm_up: which libraries are loaded ahead of the first relevant event.
 
 
-class _Pinned:
-    def __init__(self, loaded: Any) -> None:
-        self.loaded = loaded
-
-    def current(self) -> Any:
-        return self.loaded
-
-
 WARM_POLICY = """
 default_mode: "off"
 rules:
@@ -193,12 +164,12 @@ def preloaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 
 def test_warm_up_loads_the_libraries_of_the_enabled_rules_products(preloaded: list[tuple[str, Any]]) -> None:
-    P.Pipeline(_Pinned(parse_policy(WARM_POLICY)), alert=False).warm_up()
+    P.Pipeline(Pinned(parse_policy(WARM_POLICY)), alert=False).warm_up()
     assert preloaded == [("clients", ("kms", "run"))]
 
 
 def test_warm_up_of_a_per_rule_function_loads_only_its_products(preloaded: list[tuple[str, Any]]) -> None:
-    pipeline = P.Pipeline(_Pinned(parse_policy(WARM_POLICY)), alert=False)
+    pipeline = P.Pipeline(Pinned(parse_policy(WARM_POLICY)), alert=False)
     pipeline.warm_up(only="run_ingress_open")
     pipeline.warm_up(only="kms_version_disabled")  # a KMS alert lists the Cloud Run services using the key
     pipeline.warm_up(only="kms_rotation")  # off: nothing to load
@@ -207,10 +178,10 @@ def test_warm_up_of_a_per_rule_function_loads_only_its_products(preloaded: list[
 
 def test_warm_up_loads_the_alert_channels_only_when_it_alerts(preloaded: list[tuple[str, Any]]) -> None:
     loaded = parse_policy(WARM_POLICY + "alerts:\n  slack: {webhook_url_file: /secrets/slack-webhook}\n")
-    P.Pipeline(_Pinned(loaded), alert=True).warm_up()
+    P.Pipeline(Pinned(loaded), alert=True).warm_up()
     assert preloaded == [("clients", ("kms", "run")), ("alerts", loaded.alerts)]
     preloaded.clear()
-    P.Pipeline(_Pinned(loaded), alert=False).warm_up()
+    P.Pipeline(Pinned(loaded), alert=False).warm_up()
     assert preloaded == [("clients", ("kms", "run"))]
 
 
@@ -228,7 +199,7 @@ def _ignoring(extra: str = "") -> Any:
 def test_an_ignored_principals_violating_change_is_alerted_and_not_acted_on() -> None:
     from tests.helpers import ROOT
 
-    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    pipeline = P.Pipeline(Pinned(_ignoring()), alert=False)
     with log.captured() as out:
         result = pipeline.handle(parse(load_json(ROOT / SLACKBOT_ENTRY)))
     assert result.skipped == "ignored_principal" and pipeline.stats["skipped:ignored_principal"] == 1
@@ -248,7 +219,7 @@ def test_an_ignored_principals_violating_change_is_alerted_and_not_acted_on() ->
 def test_an_ignored_principals_change_is_only_noted_when_not_acting() -> None:
     from tests.helpers import ROOT
 
-    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    pipeline = P.Pipeline(Pinned(_ignoring()), alert=False)
     with log.captured():
         result = pipeline.handle(parse(load_json(ROOT / SLACKBOT_ENTRY)), act_on=False)
     assert result.skipped == "ignored_principal" and len(result.findings) == 1 and result.records == []
@@ -260,7 +231,7 @@ def test_an_ignored_principals_compliant_change_is_noted_without_a_finding() -> 
     entry = load_json(ROOT / SLACKBOT_ENTRY)
     entry["protoPayload"]["response"]["metadata"]["annotations"]["run.googleapis.com/ingress"] = "internal"
     entry["protoPayload"]["request"]["service"]["metadata"]["annotations"]["run.googleapis.com/ingress"] = "internal"
-    pipeline = P.Pipeline(_Pinned(_ignoring()), alert=False)
+    pipeline = P.Pipeline(Pinned(_ignoring()), alert=False)
     with log.captured() as out:
         result = pipeline.handle(parse(entry))
     assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
@@ -285,20 +256,20 @@ QUARANTINING = ('default_mode: "off"\nignore_principals: ["792458658491-compute@
 
 def test_rampart_s_own_quarantine_coming_back_is_not_a_violation() -> None:
     # The quarantine labels the service and leaves the default service account for its owner to fix.
-    pipeline = P.Pipeline(_Pinned(parse_policy(QUARANTINING)), alert=False)
+    pipeline = P.Pipeline(Pinned(parse_policy(QUARANTINING)), alert=False)
     with log.captured():
         result = pipeline.handle(_own_quarantine("run_default_service_account"))
     assert result.skipped == "ignored_principal" and result.findings == [] and result.records == []
 
 
 def test_a_quarantine_label_of_another_rule_or_action_does_not_hide_the_violation() -> None:
-    pipeline = P.Pipeline(_Pinned(parse_policy(QUARANTINING)), alert=False)
+    pipeline = P.Pipeline(Pinned(parse_policy(QUARANTINING)), alert=False)
     with log.captured():
         other = pipeline.handle(_own_quarantine("run_ingress_open"))
     assert [r.outcome for r in other.records] == [Outcome.ALERTED]
     reverting = parse_policy(QUARANTINING.replace("action: quarantine", "action: alert"))
     with log.captured():
-        alerted = P.Pipeline(_Pinned(reverting), alert=False).handle(_own_quarantine("run_default_service_account"))
+        alerted = P.Pipeline(Pinned(reverting), alert=False).handle(_own_quarantine("run_default_service_account"))
     assert [r.outcome for r in alerted.records] == [Outcome.ALERTED]
 
 
