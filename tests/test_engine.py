@@ -230,37 +230,40 @@ def test_an_unmoved_refusal_after_a_first_write_keeps_that_write_on_the_record()
     assert run.attempts == 1 and run.conflicts == 1
 
 
+def _raced_once(live: Live, plan: Any, then: Any) -> Any:
+    """A plan function whose first plan is overtaken (someone else writes the resource right after
+    the read); every later call answers `then(state)`."""
+    calls = {"n": 0}
+
+    def planned(state: dict[str, str]) -> Plan:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            p = plan(state)
+            live.someone_else_changes("open")
+            return p
+        return then(state)
+
+    return planned
+
+
 def test_conflicts_are_counted_on_every_way_out() -> None:
     live = Live()
     plan = _close(live)
-    calls = {"n": 0}
 
-    def raced_then_refused(state: dict[str, str]) -> Plan:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            p = plan(state)
-            live.someone_else_changes("open")
-            return p
+    def refused(state: dict[str, str]) -> Plan:
         raise Refused("no longer ours")
 
-    run = _converge(live, raced_then_refused)
+    run = _converge(live, _raced_once(live, plan, refused))
     assert run.status is Status.REFUSED and run.conflicts == 1 and run.attempts == 1
 
     live = Live()
-    calls["n"] = 0
 
-    def raced_then_unfinished(state: dict[str, str]) -> Plan:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            p = plan(state)
-            live.someone_else_changes("open")
-            return p
-
+    def unfinished_plan(state: dict[str, str]) -> Plan:
         def unfinished() -> None:
             raise Unfinished("still running")
 
         return Plan([Write("service", state["etag"], [Change("value", "open", "closed")], unfinished)])
 
-    run = _converge(live, raced_then_unfinished)
+    run = _converge(live, _raced_once(live, plan, unfinished_plan))
     assert run.status is Status.UNFINISHED and run.conflicts == 1 and run.attempts == 2
     assert run.state == {"value": "open", "etag": "e1*"}

@@ -341,10 +341,8 @@ def test_release_of_an_annotation_rampart_did_not_write_says_to_check_by_hand(mo
                                    "check the service by hand (its annotation may have been edited)")
 
 
-def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.actions.quarantine import ReleaseError
-
-    held, _, release = _released(monkeypatch)
+def _someone_else_writes_before_each_update(held: Held, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service update Rampart sends finds the service changed (a label, a new etag) first."""
     real = held.update_service
 
     def raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
@@ -353,6 +351,13 @@ def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypat
         return real(svc, budget, fields)
 
     monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
+
+
+def test_release_that_keeps_losing_races_gives_up_after_three_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.actions.quarantine import ReleaseError
+
+    held, _, release = _released(monkeypatch)
+    _someone_else_writes_before_each_update(held, monkeypatch)
     with pytest.raises(ReleaseError, match=f"^{SVC}: changed under us on each of 3 attempts; run release again$"):
         release()
 
@@ -708,14 +713,7 @@ def test_a_quarantine_losing_every_race_is_redelivered_naming_rule_and_service(m
     from shared.actions import TransientError
 
     held = Held(monkeypatch, _open_service(), PUBLIC)
-    real = held.update_service
-
-    def raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
-        held.svc.labels["by"] = "someone"
-        held.svc.etag += "*"
-        return real(svc, budget, fields)
-
-    monkeypatch.setattr("shared.actions.quarantine.update_service", raced)
+    _someone_else_writes_before_each_update(held, monkeypatch)
     with pytest.raises(TransientError) as err:
         _quarantine()
     assert str(err.value) == (f"run_default_service_account on {SVC}: the service or its IAM policy changed under us "
