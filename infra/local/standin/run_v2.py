@@ -354,21 +354,19 @@ def patch_service(store: Store, path: dict[str, str], params: dict[str, str], bo
 
 
 def get_revision(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
-    rev = store.tables[REVISIONS].get(path["name"])
-    if rev is None:
-        not_found(path["name"])
-    return json_response(200, rev)
+    return _get_stored(store, REVISIONS, path["name"])
 
 
 def get_job(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
-    return _get_workload(store, JOBS, path["name"])
+    return _get_stored(store, JOBS, path["name"])
 
 
 def get_worker_pool(store: Store, path: dict[str, str], params: dict[str, str], body: Json) -> Response:
-    return _get_workload(store, WORKER_POOLS, path["name"])
+    return _get_stored(store, WORKER_POOLS, path["name"])
 
 
-def _get_workload(store: Store, table: str, name: str) -> Response:
+def _get_stored(store: Store, table: str, name: str) -> Response:
+    """GET of a resource kept as stored (a revision, a job, a worker pool), or 404."""
     found = store.tables[table].get(name)
     if found is None:
         not_found(name)
