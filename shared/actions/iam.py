@@ -21,7 +21,6 @@ from shared.actions.engine import Plan, Status, Write, converge
 from shared.model import ActionRecord, Change, Finding, Outcome
 from shared.views.iam import PUBLIC_MEMBERS
 from shared.views.names import kms_name, run_service_parts
-from shared.views.run import workload_parts
 
 Policy = dict[str, Any]  # google.iam.v1.Policy as JSON
 EXEMPT_FIRST = "add an exemption for this resource to the policy first, or Rampart reverts the undo"
@@ -188,6 +187,14 @@ def _function_parts(resource: str) -> tuple[str, str, str] | None:
     return None
 
 
+def _workload(resource: str) -> tuple[str, str, str, str] | None:
+    """(project, location, collection, name) of a Cloud Run job or worker pool; None otherwise."""
+    parts = resource.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations" and parts[4] in ("jobs", "workerPools"):
+        return parts[1], parts[3], parts[4], parts[5]
+    return None
+
+
 def _project(resource: str) -> str | None:
     parts = resource.split("/")
     return parts[1] if len(parts) == 2 and parts[0] == "projects" and parts[1] else None
@@ -199,12 +206,12 @@ def gcloud_target(verb: str, resource: str) -> str:
     fn = _function_parts(resource)
     if fn is not None:
         return f"gcloud functions {verb} {fn[2]} --region={fn[1]} --project={fn[0]}"
-    wl = workload_parts(resource)
+    wl = _workload(resource)
     if wl is not None:
         # Worker pools are a beta command group in gcloud (gcloud 528: `gcloud run worker-pools` is
         # "available in alternate release tracks"); beta keeps working once they are GA.
-        group = "run jobs" if wl[2] == "run.job" else "beta run worker-pools"
-        return f"gcloud {group} {verb} {resource.rsplit('/', 1)[1]} --region={wl[1]} --project={wl[0]}"
+        group = "run jobs" if wl[2] == "jobs" else "beta run worker-pools"
+        return f"gcloud {group} {verb} {wl[3]} --region={wl[1]} --project={wl[0]}"
     project = _project(resource)
     if project is not None:
         return f"gcloud projects {verb} {project}"
@@ -275,9 +282,9 @@ def _client(resource: str) -> Any:
         return clients.kms()
     if _function_parts(resource) is not None:
         return _FunctionsIam()
-    wl = workload_parts(resource)
+    wl = _workload(resource)
     if wl is not None:
-        return clients.run_jobs() if wl[2] == "run.job" else clients.run_worker_pools()
+        return clients.run_jobs() if wl[2] == "jobs" else clients.run_worker_pools()
     if _project(resource) is not None:
         return clients.projects()
     raise ValueError(f"expected a Cloud Run service, job, worker pool or function, a KMS key or key ring, or a project,"
