@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import provenance
 from bench.provenance import ROOT
 
 RESULTS = ROOT / "bench" / "mutate_results.json"
@@ -488,7 +489,7 @@ def merge(earlier: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> dict[str
         "merged_at": {"commit": commit, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
         # For bench.provenance: the oldest commit any counted module was measured at (the
         # figure describes that code or newer), and whether any counted module was dirty.
-        "provenance": {"commit": _oldest([e["commit"] for e in current.values()]) or commit,
+        "provenance": {"commit": provenance.oldest([e["commit"] for e in current.values()]) or commit,
                        "core_uncommitted_changes": any(e["module_uncommitted_changes"] for e in current.values())},
         "scope": {"core_modules": len(core) - len(empty), "measured": sorted(current),
                   "stale": sorted(m for m, e in modules.items() if e["stale"] and e["mutants"]),
@@ -512,15 +513,6 @@ def newest(*results: dict[str, Any]) -> dict[str, Any]:
             if module not in modules or entry.get("date", "") >= modules[module].get("date", ""):
                 modules[module] = entry
     return {"modules": modules}
-
-
-def _oldest(commits: list[str]) -> str:
-    """The commit, among `commits`, that is an ancestor of the others ('' for none)."""
-    oldest = ""
-    for c in commits:
-        if not oldest or (c != oldest and _git("merge-base", "--is-ancestor", c, oldest).returncode == 0):
-            oldest = c
-    return oldest
 
 
 def _version() -> str:

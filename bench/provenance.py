@@ -42,6 +42,15 @@ def recorded(data: dict[str, Any]) -> dict[str, Any]:
     return {"commit": m.get("git_commit", ""), "core_uncommitted_changes": m.get("uncommitted_changes", False)}
 
 
+def oldest(commits: list[str]) -> str:
+    """The commit, among `commits`, that is an ancestor of the others ('' for none)."""
+    found = ""
+    for c in commits:
+        if not found or (c != found and _git("merge-base", "--is-ancestor", c, found).returncode == 0):
+            found = c
+    return found
+
+
 def core_changed_since(commit: str) -> bool:
     """Whether shared/, functions/ or main.py differ between `commit` and the working tree."""
     if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:

@@ -220,10 +220,10 @@ def section_provenance(data: dict[str, Any]) -> dict[str, Any]:
 
 def oldest_provenance(results: dict[str, Any]) -> dict[str, Any]:
     """The file's provenance: its oldest section's commit (the figures describe that code or newer)."""
-    from bench.mutate import _oldest
+    from bench.provenance import oldest
 
     provs = [sec["provenance"] for sec in results["sections"].values()]
-    return {"commit": _oldest([p["commit"] for p in provs]), "core_uncommitted_changes": any(p["core_uncommitted_changes"] for p in provs),
+    return {"commit": oldest([p["commit"] for p in provs]), "core_uncommitted_changes": any(p["core_uncommitted_changes"] for p in provs),
             "sections": {k: sec["provenance"]["commit"] for k, sec in results["sections"].items()}}
 
 

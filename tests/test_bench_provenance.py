@@ -13,10 +13,10 @@ def _machine(commit: str) -> dict[str, Any]:
 
 
 def test_each_section_of_a_merged_file_names_the_run_that_measured_it(monkeypatch: Any) -> None:
-    import bench.mutate
+    import bench.provenance
 
     order = ["c0", "c1", "c2"]  # c0 oldest
-    monkeypatch.setattr(bench.mutate, "_oldest", lambda commits: min(commits, key=order.index))
+    monkeypatch.setattr(bench.provenance, "oldest", lambda commits: min(commits, key=order.index))
     # c0 ran a, b, c; c1 re-ran b (kept a, c); c2 re-ran c (kept a, b).
     data = {"provenance": {"commit": "c2", "core_uncommitted_changes": False},
             "sections": {"a": {}, "b": {}, "c": {}},

@@ -46,7 +46,7 @@ def _entry(commit: str, **counts: int) -> dict[str, Any]:
 
 def test_the_figure_is_over_measured_current_modules_and_says_what_is_left_out(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mutate, "changed_since", lambda commit, path: path == "shared/b.py")
-    monkeypatch.setattr(mutate, "_oldest", lambda commits: min(commits, default=""))
+    monkeypatch.setattr(mutate.provenance, "oldest", lambda commits: min(commits, default=""))
     earlier = {"modules": {"shared/b.py": _entry("old0001", killed=1, survived=9),  # changed since: stale
                            "shared/gone.py": _entry("old0001", killed=5)}}  # no longer in the core
     fresh = {"shared/a.py": _entry("new0002", killed=9, timeout=1, survived=1, equivalent=1) | {"module_uncommitted_changes": False}}
@@ -73,7 +73,7 @@ def test_a_module_measured_with_uncommitted_changes_is_not_counted(tree: Path, m
 
 def test_results_from_other_clones_merge_module_by_module_the_newest_winning(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mutate, "changed_since", lambda commit, path: False)
-    monkeypatch.setattr(mutate, "_oldest", lambda commits: min(commits, default=""))
+    monkeypatch.setattr(mutate.provenance, "oldest", lambda commits: min(commits, default=""))
     here = {"modules": {"shared/a.py": _entry("aaa0001", killed=1, survived=1) | {"date": "2026-12-01T07:00:00Z"},
                         "shared/b.py": _entry("aaa0001", killed=2) | {"date": "2026-12-01T07:00:00Z"}}}
     clone_a = {"modules": {"shared/a.py": _entry("bbb0002", killed=2) | {"date": "2026-12-01T09:00:00Z"},
