@@ -341,12 +341,14 @@ def test_release_of_an_annotation_rampart_did_not_write_says_to_check_by_hand(mo
                                    "check the service by hand (its annotation may have been edited)")
 
 
-def _someone_else_writes_before_each_update(held: Held, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every service update Rampart sends finds the service changed (a label, a new etag) first."""
+def _someone_else_writes_before_each_update(held: Held, monkeypatch: pytest.MonkeyPatch,
+                                            change: Any = lambda svc: svc.labels.update(by="someone")) -> None:
+    """Every service update Rampart sends finds the service changed first: `change` (a label by
+    default) applied to the live service, and a new etag."""
     real = held.update_service
 
     def raced(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
-        held.svc.labels["by"] = "someone"
+        change(held.svc)
         held.svc.etag += "*"
         return real(svc, budget, fields)
 
@@ -689,14 +691,8 @@ def test_a_quarantine_raced_by_someone_who_fixed_it_ends_compliant_with_what_the
     from shared.model import Outcome
 
     held = Held(monkeypatch, _open_service(), {"bindings": []})
-    real = held.update_service
-
-    def fixed_meanwhile(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
-        held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER
-        held.svc.etag += "*"
-        return real(svc, budget, fields)
-
-    monkeypatch.setattr("shared.actions.quarantine.update_service", fixed_meanwhile)
+    _someone_else_writes_before_each_update(
+        held, monkeypatch, lambda svc: setattr(svc, "ingress", run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER))
     from shared.actions import ActionContext
     from shared.actions.quarantine import quarantine
     from shared.model import Action, Mode
@@ -834,14 +830,8 @@ def test_a_re_quarantine_raced_by_someone_closing_it_says_already_quarantined_an
     _, records = _quarantine()
     held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
     held.svc.etag = "s9"
-    real = held.update_service
-
-    def closed_meanwhile(svc: run_v2.Service, budget: float, fields: Any = ()) -> run_v2.Service:
-        held.svc.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY
-        held.svc.etag += "*"
-        return real(svc, budget, fields)
-
-    monkeypatch.setattr("shared.actions.quarantine.update_service", closed_meanwhile)
+    _someone_else_writes_before_each_update(
+        held, monkeypatch, lambda svc: setattr(svc, "ingress", run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY))
     rec, _ = _quarantine(records=records)
     assert rec.outcome is Outcome.ALREADY_COMPLIANT
     assert rec.reason == "already quarantined by run_default_service_account at 2027-01-15T08:00:00Z (event e1)"
